@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// Entry point of the `ccmix` command: runs the compiled CLI (npm run setup builds it).
+const path = require('node:path');
+const fs = require('node:fs');
+const main = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+if (!fs.existsSync(main)) {
+  console.error('ccmix: not built yet; run `npm run setup` (bash infra/setup.sh) first');
+  process.exit(2);
+}
+require(main).run(process.argv.slice(2));

@@ -1,0 +1,56 @@
+/** Starting and watching buildMixture runs from the outside (CLI, demo, tests). */
+import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { parseConfig, type Config } from '../config/schema';
+import { buildMixtureWorkflowId, NAMESPACE, RUN_SEARCH_ATTRIBUTE, TASK_QUEUE } from '../config/temporal';
+import { canonicalJson, sha256Hex } from '../core/fingerprint';
+import type { BuildMixtureProgress, BuildMixtureResult } from '../workflows';
+
+export function configFingerprint(config: Config): string {
+  return sha256Hex(canonicalJson(config)).slice(0, 12);
+}
+
+export async function connectClient(address: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace: NAMESPACE });
+}
+
+/**
+ * Validates locally first (the same schema the workflow applies), then starts buildMixture.
+ * The id derives from the config, so starting the same config twice attaches to the running one.
+ */
+export async function startBuildMixture(client: Client, input: unknown): Promise<{ workflowId: string; config: Config }> {
+  const config = parseConfig(input);
+  const workflowId = buildMixtureWorkflowId(config.name, configFingerprint(config));
+  await client.workflow.start('buildMixture', {
+    taskQueue: TASK_QUEUE,
+    workflowId,
+    args: [config],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    typedSearchAttributes: [{ key: RUN_SEARCH_ATTRIBUTE, value: config.name }],
+  });
+  return { workflowId, config };
+}
+
+export async function queryProgress(client: Client, workflowId: string): Promise<BuildMixtureProgress> {
+  return client.workflow.getHandle(workflowId).query<BuildMixtureProgress>('progress');
+}
+
+export async function waitForResult(
+  client: Client,
+  workflowId: string,
+  onProgress?: (progress: BuildMixtureProgress) => void,
+  pollMs = 1000,
+): Promise<BuildMixtureResult> {
+  const handle = client.workflow.getHandle(workflowId);
+  const result = handle.result() as Promise<BuildMixtureResult>;
+  if (!onProgress) return result;
+  let finished = false;
+  void result.finally(() => (finished = true)).catch(() => undefined);
+  while (!finished) {
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    if (finished) break;
+    const progress = await handle.query<BuildMixtureProgress>('progress').catch(() => null);
+    if (progress) onProgress(progress);
+  }
+  return result;
+}

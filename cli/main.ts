@@ -1,0 +1,225 @@
+/**
+ * The `ccmix` command. Each subcommand is a thin layer over a module that tests call directly.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, configJsonSchema, parseConfig } from '../config/schema';
+import { NAMESPACE, RUN_SEARCH_ATTRIBUTE } from '../config/temporal';
+import { generateMiniCrawl } from '../core/minicrawl';
+import { DEFAULT_CRAWLS } from '../config/crawls';
+import {
+  loadSettings,
+  SERVICE_NAMES,
+  servicesDown,
+  servicesStatus,
+  servicesUp,
+  type ServiceName,
+  type ServicesSettings,
+} from '../infra/services';
+import { connectClient, queryProgress, startBuildMixture, waitForResult } from './client';
+import { runDemo } from './demo';
+import { renderProgress } from './render';
+import { runWorker } from './worker';
+
+const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
+
+  ccmix demo                                  services up, miniature crawl, buildMixture, summary
+  ccmix services up|down|status [--only temporal,mirror,s3,worker] [--json]
+        [--temporal-port N] [--ui-port N] [--mirror-port N] [--s3-port N] [--mirror-root DIR]
+  ccmix mini-crawl --out DIR [--size N] [--seed S] [--crawls A,B]
+  ccmix config validate FILE | ccmix config schema [--out FILE]
+  ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
+  ccmix status WORKFLOW_ID [--json]           progress of a run
+  ccmix list [--json]                         recent runs
+  ccmix worker [--address HOST:PORT]          run a worker in the foreground
+
+  --address HOST:PORT overrides the Temporal address (default: the one \`services up\` used)`;
+
+const options = {
+  json: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  only: { type: 'string' },
+  out: { type: 'string' },
+  size: { type: 'string' },
+  seed: { type: 'string' },
+  crawls: { type: 'string' },
+  config: { type: 'string' },
+  address: { type: 'string' },
+  'temporal-port': { type: 'string' },
+  'ui-port': { type: 'string' },
+  'mirror-port': { type: 'string' },
+  's3-port': { type: 'string' },
+  'mirror-root': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+function intOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${value}`);
+  return n;
+}
+
+function settingsFrom(values: Values): ServicesSettings {
+  const overrides: Partial<ServicesSettings> = {};
+  const ports: [keyof ServicesSettings, string][] = [
+    ['temporalPort', 'temporal-port'],
+    ['temporalUiPort', 'ui-port'],
+    ['mirrorPort', 'mirror-port'],
+    ['s3Port', 's3-port'],
+  ];
+  for (const [key, flag] of ports) {
+    const port = intOption(values[flag as keyof Values] as string | undefined, flag);
+    if (port !== undefined) (overrides as Record<string, number>)[key] = port;
+  }
+  if (values['mirror-root']) overrides.mirrorRoot = values['mirror-root'];
+  return loadSettings(overrides);
+}
+
+function selectedServices(values: Values): ServiceName[] {
+  if (!values.only) return [...SERVICE_NAMES];
+  const names = values.only.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !(SERVICE_NAMES as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new UsageError(`unknown service(s): ${unknown.join(', ')}`);
+  return names as ServiceName[];
+}
+
+function temporalAddressFrom(values: Values): string {
+  if (values.address) return values.address;
+  const s = loadSettings();
+  return `${s.host}:${s.temporalPort}`;
+}
+
+function print(values: Values, json: unknown, text: string): void {
+  console.log(values.json ? JSON.stringify(json, null, 2) : text);
+}
+
+function readJsonFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read ${file} as JSON: ${(error as Error).message}`);
+  }
+}
+
+async function services(action: string | undefined, values: Values): Promise<number> {
+  const settings = settingsFrom(values);
+  const names = selectedServices(values);
+  if (action === 'up') {
+    const statuses = await servicesUp(settings, names);
+    print(values, statuses, statuses.map((s) => `${s.name.padEnd(8)} up  pid ${s.pid}  ${s.address}`).join('\n'));
+    return 0;
+  }
+  if (action === 'down') {
+    await servicesDown(settings, names);
+    print(values, { stopped: names }, `stopped: ${names.join(', ')}`);
+    return 0;
+  }
+  if (action === 'status') {
+    const statuses = (await servicesStatus(settings)).filter((s) => names.includes(s.name));
+    const state = (s: (typeof statuses)[number]): string => (s.healthy ? 'healthy' : s.running ? 'UNHEALTHY' : 'stopped');
+    const lines = statuses.map(
+      (s) => `${s.name.padEnd(8)} ${state(s).padEnd(9)} pid ${String(s.pid ?? '-').padEnd(7)} ${s.address}  log ${s.log}`,
+    );
+    print(values, statuses, lines.join('\n'));
+    return statuses.every((s) => s.healthy) ? 0 : 3;
+  }
+  throw new UsageError('services takes up, down or status');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
+  const [command, sub] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'services':
+      return services(sub, values);
+    case 'mini-crawl': {
+      if (!values.out) throw new UsageError('mini-crawl needs --out DIR');
+      const summary = await generateMiniCrawl({
+        outDir: values.out,
+        size: intOption(values.size, 'size') ?? 1,
+        seed: intOption(values.seed, 'seed') ?? 1,
+        crawls: values.crawls ? values.crawls.split(',') : DEFAULT_CRAWLS,
+      });
+      console.log(JSON.stringify(summary, null, 2));
+      return 0;
+    }
+    case 'config': {
+      if (sub === 'schema') {
+        const text = JSON.stringify(configJsonSchema(), null, 2) + '\n';
+        if (values.out) writeFileSync(values.out, text);
+        else process.stdout.write(text);
+        return 0;
+      }
+      if (sub === 'validate' && positionals[2]) {
+        const config = parseConfig(readJsonFile(positionals[2]));
+        print(values, config, `valid: ${config.name}, ${config.crawls.length} crawls`);
+        return 0;
+      }
+      throw new UsageError('config takes `validate FILE` or `schema`');
+    }
+    case 'run': {
+      if (!values.config) throw new UsageError('run needs --config FILE');
+      const client = await connectClient(temporalAddressFrom(values));
+      const { workflowId } = await startBuildMixture(client, readJsonFile(values.config));
+      if (!values.json) console.log(`started ${workflowId}`);
+      if (!values.wait) return 0;
+      const result = await waitForResult(client, workflowId, values.json ? undefined : (p) => console.log(renderProgress(p)));
+      print(values, { workflowId, result }, JSON.stringify(result, null, 2));
+      return 0;
+    }
+    case 'status': {
+      if (!sub) throw new UsageError('status needs a workflow id (see `ccmix list`)');
+      const client = await connectClient(temporalAddressFrom(values));
+      const description = await client.workflow.getHandle(sub).describe();
+      const progress = await queryProgress(client, sub);
+      print(values, { status: description.status.name, progress }, `${sub}: ${description.status.name}\n${renderProgress(progress)}`);
+      return 0;
+    }
+    case 'list': {
+      const client = await connectClient(temporalAddressFrom(values));
+      const runs: { workflowId: string; runId: string; status: string; startTime: string; run: string }[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowType = 'buildMixture'` })) {
+        runs.push({
+          workflowId: wf.workflowId,
+          runId: wf.runId,
+          status: wf.status.name,
+          startTime: wf.startTime.toISOString(),
+          run: String(wf.typedSearchAttributes.get(RUN_SEARCH_ATTRIBUTE) ?? ''),
+        });
+        if (runs.length >= 50) break;
+      }
+      print(values, runs, runs.map((r) => `${r.startTime}  ${r.status.padEnd(10)} ${r.workflowId}`).join('\n') || 'no runs');
+      return 0;
+    }
+    case 'worker':
+      await runWorker({ address: temporalAddressFrom(values), namespace: NAMESPACE });
+      return 0;
+    case 'demo':
+      return runDemo();
+    default:
+      throw new UsageError(`unknown command ${command}\n\n${USAGE}`);
+  }
+}
+
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof UsageError || error instanceof ConfigError) {
+        console.error(`ccmix: ${error.message}`);
+        process.exit(2);
+      }
+      console.error(`ccmix: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

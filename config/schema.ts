@@ -1,0 +1,195 @@
+/**
+ * The one config schema. Every workflow takes one JSON object (the Temporal UI sends one payload);
+ * this file is the single source of every default and of config/config.schema.json.
+ */
+import { z } from 'zod';
+import { CRAWL_ID_PATTERN, DEFAULT_CRAWLS } from './crawls';
+
+/** Table 2.2 of the paper. The weights sum to 1.01; the mixer normalises them and says so. */
+export const TABLE_2_2_WEIGHTS = {
+  commonCrawl: 0.6,
+  webtext2: 0.22,
+  books1: 0.08,
+  books2: 0.08,
+  wikipedia: 0.03,
+} as const;
+
+export const REFERENCE_CORPORA = ['webtext2', 'books1', 'books2', 'wikipedia'] as const;
+export type ReferenceCorpusName = (typeof REFERENCE_CORPORA)[number];
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().gt(0).lte(1);
+
+const httpSource = z.strictObject({
+  kind: z.literal('http'),
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .default('https://data.commoncrawl.org/')
+    .describe('Prefix before crawl-data/…; the public Common Crawl HTTP endpoint by default.'),
+});
+
+const s3Source = z.strictObject({
+  kind: z.literal('s3'),
+  bucket: z.string().min(3).default('commoncrawl'),
+  prefix: z.string().default(''),
+  region: z.string().default('us-east-1'),
+  endpoint: z
+    .url()
+    .optional()
+    .describe('Only for S3-compatible servers (tests use an emulator on loopback). Credentials never go here.'),
+});
+
+const wetSelection = z.union([
+  z.strictObject({ count: positiveInt.describe('At most this many WET files per crawl.') }),
+  z.strictObject({ fraction: fraction.describe('This fraction of each crawl’s WET files, rounded up.') }),
+]);
+
+const referenceCorpus = z.strictObject({
+  path: z.string().min(1).describe('Local folder/file or s3:// URI.'),
+  format: z.enum(['jsonl', 'parquet', 'text']).default('jsonl'),
+});
+
+const referenceDefaults = (name: ReferenceCorpusName) => ({ path: `reference/${name}`, format: 'jsonl' as const });
+
+export const configSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, at most 63')
+    .default('gpt3-mixture')
+    .describe('Run name; with the config fingerprint it forms the workflow id.'),
+  seed: z.number().int().nonnegative().default(20200528).describe('Every random choice derives from it.'),
+  crawls: z
+    .array(z.string().regex(CRAWL_ID_PATTERN, 'a crawl id like CC-MAIN-2019-35'))
+    .min(1)
+    .refine((list) => new Set(list).size === list.length, 'crawl ids must be unique')
+    .default([...DEFAULT_CRAWLS])
+    .describe('Default: 41 of the 45 crawls of 2016–2019, a documented guess (config/crawls.ts).'),
+  source: z.discriminatedUnion('kind', [httpSource, s3Source]).default({
+    kind: 'http',
+    baseUrl: 'https://data.commoncrawl.org/',
+  }),
+  wetFilesPerCrawl: wetSelection
+    .default({ fraction: 0.128 })
+    .describe(
+      'The paper’s 45TB is about 1/8 of the ~320 TiB of WET in 41 crawls; choose files by seed, not order.',
+    ),
+  storageRoot: z
+    .string()
+    .min(1)
+    .default('.ccmix/runs')
+    .describe('Local folder or s3://bucket/prefix. S3 credentials come from the AWS chain, never from here.'),
+  referenceCorpora: z
+    .strictObject({
+      webtext2: referenceCorpus.default(referenceDefaults('webtext2')),
+      books1: referenceCorpus.default(referenceDefaults('books1')),
+      books2: referenceCorpus.default(referenceDefaults('books2')),
+      wikipedia: referenceCorpus.default(referenceDefaults('wikipedia')),
+    })
+    .default({
+      webtext2: referenceDefaults('webtext2'),
+      books1: referenceDefaults('books1'),
+      books2: referenceDefaults('books2'),
+      wikipedia: referenceDefaults('wikipedia'),
+    }),
+  download: z
+    .strictObject({
+      maxConcurrentCrawls: positiveInt.default(4),
+      filesPerActivity: positiveInt.default(16),
+      maxConcurrentFiles: positiveInt.default(8),
+      maxRequestsPerSecond: z.number().positive().default(10).describe('One ceiling for the whole run.'),
+    })
+    .default({ maxConcurrentCrawls: 4, filesPerActivity: 16, maxConcurrentFiles: 8, maxRequestsPerSecond: 10 }),
+  extract: z
+    .strictObject({
+      maxDocumentChars: positiveInt.default(100_000).describe('Longer records are cut and counted.'),
+    })
+    .default({ maxDocumentChars: 100_000 }),
+  classifier: z
+    .strictObject({
+      numFeatures: positiveInt.default(2 ** 18).describe('HashingTF’s default; the paper gives none.'),
+      regParam: z.number().nonnegative().default(0.01),
+      maxIter: positiveInt.default(100),
+      negativesPerPositive: z.number().positive().default(1).describe('Class balance of the training set.'),
+      maxTrainingDocsPerClass: positiveInt.default(200_000),
+      holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+    })
+    .default({
+      numFeatures: 2 ** 18,
+      regParam: 0.01,
+      maxIter: 100,
+      negativesPerPositive: 1,
+      maxTrainingDocsPerClass: 200_000,
+      holdoutFraction: 0.2,
+    }),
+  pareto: z
+    .strictObject({ alpha: z.number().positive().default(9).describe('Keep iff pareto(α) > 1 − score.') })
+    .default({ alpha: 9 }),
+  dedup: z
+    .strictObject({
+      numHashes: positiveInt.default(10).describe('The paper’s setting.'),
+      bands: positiveInt.default(5).describe('Groups of numHashes/bands min-hashes; a pair is a candidate if any band matches.'),
+      jaccardThreshold: fraction.default(0.8).describe('Candidates are verified by exact Jaccard against this.'),
+      strategy: z.enum(['banded', 'mllib']).default('banded'),
+    })
+    .refine((d) => d.numHashes % d.bands === 0, { message: 'bands must divide numHashes', path: ['bands'] })
+    .default({ numHashes: 10, bands: 5, jaccardThreshold: 0.8, strategy: 'banded' }),
+  mixture: z
+    .strictObject({
+      weights: z
+        .strictObject({
+          commonCrawl: z.number().nonnegative(),
+          webtext2: z.number().nonnegative(),
+          books1: z.number().nonnegative(),
+          books2: z.number().nonnegative(),
+          wikipedia: z.number().nonnegative(),
+        })
+        .refine((w) => Object.values(w).some((v) => v > 0), 'at least one weight must be positive')
+        .default({ ...TABLE_2_2_WEIGHTS }),
+      totalTokens: positiveInt.default(300_000_000_000).describe('Training tokens; capped by what the run has.'),
+      nCtx: positiveInt.default(2048),
+      endOfTextToken: z.number().int().nonnegative().default(50256),
+    })
+    .default({ weights: { ...TABLE_2_2_WEIGHTS }, totalTokens: 300_000_000_000, nCtx: 2048, endOfTextToken: 50256 }),
+  spark: z
+    .strictObject({
+      master: z.string().min(1).default('local[*]'),
+      driverMemory: z.string().regex(/^\d+[kmgt]$/i, 'like 4g').default('4g'),
+      conf: z.record(z.string(), z.string()).default({}),
+    })
+    .default({ master: 'local[*]', driverMemory: '4g', conf: {} }),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** Raised for any invalid config; names every bad field, not just the first. */
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(`Invalid ccmix config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export function parseConfig(input: unknown): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({
+        path: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
+        message: issue.message,
+      })),
+    );
+  }
+  return result.data;
+}
+
+export function configJsonSchema(): object {
+  return z.toJSONSchema(configSchema, { io: 'input' });
+}

@@ -1,0 +1,167 @@
+/**
+ * One interface over a local folder and s3://bucket/prefix, so every stage runs unchanged on
+ * both. Writes are atomic: a reader sees a whole object or none.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+export interface Storage {
+  /** The root as the user wrote it (a folder or s3:// URI). */
+  readonly root: string;
+  read(relPath: string): Promise<Buffer>;
+  /** Whole-object write; atomic (temp file + rename locally, single PUT on S3). */
+  write(relPath: string, data: Uint8Array | string): Promise<void>;
+  exists(relPath: string): Promise<boolean>;
+  /** Relative paths under the prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+  remove(relPath: string): Promise<void>;
+  /** A location for tools that need one (local absolute path or s3:// URI). */
+  uri(relPath: string): string;
+}
+
+/** Rejects anything that could escape the root: `..`, absolute paths, empty segments. */
+export function safeRelativePath(relPath: string): string {
+  const parts = relPath.split('/');
+  if (relPath.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p === '' || p.includes('\\'))) {
+    throw new Error(`unsafe storage path: ${JSON.stringify(relPath)}`);
+  }
+  return relPath;
+}
+
+export class LocalStorage implements Storage {
+  constructor(readonly root: string) {}
+
+  uri(relPath: string): string {
+    return path.resolve(this.root, safeRelativePath(relPath));
+  }
+
+  async read(relPath: string): Promise<Buffer> {
+    return readFile(this.uri(relPath));
+  }
+
+  async write(relPath: string, data: Uint8Array | string): Promise<void> {
+    const target = this.uri(relPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await writeFile(temp, data);
+      await rename(temp, target);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async exists(relPath: string): Promise<boolean> {
+    return stat(this.uri(relPath)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const base = path.resolve(this.root);
+    const start = prefix === '' ? base : this.uri(prefix.replace(/\/$/, ''));
+    const found: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else found.push(path.relative(base, full).split(path.sep).join('/'));
+      }
+    };
+    await walk(start);
+    return found.sort();
+  }
+
+  async remove(relPath: string): Promise<void> {
+    await rm(this.uri(relPath), { force: true });
+  }
+}
+
+export class S3Storage implements Storage {
+  readonly bucket: string;
+  readonly prefix: string;
+
+  constructor(
+    readonly root: string,
+    private readonly client: S3Client,
+  ) {
+    const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(root);
+    if (!match?.[1]) throw new Error(`not an s3:// URI: ${root}`);
+    this.bucket = match[1];
+    this.prefix = (match[2] ?? '').replace(/\/?$/, match[2] ? '/' : '');
+  }
+
+  private key(relPath: string): string {
+    return this.prefix + safeRelativePath(relPath);
+  }
+
+  uri(relPath: string): string {
+    return `s3://${this.bucket}/${this.key(relPath)}`;
+  }
+
+  async read(relPath: string): Promise<Buffer> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+    if (!out.Body) throw new Error(`empty body for ${this.uri(relPath)}`);
+    return Buffer.from(await out.Body.transformToByteArray());
+  }
+
+  async write(relPath: string, data: Uint8Array | string): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relPath), Body: data }));
+  }
+
+  async exists(relPath: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFound || error instanceof NoSuchKey) return false;
+      throw error;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const found: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }),
+      );
+      for (const item of page.Contents ?? []) if (item.Key) found.push(item.Key.slice(this.prefix.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return found.sort();
+  }
+
+  async remove(relPath: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+  }
+}
+
+/**
+ * Credentials are never passed in: the client uses the standard AWS chain (environment, shared
+ * files, instance roles). `AWS_ENDPOINT_URL_S3` points it at an emulator.
+ */
+export function s3Client(opts: { region?: string; endpoint?: string } = {}): S3Client {
+  const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  return new S3Client({
+    region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+  });
+}
+
+export function openStorage(root: string): Storage {
+  return root.startsWith('s3://') ? new S3Storage(root, s3Client()) : new LocalStorage(root);
+}

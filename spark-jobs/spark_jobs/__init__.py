@@ -1,0 +1,1 @@
+"""ccmix Spark jobs: small PySpark CLIs for the GPT-3 training-data pipeline."""

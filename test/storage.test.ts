@@ -1,0 +1,62 @@
+/** The storage interface behaves the same on a local folder and on S3 (the emulator on loopback). */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { LocalStorage, S3Storage, s3Client, type Storage } from '../core/storage';
+import { commitStage, readCommitted } from '../core/stage';
+import { s3Endpoint } from '../infra/services';
+import { startTestServices, tempDir, type TestServices } from './helpers/services';
+
+let services: TestServices;
+let opened = 0;
+const backends: { name: string; open: () => Storage }[] = [
+  { name: 'local', open: () => new LocalStorage(tempDir('storage')) },
+  {
+    name: 's3',
+    open: () => new S3Storage(`s3://ccmix-test/runs/${++opened}`, s3Client({ endpoint: s3Endpoint(services.settings) })),
+  },
+];
+
+before(async () => {
+  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+  services = await startTestServices(['s3']);
+  await s3Client({ endpoint: s3Endpoint(services.settings) }).send(new CreateBucketCommand({ Bucket: 'ccmix-test' }));
+});
+after(async () => services?.stop());
+
+for (const backend of backends) {
+  describe(`${backend.name} storage`, () => {
+    test('write, read, exists, sorted list, remove', async () => {
+      const storage = backend.open();
+      await storage.write('b/2.txt', 'two');
+      await storage.write('b/1.txt', new Uint8Array([1, 2, 3]));
+      await storage.write('a.txt', 'a');
+      assert.equal((await storage.read('b/2.txt')).toString(), 'two');
+      assert.deepEqual([...(await storage.read('b/1.txt'))], [1, 2, 3]);
+      assert.equal(await storage.exists('b/1.txt'), true);
+      assert.equal(await storage.exists('b/3.txt'), false);
+      assert.deepEqual(await storage.list('b/'), ['b/1.txt', 'b/2.txt']);
+      assert.deepEqual(await storage.list(''), ['a.txt', 'b/1.txt', 'b/2.txt']);
+      await storage.remove('b/1.txt');
+      assert.deepEqual(await storage.list('b/'), ['b/2.txt']);
+    });
+
+    test('paths that could escape the root are refused', async () => {
+      const storage = backend.open();
+      for (const bad of ['../x', 'a/../../x', '/etc/passwd', 'a//b', './a']) {
+        await assert.rejects(storage.write(bad, 'x'), /unsafe storage path/, bad);
+      }
+    });
+
+    test('a stage counts as done only once its marker is written', async () => {
+      const storage = backend.open();
+      assert.equal(await readCommitted(storage, 'stage/abc'), null);
+      await storage.write('stage/abc/part-0', 'partial');
+      assert.equal(await readCommitted(storage, 'stage/abc'), null, 'files without _SUCCESS are not committed');
+      await commitStage(storage, 'stage/abc', { 'part-0': 'whole' }, { rows: 1 });
+      assert.deepEqual(await readCommitted(storage, 'stage/abc'), { rows: 1 });
+      assert.equal((await storage.read('stage/abc/part-0')).toString(), 'whole');
+    });
+  });
+}

@@ -1,0 +1,18 @@
+/** What the `progress` query returns; the CLI's status view renders it. */
+export type Stage = 'validate' | 'discover' | 'download' | 'extract' | 'classify' | 'dedup' | 'mix' | 'report' | 'done';
+
+export interface CrawlProgress {
+  wetFilesSelected: number;
+  keysRejected: number;
+  failed?: string;
+}
+
+export interface BuildMixtureProgress {
+  stage: Stage;
+  discover: { done: number; total: number };
+  crawls: Record<string, CrawlProgress>;
+}
+
+export function emptyProgress(): BuildMixtureProgress {
+  return { stage: 'validate', discover: { done: 0, total: 0 }, crawls: {} };
+}
