@@ -2,9 +2,16 @@
  * Activities adapt plain functions (core/) to Temporal: retry classification, heartbeats,
  * cancellation. No pipeline logic lives here.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PermanentSourceError } from '../core/commoncrawl-source';
 import { discoverCrawl as discoverCrawlPlain, type DiscoverInput, type DiscoverResult } from '../core/discover';
+import {
+  downloadBatch as downloadBatchPlain,
+  type BatchHeartbeat,
+  type DownloadBatchInput,
+  type DownloadBatchResult,
+} from '../core/download/batch';
+import { finalizeCrawlInventory as finalizePlain, type FinalizeInput, type FinalizeResult } from '../core/download/finalize';
 
 function asPermanent(error: unknown): never {
   if (error instanceof PermanentSourceError) {
@@ -18,4 +25,19 @@ function asPermanent(error: unknown): never {
 
 export async function discoverCrawl(input: DiscoverInput): Promise<DiscoverResult & { skipped: boolean }> {
   return discoverCrawlPlain(input).catch(asPermanent);
+}
+
+/** Heartbeats the batch's progress; a retry resumes from the last heartbeat and the partial files on disk. */
+export async function downloadBatch(input: DownloadBatchInput): Promise<DownloadBatchResult> {
+  const context = Context.current();
+  const resumeFrom = context.info.heartbeatDetails as BatchHeartbeat | undefined;
+  return downloadBatchPlain(input, {
+    heartbeat: (details) => context.heartbeat(details),
+    signal: context.cancellationSignal,
+    ...(resumeFrom ? { resumeFrom } : {}),
+  }).catch(asPermanent);
+}
+
+export async function finalizeCrawlInventory(input: FinalizeInput): Promise<FinalizeResult> {
+  return finalizePlain(input).catch(asPermanent);
 }

@@ -18,6 +18,7 @@ export const REFERENCE_CORPORA = ['webtext2', 'books1', 'books2', 'wikipedia'] a
 export type ReferenceCorpusName = (typeof REFERENCE_CORPORA)[number];
 
 const positiveInt = z.number().int().positive();
+
 const fraction = z.number().gt(0).lte(1);
 
 const httpSource = z.strictObject({
@@ -64,10 +65,7 @@ export const configSchema = z.strictObject({
     .refine((list) => new Set(list).size === list.length, 'crawl ids must be unique')
     .default([...DEFAULT_CRAWLS])
     .describe('Default: 41 of the 45 crawls of 2016–2019, a documented guess (config/crawls.ts).'),
-  source: z.discriminatedUnion('kind', [httpSource, s3Source]).default({
-    kind: 'http',
-    baseUrl: 'https://data.commoncrawl.org/',
-  }),
+  source: z.discriminatedUnion('kind', [httpSource, s3Source]).prefault({ kind: 'http' }),
   wetFilesPerCrawl: wetSelection
     .default({ fraction: 0.128 })
     .describe(
@@ -85,25 +83,32 @@ export const configSchema = z.strictObject({
       books2: referenceCorpus.default(referenceDefaults('books2')),
       wikipedia: referenceCorpus.default(referenceDefaults('wikipedia')),
     })
-    .default({
-      webtext2: referenceDefaults('webtext2'),
-      books1: referenceDefaults('books1'),
-      books2: referenceDefaults('books2'),
-      wikipedia: referenceDefaults('wikipedia'),
-    }),
+    .prefault({}),
   download: z
     .strictObject({
-      maxConcurrentCrawls: positiveInt.default(4),
-      filesPerActivity: positiveInt.default(16),
-      maxConcurrentFiles: positiveInt.default(8),
+      maxConcurrentCrawls: positiveInt.default(4).describe('Crawls downloading at once (child workflows).'),
+      maxConcurrentDownloads: positiveInt
+        .default(16)
+        .describe('Files in flight across the run; split evenly over the crawls downloading at once.'),
+      filesPerActivity: positiveInt.default(16).describe('WET files per download activity (a batch).'),
       maxRequestsPerSecond: z.number().positive().default(10).describe('One ceiling for the whole run.'),
+      heartbeatTimeoutSeconds: positiveInt.default(60),
+      maxTransientAttemptsPerFile: positiveInt
+        .default(8)
+        .describe('503/SlowDown/429/resets tolerated per file per activity attempt before Temporal retries it.'),
+      maxCorruptAttemptsPerFile: positiveInt.default(3).describe('Failed verifications before a file is quarantined.'),
+      retryBaseDelayMs: positiveInt.default(1000),
+      retryMaxDelayMs: positiveInt.default(60_000),
+      batchesPerWorkflowRun: positiveInt
+        .default(100)
+        .describe('A crawl workflow continues as new after this many batches, bounding its history.'),
     })
-    .default({ maxConcurrentCrawls: 4, filesPerActivity: 16, maxConcurrentFiles: 8, maxRequestsPerSecond: 10 }),
+    .prefault({}),
   extract: z
     .strictObject({
       maxDocumentChars: positiveInt.default(100_000).describe('Longer records are cut and counted.'),
     })
-    .default({ maxDocumentChars: 100_000 }),
+    .prefault({}),
   classifier: z
     .strictObject({
       numFeatures: positiveInt.default(2 ** 18).describe('HashingTF’s default; the paper gives none.'),
@@ -113,17 +118,10 @@ export const configSchema = z.strictObject({
       maxTrainingDocsPerClass: positiveInt.default(200_000),
       holdoutFraction: z.number().gt(0).lt(1).default(0.2),
     })
-    .default({
-      numFeatures: 2 ** 18,
-      regParam: 0.01,
-      maxIter: 100,
-      negativesPerPositive: 1,
-      maxTrainingDocsPerClass: 200_000,
-      holdoutFraction: 0.2,
-    }),
+    .prefault({}),
   pareto: z
     .strictObject({ alpha: z.number().positive().default(9).describe('Keep iff pareto(α) > 1 − score.') })
-    .default({ alpha: 9 }),
+    .prefault({}),
   dedup: z
     .strictObject({
       numHashes: positiveInt.default(10).describe('The paper’s setting.'),
@@ -132,7 +130,7 @@ export const configSchema = z.strictObject({
       strategy: z.enum(['banded', 'mllib']).default('banded'),
     })
     .refine((d) => d.numHashes % d.bands === 0, { message: 'bands must divide numHashes', path: ['bands'] })
-    .default({ numHashes: 10, bands: 5, jaccardThreshold: 0.8, strategy: 'banded' }),
+    .prefault({}),
   mixture: z
     .strictObject({
       weights: z
@@ -144,19 +142,19 @@ export const configSchema = z.strictObject({
           wikipedia: z.number().nonnegative(),
         })
         .refine((w) => Object.values(w).some((v) => v > 0), 'at least one weight must be positive')
-        .default({ ...TABLE_2_2_WEIGHTS }),
+        .prefault({ ...TABLE_2_2_WEIGHTS }),
       totalTokens: positiveInt.default(300_000_000_000).describe('Training tokens; capped by what the run has.'),
       nCtx: positiveInt.default(2048),
       endOfTextToken: z.number().int().nonnegative().default(50256),
     })
-    .default({ weights: { ...TABLE_2_2_WEIGHTS }, totalTokens: 300_000_000_000, nCtx: 2048, endOfTextToken: 50256 }),
+    .prefault({}),
   spark: z
     .strictObject({
       master: z.string().min(1).default('local[*]'),
       driverMemory: z.string().regex(/^\d+[kmgt]$/i, 'like 4g').default('4g'),
       conf: z.record(z.string(), z.string()).default({}),
     })
-    .default({ master: 'local[*]', driverMemory: '4g', conf: {} }),
+    .prefault({}),
 });
 
 export type Config = z.output<typeof configSchema>;

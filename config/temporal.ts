@@ -14,5 +14,10 @@ export function buildMixtureWorkflowId(name: string, configFingerprint: string):
   return `ccmix-${name}-${configFingerprint}`;
 }
 
+/** Child workflow ids derive from the parent's, so a re-run (and `ccmix status`) finds them. */
+export function downloadWorkflowId(parentId: string, crawl: string): string {
+  return `${parentId}-download-${crawl}`;
+}
+
 /** Error types that retrying cannot fix: every activity proxy lists them as non-retryable. */
 export const NON_RETRYABLE_ERRORS = ['InvalidConfig', 'SourceObjectMissing', 'UnsafePath'];

@@ -92,6 +92,8 @@ export interface DiscoverResult {
   crawl: string;
   /** Storage-relative path of the chosen keys, one per line. */
   keysPath: string;
+  /** Names this exact key list (the discover fingerprint); download parts carry it. */
+  listId: string;
   listed: number;
   valid: number;
   selected: number;
@@ -102,14 +104,17 @@ export interface DiscoverResult {
 
 export const DISCOVER_CODE_VERSION = 1;
 
-export function discoverStageDir(input: DiscoverInput): string {
-  const fingerprint = stageFingerprint('discover', DISCOVER_CODE_VERSION, {
+function discoverFingerprint(input: DiscoverInput): string {
+  return stageFingerprint('discover', DISCOVER_CODE_VERSION, {
     source: describeSource(input.source),
     crawl: input.crawl,
     selection: input.selection,
     seed: input.seed,
   });
-  return `discover/${fingerprint}/${input.crawl}`;
+}
+
+export function discoverStageDir(input: DiscoverInput): string {
+  return `discover/${discoverFingerprint(input)}/${input.crawl}`;
 }
 
 /** Returns the committed result when this exact discovery already ran (`skipped: true`). */
@@ -125,6 +130,7 @@ export async function discoverCrawl(input: DiscoverInput): Promise<DiscoverResul
   const result: DiscoverResult = {
     crawl: input.crawl,
     keysPath: `${stageDir}/wet-keys.txt`,
+    listId: discoverFingerprint(input),
     listed: lines.length - validation.blankLines,
     valid: validation.valid.length,
     selected: chosen.length,

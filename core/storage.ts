@@ -3,9 +3,12 @@
  * both. Writes are atomic: a reader sees a whole object or none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -14,7 +17,10 @@ import {
   NotFound,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { CCMIX_HOME } from './paths';
+import { sha256Hex } from './fingerprint';
 
 export interface Storage {
   /** The root as the user wrote it (a folder or s3:// URI). */
@@ -26,6 +32,13 @@ export interface Storage {
   /** Relative paths under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   remove(relPath: string): Promise<void>;
+  /**
+   * Moves a whole local file to relPath: a rename when the root is local (the file must be on the
+   * same filesystem), a multipart upload when it is S3. The local file is gone afterwards.
+   */
+  publishFile(localPath: string, relPath: string): Promise<void>;
+  /** A local folder for partial files that survives worker restarts, for this root. */
+  stagingDir(): string;
   /** A location for tools that need one (local absolute path or s3:// URI). */
   uri(relPath: string): string;
 }
@@ -88,6 +101,17 @@ export class LocalStorage implements Storage {
   async remove(relPath: string): Promise<void> {
     await rm(this.uri(relPath), { force: true });
   }
+
+  async publishFile(localPath: string, relPath: string): Promise<void> {
+    const target = this.uri(relPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(localPath, target);
+  }
+
+  stagingDir(): string {
+    // Inside the root, so publishing is a rename; `_` keeps Spark and listings of outputs away.
+    return path.resolve(this.root, '_staging');
+  }
 }
 
 export class S3Storage implements Storage {
@@ -147,6 +171,50 @@ export class S3Storage implements Storage {
 
   async remove(relPath: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+  }
+
+  async publishFile(localPath: string, relPath: string): Promise<void> {
+    await multipartUpload(this.client, this.bucket, this.key(relPath), localPath);
+    await rm(localPath, { force: true });
+  }
+
+  stagingDir(): string {
+    return path.join(CCMIX_HOME, 'staging', sha256Hex(this.root).slice(0, 16));
+  }
+}
+
+export const MULTIPART_PART_BYTES = 8 * 2 ** 20;
+
+/** Uploads in parts of MULTIPART_PART_BYTES; the object appears only when the upload completes. */
+export async function multipartUpload(client: S3Client, bucket: string, key: string, localPath: string): Promise<number> {
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  if (!UploadId) throw new Error(`no upload id for s3://${bucket}/${key}`);
+  try {
+    const size = (await stat(localPath)).size;
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    const file = await open(localPath, 'r');
+    try {
+      for (let offset = 0, partNumber = 1; offset < size || partNumber === 1; partNumber++) {
+        const length = Math.min(MULTIPART_PART_BYTES, size - offset);
+        const body = Buffer.alloc(length);
+        await file.read(body, 0, length, offset);
+        const out = await client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: partNumber, Body: body }),
+        );
+        parts.push({ ETag: out.ETag ?? '', PartNumber: partNumber });
+        offset += length;
+        if (length === 0) break;
+      }
+    } finally {
+      await file.close();
+    }
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
+    return parts.length;
+  } catch (error) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
+    throw error;
   }
 }
 

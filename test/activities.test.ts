@@ -35,20 +35,24 @@ const input = (c: string, storageRoot: string) => ({
   storageRoot,
 });
 
+type Discovered = Awaited<ReturnType<typeof activities.discoverCrawl>>;
+const runDiscover = async (root: string, c = crawl): Promise<Discovered> =>
+  (await new MockActivityEnvironment().run(activities.discoverCrawl, input(c, root))) as Discovered;
+
 test('discoverCrawl returns counts and a path, never the key list', async () => {
   const root = tempDir('act');
-  const result = await new MockActivityEnvironment().run(activities.discoverCrawl, input(crawl, root));
+  const result = await runDiscover(root);
   assert.equal(result.selected, 1);
   assert.equal(result.skipped, false);
   assert.match(result.keysPath, /^discover\/[0-9a-f]{16}\/CC-MAIN-2016-07\/wet-keys\.txt$/);
   assert.equal(Object.keys(result).includes('keys'), false);
-  const again = await new MockActivityEnvironment().run(activities.discoverCrawl, input(crawl, root));
+  const again = await runDiscover(root);
   assert.equal(again.skipped, true);
 });
 
 test('a missing paths list is a non-retryable SourceObjectMissing failure', async () => {
   await assert.rejects(
-    new MockActivityEnvironment().run(activities.discoverCrawl, input('CC-MAIN-2017-04', tempDir('act'))),
+    runDiscover(tempDir('act'), 'CC-MAIN-2017-04'),
     (error: unknown) => {
       assert.ok(error instanceof ApplicationFailure);
       assert.equal(error.type, 'SourceObjectMissing');
@@ -63,7 +67,7 @@ test('a storage root that cannot be written is an ordinary (retryable) error', a
   mkdirSync(path.join(root, 'blocked'));
   writeFileSync(path.join(root, 'blocked', 'discover'), 'a file where a folder should be');
   await assert.rejects(
-    new MockActivityEnvironment().run(activities.discoverCrawl, input(crawl, path.join(root, 'blocked'))),
+    runDiscover(path.join(root, 'blocked')),
     (error: unknown) => !(error instanceof ApplicationFailure),
   );
 });

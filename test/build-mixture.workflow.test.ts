@@ -17,7 +17,7 @@ import { connectClient, queryProgress, startBuildMixture } from '../cli/client';
 import { createWorker } from '../cli/worker';
 import { mirrorUrl, temporalAddress } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import { startTestServices, tempDir, type TestServices } from './helpers/services';
+import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from './helpers/services';
 
 const crawls = ['CC-MAIN-2017-04', 'CC-MAIN-2019-04'];
 let services: TestServices;
@@ -39,6 +39,7 @@ function writeCrawlLayout(root: string): void {
 }
 
 before(async () => {
+  quietTemporalRuntime();
   const mirrorRoot = tempDir('mirror');
   writeCrawlLayout(mirrorRoot);
   storageRoot = tempDir('storage');

@@ -2,8 +2,8 @@
  * buildMixture: the paper's section 2.2 as a workflow. Each step is a stage whose output is
  * committed under its fingerprint, so a re-run skips what is already done.
  *
- *   1. discover the WET files of every crawl          (this issue)
- *   2. download them, a child workflow per crawl      (later)
+ *   1. discover the WET files of every crawl
+ *   2. download them, a child workflow per crawl
  *   3. extract, classify, keep by the Pareto rule      (later)
  *   4. fuzzy-dedup, mix Table 2.2 into tokenized rows (later)
  */
@@ -11,14 +11,22 @@ import {
   ActivityFailure,
   ApplicationFailure,
   defineQuery,
+  executeChild,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { ConfigError, parseConfig, type Config } from '../config/schema';
-import { NON_RETRYABLE_ERRORS, RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import {
+  downloadWorkflowId,
+  NON_RETRYABLE_ERRORS,
+  RUN_SEARCH_ATTRIBUTE,
+  STAGE_SEARCH_ATTRIBUTE,
+} from '../config/temporal';
 import { mapWithConcurrency } from './concurrency';
+import { downloadCrawl, emptyTotals, type DownloadCrawlResult, type DownloadCrawlTotals } from './download-crawl';
 import { emptyProgress, type BuildMixtureProgress, type Stage } from './progress';
 
 const { discoverCrawl } = proxyActivities<typeof activities>({
@@ -43,7 +51,9 @@ export interface BuildMixtureResult {
   discoverSkipped: number;
   /** Crawls whose paths list could not be read (404/403), with the reason. */
   crawlsFailed: { crawl: string; reason: string }[];
+  download: DownloadCrawlTotals & { quarantinedReasons: Record<string, number> };
 }
+
 
 function validate(input: unknown): Config {
   try {
@@ -101,6 +111,37 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   });
   const discovered = outcomes.filter((r) => r !== null);
 
+  enter('download');
+  const toDownload = discovered.filter((d) => d.selected > 0);
+  progress.download.total = toDownload.length;
+  const lanes = Math.max(1, Math.min(config.download.maxConcurrentCrawls, toDownload.length));
+  const parallelFiles = Math.max(1, Math.floor(config.download.maxConcurrentDownloads / lanes));
+  const downloads = await mapWithConcurrency(toDownload, lanes, async (d): Promise<DownloadCrawlResult> => {
+    const result = await executeChild(downloadCrawl, {
+      workflowId: downloadWorkflowId(workflowInfo().workflowId, d.crawl),
+      args: [
+        {
+          crawl: d.crawl,
+          source: config.source,
+          storageRoot: config.storageRoot,
+          keysPath: d.keysPath,
+          listId: d.listId,
+          files: d.selected,
+          settings: config.download,
+          parallelFiles,
+        },
+      ],
+      typedSearchAttributes: [
+        { key: RUN_SEARCH_ATTRIBUTE, value: config.name },
+        { key: STAGE_SEARCH_ATTRIBUTE, value: 'download' },
+      ],
+    });
+    progress.download.done += 1;
+    const crawlProgress = progress.crawls[d.crawl];
+    if (crawlProgress) crawlProgress.download = { ok: result.ok, quarantined: result.quarantined, bytes: result.bytes };
+    return result;
+  });
+
   enter('done');
   return {
     name: config.name,
@@ -110,6 +151,23 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     keysRejected: discovered.reduce((n, r) => n + sumValues(r.rejected), 0),
     discoverSkipped: discovered.filter((r) => r.skipped).length,
     crawlsFailed,
+    download: downloads.reduce(
+      (sum, r) => {
+        for (const [reason, n] of Object.entries(r.quarantinedReasons)) {
+          sum.quarantinedReasons[reason] = (sum.quarantinedReasons[reason] ?? 0) + n;
+        }
+        return {
+          files: sum.files + r.files,
+          ok: sum.ok + r.ok,
+          quarantined: sum.quarantined + r.quarantined,
+          bytes: sum.bytes + r.bytes,
+          fetchedBytes: sum.fetchedBytes + r.fetchedBytes,
+          retries: sum.retries + r.retries,
+          quarantinedReasons: sum.quarantinedReasons,
+        };
+      },
+      { ...emptyTotals(), quarantinedReasons: {} as Record<string, number> },
+    ),
   };
 }
 

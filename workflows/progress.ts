@@ -5,14 +5,17 @@ export interface CrawlProgress {
   wetFilesSelected: number;
   keysRejected: number;
   failed?: string;
+  download?: { ok: number; quarantined: number; bytes: number };
 }
 
 export interface BuildMixtureProgress {
   stage: Stage;
   discover: { done: number; total: number };
+  /** Crawls whose download child has finished; live per-crawl progress is the child's query. */
+  download: { done: number; total: number };
   crawls: Record<string, CrawlProgress>;
 }
 
 export function emptyProgress(): BuildMixtureProgress {
-  return { stage: 'validate', discover: { done: 0, total: 0 }, crawls: {} };
+  return { stage: 'validate', discover: { done: 0, total: 0 }, download: { done: 0, total: 0 }, crawls: {} };
 }

@@ -6,7 +6,8 @@
  * is kept here too. HashingTF's 2^18 buckets can merge tokens; the ground truth ignores that.
  */
 
-const JAVA_WHITESPACE = /[ \t\n\x0B\f\r]/;
+// Java's \s: space, \t, \n, \v (\x0B), \f, \r; not JavaScript's Unicode-wide \s.
+const JAVA_WHITESPACE = /[ \t\n\v\f\r]/;
 
 export function sparkTokens(text: string): string[] {
   if (text.length === 0) return [''];

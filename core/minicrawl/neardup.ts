@@ -8,8 +8,15 @@ import { Rng } from './prng';
 import { inventedName } from './text';
 import { ADJECTIVES, ADVERBS, NOUNS, TOPICS, VERBS_PAST, VERBS_PRESENT } from './vocab';
 
-const POOL = [...NOUNS, ...VERBS_PAST, ...VERBS_PRESENT, ...ADJECTIVES, ...ADVERBS, ...Object.values(TOPICS).flat()];
-const SEPARATOR = /([ \t\n\x0B\f\r])/;
+const POOL = [
+  ...NOUNS,
+  ...VERBS_PAST,
+  ...VERBS_PRESENT,
+  ...ADJECTIVES,
+  ...ADVERBS,
+  ...Object.values(TOPICS).flat(),
+];
+const SEPARATOR = /([ \t\n\v\f\r])/; // Java's \s, captured
 
 export interface NearDuplicate {
   text: string;
@@ -41,7 +48,9 @@ export function nearDuplicate(rng: Rng, original: string, target: number): NearD
       if (i % 2 === 1) return piece;
       const replacement = replace.get(piece.toLowerCase());
       if (replacement === undefined) return piece;
-      return piece.charAt(0) !== piece.charAt(0).toLowerCase() ? replacement.charAt(0).toUpperCase() + replacement.slice(1) : replacement;
+      return piece.charAt(0) !== piece.charAt(0).toLowerCase()
+        ? replacement.charAt(0).toUpperCase() + replacement.slice(1)
+        : replacement;
     })
     .join('');
   return { text, actualJaccard: sparkJaccard(original, text) };

@@ -15,20 +15,14 @@ import {
   proseLines,
   randomTopic,
   sentence,
+  title,
   topicWords,
   year,
 } from './text';
 import { ADJECTIVES, BOILERPLATE, GERMAN, NAV_WORDS, NOUNS, SPAM_WORDS, SPANISH } from './vocab';
 
 export type PageKind =
-  | 'prose'
-  | 'boilerplate'
-  | 'spam'
-  | 'navigation'
-  | 'fragment'
-  | 'non_english'
-  | 'empty'
-  | 'giant';
+  'prose' | 'boilerplate' | 'spam' | 'navigation' | 'fragment' | 'non_english' | 'empty' | 'giant';
 
 export interface Page {
   kind: PageKind;
@@ -63,10 +57,15 @@ export function prosePage(rng: Rng, topic = randomTopic(rng)): Page {
 }
 
 function boilerplatePage(rng: Rng, topic: string): Page {
-  const lines = chromeLines(rng, rng.int(5, 16));
-  lines.splice(rng.int(0, lines.length), 0, `Posted on ${rng.pick(MONTHS)} ${rng.int(1, 28)}, ${year(rng)} by ${person(rng)}`);
-  for (let i = rng.int(0, 2); i > 0; i--) lines.splice(rng.int(0, lines.length), 0, sentence(rng, topic));
-  lines.push(`Tags: ${Array.from({ length: rng.int(2, 6) }, () => rng.pick(topicWords(topic))).join(', ')}`);
+  const lines = rng.shuffle([...BOILERPLATE]).slice(0, rng.int(4, 10));
+  const insert = (line: string): void => {
+    lines.splice(rng.int(0, lines.length), 0, line);
+  };
+  insert(`Posted on ${rng.pick(MONTHS)} ${rng.int(1, 28)}, ${year(rng)} by ${person(rng)}`);
+  insert(`Related: ${title(rng, topic)}`);
+  insert(`${rng.int(0, 500)} comments · ${rng.int(0, 9000)} views · ${inventedName(rng)} ${rng.pick(NOUNS)}`);
+  for (let i = rng.int(1, 3); i > 0; i--) insert(sentence(rng, topic));
+  lines.push(`Tags: ${Array.from({ length: rng.int(3, 8) }, () => rng.pick(topicWords(topic))).join(', ')}`);
   lines.push(copyright(rng));
   return { kind: 'boilerplate', quality: 'low', lang: 'eng', langHeader: 'eng', topic, text: join(lines) };
 }
@@ -74,7 +73,9 @@ function boilerplatePage(rng: Rng, topic: string): Page {
 function spamPage(rng: Rng, topic: string): Page {
   const keyword = rng.pick(topicWords(topic));
   const where = place(rng);
-  const lines = [`${capitalize(rng.pick(SPAM_WORDS))} ${capitalize(keyword)} ${capitalize(rng.pick(SPAM_WORDS))} ${where}`];
+  const lines = [
+    `${capitalize(rng.pick(SPAM_WORDS))} ${capitalize(keyword)} ${capitalize(rng.pick(SPAM_WORDS))} ${where}`,
+  ];
   for (let i = rng.int(2, 12); i > 0; i--) {
     const words: string[] = [];
     for (let j = rng.int(8, 40); j > 0; j--) {
@@ -99,7 +100,10 @@ function navigationPage(rng: Rng, topic: string): Page {
   for (let i = rng.int(8, 40); i > 0; i--) {
     const r = rng.next();
     if (r < 0.3) lines.push(Array.from({ length: rng.int(3, 9) }, () => rng.pick(NAV_WORDS)).join(' | '));
-    else if (r < 0.55) lines.push(`${capitalize(rng.pick(ADJECTIVES))} ${capitalize(plural(rng.pick(topicWords(topic))))} (${rng.int(1, 300)})`);
+    else if (r < 0.55)
+      lines.push(
+        `${capitalize(rng.pick(ADJECTIVES))} ${capitalize(plural(rng.pick(topicWords(topic))))} (${rng.int(1, 300)})`,
+      );
     else if (r < 0.7) lines.push(`${rng.pick(MONTHS)} ${year(rng)} (${rng.int(1, 40)})`);
     else if (r < 0.8) lines.push(`« Previous 1 2 3 … ${rng.int(4, 90)} Next »`);
     else if (r < 0.9) lines.push(`${capitalize(rng.pick(NOUNS))} ${capitalize(rng.pick(topicWords(topic)))}`);
@@ -114,30 +118,42 @@ function fragmentPage(rng: Rng, topic: string): Page {
   const t = rng.pick(topicWords(topic));
   const options = [
     `${capitalize(t)} - ${org(rng)}`,
-    `Page ${rng.int(1, 40)} of ${rng.int(40, 90)}`,
-    'Loading...',
-    `404 Not Found: the ${rng.pick(NOUNS)} you requested about ${plural(t)} could not be found`,
+    `Page ${rng.int(1, 40)} of ${rng.int(40, 90)} in ${plural(rng.pick(NOUNS))}`,
+    `Loading ${rng.pick(NOUNS)} ${rng.hex(4)}...`,
+    `404 Not Found: ${rng.pick(NOUNS)} ${plural(t)} at ${place(rng)}`,
     `${capitalize(rng.pick(ADJECTIVES))} ${t} ${rng.pick(NOUNS)} #${rng.hex(6)}`,
-    `Session expired. Please log in again. Ref ${rng.hex(10)}`,
+    `Session expired for ${person(rng)}. Ref ${rng.hex(10)}`,
     `${person(rng)} · ${rng.int(1, 28)} ${rng.pick(MONTHS)} ${year(rng)}`,
     `${capitalize(rng.pick(SPAM_WORDS))} ${t} at ${place(rng)}`,
   ];
   const lines = rng.shuffle(options).slice(0, rng.int(1, 3));
+  lines.push(
+    `${capitalize(rng.pick(ADJECTIVES))} ${rng.pick(NOUNS)} ${inventedName(rng)} ${rng.pick(topicWords(randomTopic(rng)))}`,
+  );
   if (rng.chance(0.3)) lines.push(rng.pick(BOILERPLATE));
   return { kind: 'fragment', quality: 'low', lang: 'eng', langHeader: 'eng', topic, text: join(lines) };
 }
 
 type Lexicon = typeof GERMAN;
 
-function foreignSentence(rng: Rng, lex: Lexicon, topic: string): string {
+/** A noun, often inflected or (in German) compounded, so the vocabulary is large. */
+function foreignNoun(rng: Rng, lex: Lexicon, lang: 'deu' | 'spa'): string {
+  const noun = rng.pick(lex.nouns);
+  if (lang === 'deu' && rng.chance(0.4)) return `${noun}${rng.pick(lex.nouns).toLowerCase()}`;
+  if (lang === 'spa' && rng.chance(0.4)) return /[aeiouáéó]$/.test(noun) ? `${noun}s` : `${noun}es`;
+  return noun;
+}
+
+function foreignSentence(rng: Rng, lex: Lexicon, lang: 'deu' | 'spa', topic: string): string {
   const words: string[] = [];
   for (let i = rng.int(6, 16); i > 0; i--) {
     const r = rng.next();
-    if (r < 0.4) words.push(rng.pick(lex.function));
-    else if (r < 0.65) words.push(rng.pick(lex.nouns));
+    if (r < 0.35) words.push(rng.pick(lex.function));
+    else if (r < 0.65) words.push(foreignNoun(rng, lex, lang));
     else if (r < 0.8) words.push(rng.pick(lex.verbs));
-    else if (r < 0.93) words.push(rng.pick(lex.adjectives));
-    else if (r < 0.97) words.push(inventedName(rng));
+    else if (r < 0.9) words.push(rng.pick(lex.adjectives));
+    else if (r < 0.96) words.push(inventedName(rng));
+    else if (r < 0.98) words.push(String(rng.int(2, 2019)));
     else words.push(rng.pick(topicWords(topic))); // loanwords shared with English pages
   }
   return `${capitalize(words.join(' '))}.`;
@@ -147,7 +163,7 @@ function nonEnglishPage(rng: Rng, topic: string): Page {
   const [lang, lex] = rng.chance(0.5) ? (['deu', GERMAN] as const) : (['spa', SPANISH] as const);
   const lines: string[] = [];
   for (let p = rng.int(1, 7); p > 0; p--) {
-    lines.push(Array.from({ length: rng.int(2, 6) }, () => foreignSentence(rng, lex, topic)).join(' '));
+    lines.push(Array.from({ length: rng.int(2, 6) }, () => foreignSentence(rng, lex, lang, topic)).join(' '));
   }
   let langHeader: string = lang;
   if (rng.chance(0.3)) {

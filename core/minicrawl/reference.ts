@@ -105,7 +105,13 @@ export function generateReference(seed: number, size: number): Record<ReferenceD
     const count = REFERENCE_DOCS_PER_SIZE[dataset] * size;
     for (let i = 0; i < count; i++) {
       const { title: docTitle, text } = generateOne(Rng.for(seed, 'reference', dataset, i), dataset);
-      docs.push({ dataset, id: `${dataset}-${String(i).padStart(6, '0')}`, title: docTitle, text, ...NO_DUP });
+      docs.push({
+        dataset,
+        id: `${dataset}-${String(i).padStart(6, '0')}`,
+        title: docTitle,
+        text,
+        ...NO_DUP,
+      });
     }
     const rng = Rng.for(seed, 'reference-dups', dataset);
     const targets = Array.from({ length: size }, () => WITHIN_DATASET[dataset]).flat();
@@ -114,7 +120,8 @@ export function generateReference(seed: number, size: number): Record<ReferenceD
       if (original === undefined) return;
       const group = `${dataset}-dup-${String(g).padStart(4, '0')}`;
       Object.assign(original, { dupGroup: group, dupRole: 'original', dupScope: 'within_dataset' });
-      const copy = target === 1 ? { text: original.text, actualJaccard: 1 } : nearDuplicate(rng, original.text, target);
+      const copy =
+        target === 1 ? { text: original.text, actualJaccard: 1 } : nearDuplicate(rng, original.text, target);
       docs.push({
         dataset,
         id: `${dataset}-${String(docs.length).padStart(6, '0')}`,

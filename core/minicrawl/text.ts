@@ -33,7 +33,8 @@ export function inventedName(rng: Rng): string {
 }
 
 export const person = (rng: Rng): string => `${inventedName(rng)} ${inventedName(rng)}`;
-export const place = (rng: Rng): string => (rng.chance(0.7) ? inventedName(rng) : `${inventedName(rng)} Valley`);
+export const place = (rng: Rng): string =>
+  rng.chance(0.7) ? inventedName(rng) : `${inventedName(rng)} Valley`;
 export const org = (rng: Rng): string => `${inventedName(rng)} ${rng.pick(ORG_SUFFIXES)}`;
 export const year = (rng: Rng): string => String(rng.int(1650, 2019));
 

@@ -138,9 +138,14 @@ export const SPAM_WORDS = words(`cheap best buy online discount free shipping de
 export const GERMAN = {
   nouns: words(`Haus Stadt Zeit Jahr Arbeit Schule Familie Garten Wasser Reise Geschichte Frage
     Leben Welt Kind Weg Buch Sprache Musik Wetter Markt Kirche Fluss Berg Zug Brot Kaffee Woche
-    Abend Morgen Nachricht Gemeinde Verein Unternehmen Forschung Kunst Wirtschaft Gesellschaft`),
+    Abend Morgen Nachricht Gemeinde Verein Unternehmen Forschung Kunst Wirtschaft Gesellschaft
+    Bahnhof Brücke Dorf Feld Fenster Freund Geld Hand Himmel Hund Insel Kopf Land Licht Luft Meer
+    Mensch Nacht Ort Platz Preis Raum Sonne Spiel Stimme Straße Stunde Tag Teil Tier Tisch Tür
+    Wald Wand Wort Zimmer Ziel Zukunft Antwort Bild Brief Ende Ergebnis Erfahrung Gefühl Gruppe`),
   verbs: words(`zeigt bringt findet macht erklärt beschreibt bietet braucht gibt nimmt bleibt
-    entwickelt verbindet betrifft beginnt erreicht verändert unterstützt enthält`),
+    entwickelt verbindet betrifft beginnt erreicht verändert unterstützt enthält zeigte brachte
+    fand machte erklärte bot brauchte gab nahm blieb begann erreichte veränderte kennt liegt steht
+    wohnt arbeitet spielt lernt öffnet schreibt liest sagt fragt`),
   adjectives: words(`neue alte große kleine schöne wichtige lange kurze deutsche lokale
     bekannte einfache besondere moderne ruhige starke freie`),
   function: words(`der die das und ist nicht mit auf für von den im ein eine auch sich es
@@ -150,9 +155,15 @@ export const GERMAN = {
 export const SPANISH = {
   nouns: words(`casa ciudad tiempo año trabajo escuela familia jardín agua viaje historia
     pregunta vida mundo niño camino libro lengua música clima mercado iglesia río montaña tren pan
-    café semana tarde mañana noticia comunidad empresa investigación arte economía sociedad`),
+    café semana tarde mañana noticia comunidad empresa investigación arte economía sociedad
+    estación puente pueblo campo ventana amigo dinero mano cielo perro isla cabeza tierra luz aire
+    mar persona noche lugar plaza precio espacio sol juego voz calle hora día parte animal mesa
+    puerta bosque pared palabra habitación objetivo futuro respuesta imagen carta final resultado
+    experiencia sentimiento grupo fiesta cocina ciencia gobierno salud playa barrio`),
   verbs: words(`muestra trae encuentra hace explica describe ofrece necesita da toma queda
-    desarrolla conecta afecta comienza alcanza cambia apoya contiene`),
+    desarrolla conecta afecta comienza alcanza cambia apoya contiene mostró trajo encontró hizo
+    explicó ofreció necesitó dio tomó quedó comenzó cambió conoce vive trabaja juega aprende abre
+    escribe lee dice pregunta`),
   adjectives: words(`nueva antigua grande pequeña hermosa importante larga corta local
     conocida sencilla especial moderna tranquila fuerte libre`),
   function: words(`el la los las y es no con en para de del un una también se muy que por

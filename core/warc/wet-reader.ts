@@ -132,9 +132,7 @@ function gzipHeaderLength(buf: Buffer): number | null {
 }
 
 type MemberResult =
-  | { kind: 'ok'; data: Buffer; length: number }
-  | { kind: 'truncated' }
-  | { kind: 'corrupt' };
+  { kind: 'ok'; data: Buffer; length: number } | { kind: 'truncated' } | { kind: 'corrupt' };
 
 function inflateMember(buf: Buffer, eof: boolean): MemberResult | 'need_more' {
   const headerLength = gzipHeaderLength(buf);

@@ -112,7 +112,10 @@ export function conversionHeaders(crawl: string, rec: ConversionFields): Array<[
   if (rec.language !== null && crawlHasLanguageHeader(crawl)) {
     headers.push(['WARC-Identified-Content-Language', rec.language]);
   }
-  headers.push(['Content-Type', 'text/plain'], ['Content-Length', String(rec.contentLength ?? rec.body.length)]);
+  headers.push(
+    ['Content-Type', 'text/plain'],
+    ['Content-Length', String(rec.contentLength ?? rec.body.length)],
+  );
   return headers;
 }
 

@@ -6,6 +6,7 @@ one: the machine's OpenJDK 17 first, then any other JDK under /usr/lib/jvm in th
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -67,6 +68,10 @@ def ensure_java_home() -> str:
     )
 
 
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
 def local_spark(
     app_name: str,
     master: str = "local[2]",
@@ -90,6 +95,8 @@ def local_spark(
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
+        # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.
+        "spark.sql.execution.pythonUDF.arrow.enabled": str(_has("pyarrow")).lower(),
         **(conf or {}),
     }
     builder = SparkSession.builder.master(master).appName(app_name)

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DEFAULT_SETTINGS, servicesDown, servicesUp, type ServiceName, type ServicesSettings } from '../../infra/services';
 
 export async function freePort(): Promise<number> {
@@ -49,4 +50,9 @@ export async function startTestServices(names: ServiceName[], mirrorRoot?: strin
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `ccmix-${prefix}-`));
+}
+
+/** Keeps test output readable: the worker logs warnings and errors only. */
+export function quietTemporalRuntime(): void {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
 }

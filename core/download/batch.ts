@@ -1,0 +1,174 @@
+/**
+ * Downloads one batch of a crawl's chosen WET files and commits the batch's inventory part.
+ * Files already published are not fetched again; a retried batch resumes each file from disk.
+ */
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Source } from '../commoncrawl-source';
+import { LocalStorage, openStorage, s3Client, type Storage } from '../storage';
+import { discardPartial, downloadFile, verifyGzipFile, type RetryPolicy } from './download-file';
+import { inventoryPartPath, rawPathFor, readInventory, writeInventory, type InventoryRecord } from './inventory';
+import { governorFor } from './rate-governor';
+
+export interface DownloadBatchInput {
+  crawl: string;
+  source: Source;
+  storageRoot: string;
+  /** Storage-relative path of the crawl's chosen keys (written by discover). */
+  keysPath: string;
+  /** Identifies that key list, so inventory parts of another selection never mix in. */
+  listId: string;
+  batch: number;
+  batchSize: number;
+  parallelFiles: number;
+  maxRequestsPerSecond: number;
+  retry: RetryPolicy;
+}
+
+export interface DownloadTotals {
+  files: number;
+  ok: number;
+  quarantined: number;
+  bytes: number;
+  /** Bytes received from the source, including any received twice. */
+  fetchedBytes: number;
+  retries: number;
+}
+
+export interface DownloadBatchResult extends DownloadTotals {
+  batch: number;
+  inventoryPart: string;
+  alreadyCommitted: boolean;
+  /** The run's request rate after this batch (requests/s), for progress. */
+  rate: number;
+}
+
+export interface BatchHeartbeat {
+  batch: number;
+  completed: InventoryRecord[];
+  /** Bytes on disk per file in flight. */
+  inFlight: Record<string, number>;
+  fetchedBytes: number;
+  rate: number;
+}
+
+export interface BatchHooks {
+  heartbeat?: (details: BatchHeartbeat) => void;
+  resumeFrom?: BatchHeartbeat;
+  signal?: AbortSignal;
+}
+
+export function totalsOf(records: readonly InventoryRecord[]): Omit<DownloadTotals, 'fetchedBytes'> {
+  return {
+    files: records.length,
+    ok: records.filter((r) => r.status === 'ok').length,
+    quarantined: records.filter((r) => r.status === 'quarantined').length,
+    bytes: records.reduce((n, r) => n + r.bytes, 0),
+    retries: records.reduce((n, r) => n + r.retries, 0),
+  };
+}
+
+export async function batchKeys(storage: Storage, input: DownloadBatchInput): Promise<string[]> {
+  const keys = (await storage.read(input.keysPath)).toString('utf8').split('\n').filter(Boolean);
+  return keys.slice(input.batch * input.batchSize, (input.batch + 1) * input.batchSize);
+}
+
+/** A file published by an attempt that died before reporting it: describe it from storage. */
+async function recordPublished(storage: Storage, key: string, rawPath: string): Promise<InventoryRecord> {
+  let file = storage.uri(rawPath);
+  let temp: string | null = null;
+  if (!(storage instanceof LocalStorage)) {
+    temp = path.join(storage.stagingDir(), 'rehash', path.basename(rawPath));
+    await new LocalStorage(path.dirname(temp)).write(path.basename(temp), await storage.read(rawPath));
+    file = temp;
+  }
+  try {
+    const { sha256 } = await verifyGzipFile(file);
+    const { size: bytes } = await stat(file);
+    return { key, rawPath, bytes, sha256, status: 'ok', reason: null, retries: 0 };
+  } finally {
+    if (temp) await rm(temp, { force: true });
+  }
+}
+
+async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+}
+
+export async function downloadBatch(input: DownloadBatchInput, hooks: BatchHooks = {}): Promise<DownloadBatchResult> {
+  const storage = openStorage(input.storageRoot);
+  const governor = governorFor(input.storageRoot, input.maxRequestsPerSecond, storage);
+  const part = inventoryPartPath(input.crawl, input.listId, input.batch);
+  if (await storage.exists(part)) {
+    const records = await readInventory(storage, part);
+    return { ...totalsOf(records), fetchedBytes: 0, batch: input.batch, inventoryPart: part, alreadyCommitted: true, rate: governor.currentRate };
+  }
+
+  const keys = await batchKeys(storage, input);
+  const resumed = hooks.resumeFrom?.batch === input.batch ? hooks.resumeFrom : undefined;
+  const completed = new Map((resumed?.completed ?? []).map((r) => [r.key, r]));
+  const inFlight: Record<string, number> = {};
+  let fetchedBytes = resumed?.fetchedBytes ?? 0;
+  let lastBeat = 0;
+  const beat = (force = false): void => {
+    const now = Date.now();
+    if (!hooks.heartbeat || (!force && now - lastBeat < 250)) return;
+    lastBeat = now;
+    hooks.heartbeat({ batch: input.batch, completed: [...completed.values()], inFlight: { ...inFlight }, fetchedBytes, rate: governor.currentRate });
+  };
+  const s3: S3Client | undefined =
+    input.source.kind === 's3'
+      ? s3Client({ region: input.source.region, ...(input.source.endpoint ? { endpoint: input.source.endpoint } : {}) })
+      : undefined;
+
+  try {
+    await runPool(
+      keys.filter((key) => !completed.has(key)),
+      input.parallelFiles,
+      async (key) => {
+        const rawPath = rawPathFor(input.crawl, key);
+        const partialPath = path.join(storage.stagingDir(), 'download', rawPath);
+        if (await storage.exists(rawPath)) {
+          await discardPartial(partialPath);
+          completed.set(key, await recordPublished(storage, key, rawPath));
+          beat(true);
+          return;
+        }
+        const outcome = await downloadFile({
+          source: input.source,
+          key,
+          partialPath,
+          governor,
+          retry: input.retry,
+          ...(s3 ? { s3 } : {}),
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+          onBytes: (bytesOnDisk) => {
+            inFlight[key] = bytesOnDisk;
+            beat();
+          },
+        });
+        fetchedBytes += outcome.fetchedBytes;
+        delete inFlight[key];
+        if (outcome.status === 'ok') {
+          await storage.publishFile(partialPath, rawPath);
+          await discardPartial(partialPath);
+          completed.set(key, { key, rawPath, bytes: outcome.bytes, sha256: outcome.sha256, status: 'ok', reason: null, retries: outcome.retries });
+        } else {
+          completed.set(key, { key, rawPath: null, bytes: 0, sha256: null, status: 'quarantined', reason: outcome.reason, retries: outcome.retries });
+        }
+        beat(true);
+      },
+    );
+  } finally {
+    s3?.destroy();
+  }
+
+  const records = keys.map((key) => completed.get(key)).filter((r): r is InventoryRecord => r !== undefined);
+  await writeInventory(storage, part, records);
+  return { ...totalsOf(records), fetchedBytes, batch: input.batch, inventoryPart: part, alreadyCommitted: false, rate: governor.currentRate };
+}

@@ -1,0 +1,204 @@
+/**
+ * Downloads one object into a partial file that survives restarts: a retry continues with a
+ * Range request from what is on disk, unless the object changed or the server ignores ranges.
+ * The whole file is then verified (length, gzip decodes to the end) and hashed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, Writable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PermanentSourceError, type Source } from '../commoncrawl-source';
+import { ObjectChangedError, openObject, TransientSourceError, type ObjectValidators } from './source-reader';
+import type { RateGovernor } from './rate-governor';
+
+export interface RetryPolicy {
+  /** Transient failures tolerated inside one activity attempt before it gives up to Temporal. */
+  maxTransientAttempts: number;
+  /** Verification failures (bad gzip, wrong length) before the file is quarantined. */
+  maxCorruptAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface DownloadFileInput {
+  source: Source;
+  key: string;
+  partialPath: string;
+  governor: RateGovernor;
+  retry: RetryPolicy;
+  s3?: S3Client;
+  signal?: AbortSignal;
+  /** Called as bytes land on disk (total bytes of the partial file so far). */
+  onBytes?: (bytesOnDisk: number) => void;
+}
+
+export type FileOutcome =
+  | {
+      status: 'ok';
+      bytes: number;
+      sha256: string;
+      retries: number;
+      /** Bytes already on disk when this call started (kept, not fetched again). */
+      resumedFrom: number;
+      fetchedBytes: number;
+    }
+  | { status: 'quarantined'; reason: string; retries: number; fetchedBytes: number };
+
+/** Thrown when transient failures outlast this attempt; the activity retry resumes from disk. */
+export class TransientExhaustedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientExhaustedError';
+  }
+}
+
+const metaPath = (partialPath: string): string => `${partialPath}.meta.json`;
+
+async function sizeOf(file: string): Promise<number> {
+  return stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
+}
+
+async function readMeta(partialPath: string): Promise<ObjectValidators | null> {
+  try {
+    return JSON.parse(await readFile(metaPath(partialPath), 'utf8')) as ObjectValidators;
+  } catch {
+    return null;
+  }
+}
+
+export async function discardPartial(partialPath: string): Promise<void> {
+  await rm(partialPath, { force: true });
+  await rm(metaPath(partialPath), { force: true });
+}
+
+function sameObject(a: ObjectValidators, b: ObjectValidators): boolean {
+  return a.length === b.length && a.etag === b.etag && a.lastModified === b.lastModified;
+}
+
+/** Full jitter: a uniform delay up to the exponential cap, unless the server said when. */
+export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs: number | null): number {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.max(retryAfterMs ?? 0, Math.random() * cap);
+}
+
+/** sha256 of the file, and whether it decodes as gzip to the end. */
+export async function verifyGzipFile(file: string): Promise<{ sha256: string; gzipError: string | null }> {
+  const hash = createHash('sha256');
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  let gzipError: string | null = null;
+  await pipeline(createReadStream(file), tap, createGunzip(), sink).catch((error: Error) => {
+    gzipError = error.message;
+  });
+  if (gzipError) {
+    // The gunzip error stopped the pipeline early; hash the rest so the record is complete.
+    const full = createHash('sha256');
+    for await (const chunk of createReadStream(file)) full.update(chunk as Buffer);
+    return { sha256: full.digest('hex'), gzipError };
+  }
+  return { sha256: hash.digest('hex'), gzipError };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function downloadFile(input: DownloadFileInput): Promise<FileOutcome> {
+  const { partialPath, retry } = input;
+  await mkdir(path.dirname(partialPath), { recursive: true });
+  const resumedFrom = (await readMeta(partialPath)) ? await sizeOf(partialPath) : 0;
+  let transient = 0;
+  let corrupt = 0;
+  let fetchedBytes = 0;
+
+  for (;;) {
+    const meta = await readMeta(partialPath);
+    let start = meta ? await sizeOf(partialPath) : 0;
+    if (start === 0) await discardPartial(partialPath);
+    if (meta && start > meta.length) {
+      await discardPartial(partialPath);
+      start = 0;
+    }
+    try {
+      if (!meta || start < meta.length) {
+        await input.governor.acquire();
+        const response = await openObject(input.source, input.key, {
+          start,
+          ifRange: meta?.etag ?? meta?.lastModified ?? null,
+          ...(input.signal ? { signal: input.signal } : {}),
+          ...(input.s3 ? { s3: input.s3 } : {}),
+        });
+        const changed = meta !== null && !sameObject(meta, response.validators);
+        if (changed && response.start > 0) {
+          // A range of a different object than the one we had begun: start over.
+          response.cancel();
+          await discardPartial(partialPath);
+          transient += 1;
+          continue;
+        }
+        if (response.start !== start || changed) {
+          // The server sent the whole object (it ignored the range, or the object changed).
+          await discardPartial(partialPath);
+          start = 0;
+        }
+        if (start === 0) await writeFile(metaPath(partialPath), JSON.stringify(response.validators));
+        // Each chunk is on disk before the next is read, so what a heartbeat reports is what a
+        // retry finds, even after SIGKILL.
+        let onDisk = start;
+        const file = await open(partialPath, start > 0 ? 'a' : 'w');
+        try {
+          for await (const chunk of response.body) {
+            await file.write(chunk);
+            onDisk += chunk.length;
+            fetchedBytes += chunk.length;
+            input.onBytes?.(onDisk);
+          }
+        } catch (error) {
+          if (input.signal?.aborted) throw error;
+          throw new TransientSourceError(`body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`, false);
+        } finally {
+          await file.close();
+        }
+      }
+      const expected = (await readMeta(partialPath))?.length ?? 0;
+      const size = await sizeOf(partialPath);
+      if (size < expected) throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
+      const verdict = size > expected ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` } : await verifyGzipFile(partialPath);
+      if (verdict.gzipError === null) {
+        return { status: 'ok', bytes: size, sha256: verdict.sha256, retries: transient + corrupt, resumedFrom, fetchedBytes };
+      }
+      corrupt += 1;
+      await discardPartial(partialPath);
+      if (corrupt >= retry.maxCorruptAttempts) {
+        return { status: 'quarantined', reason: `corrupt: ${verdict.gzipError}`, retries: transient + corrupt - 1, fetchedBytes };
+      }
+    } catch (error) {
+      if (error instanceof PermanentSourceError) {
+        await discardPartial(partialPath);
+        return { status: 'quarantined', reason: `http_${error.status}: ${error.message}`, retries: transient + corrupt, fetchedBytes };
+      }
+      if (error instanceof ObjectChangedError) {
+        await discardPartial(partialPath);
+        transient += 1;
+        continue;
+      }
+      if (!(error instanceof TransientSourceError)) throw error;
+      if (error.throttled) await input.governor.onThrottle();
+      transient += 1;
+      if (transient >= retry.maxTransientAttempts) {
+        throw new TransientExhaustedError(`${input.key}: ${transient} transient failures, last: ${error.message}`);
+      }
+      await sleep(backoffMs(transient, retry, error.retryAfterMs));
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The download inventory: one row per WET file (key, bytes, sha256, or why it was quarantined),
+ * written as Parquet. Each batch commits a part; finalizing merges them into the crawl's
+ * `raw/<crawl>/inventory.parquet`.
+ */
+import type { Storage } from '../storage';
+
+export interface InventoryRecord {
+  key: string;
+  /** Storage-relative path of the published file; null when quarantined. */
+  rawPath: string | null;
+  bytes: number;
+  sha256: string | null;
+  status: 'ok' | 'quarantined';
+  reason: string | null;
+  retries: number;
+}
+
+// hyparquet is published as ES modules only; CommonJS code reaches it through import().
+const writer = () => import('hyparquet-writer');
+const reader = () => import('hyparquet');
+
+export function crawlRawDir(crawl: string): string {
+  return `raw/${crawl}`;
+}
+
+/** Where a WET key is published: raw/<crawl>/ plus the key's path below the crawl. */
+export function rawPathFor(crawl: string, key: string): string {
+  const prefix = `crawl-data/${crawl}/`;
+  if (!key.startsWith(prefix)) throw new Error(`unsafe storage path: ${key} is not under ${prefix}`);
+  return `${crawlRawDir(crawl)}/${key.slice(prefix.length)}`;
+}
+
+export function inventoryPartPath(crawl: string, listId: string, batch: number): string {
+  return `${crawlRawDir(crawl)}/_inventory/${listId}/part-${String(batch).padStart(6, '0')}.parquet`;
+}
+
+export function inventoryPath(crawl: string): string {
+  return `${crawlRawDir(crawl)}/inventory.parquet`;
+}
+
+export async function encodeInventory(records: readonly InventoryRecord[]): Promise<Uint8Array> {
+  const sorted = [...records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const { parquetWriteBuffer } = await writer();
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      { name: 'key', data: sorted.map((r) => r.key), type: 'STRING', nullable: false },
+      { name: 'raw_path', data: sorted.map((r) => r.rawPath), type: 'STRING' },
+      { name: 'bytes', data: sorted.map((r) => BigInt(r.bytes)), type: 'INT64', nullable: false },
+      { name: 'sha256', data: sorted.map((r) => r.sha256), type: 'STRING' },
+      { name: 'status', data: sorted.map((r) => r.status), type: 'STRING', nullable: false },
+      { name: 'reason', data: sorted.map((r) => r.reason), type: 'STRING' },
+      { name: 'retries', data: sorted.map((r) => r.retries), type: 'INT32', nullable: false },
+    ],
+    createdBy: 'ccmix',
+  });
+  return new Uint8Array(buffer);
+}
+
+export async function decodeInventory(data: Uint8Array): Promise<InventoryRecord[]> {
+  const { parquetReadObjects } = await reader();
+  const file = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  const rows = (await parquetReadObjects({ file })) as Record<string, unknown>[];
+  return rows.map((row) => ({
+    key: String(row.key),
+    rawPath: (row.raw_path as string | null) ?? null,
+    bytes: Number(row.bytes),
+    sha256: (row.sha256 as string | null) ?? null,
+    status: row.status === 'ok' ? 'ok' : 'quarantined',
+    reason: (row.reason as string | null) ?? null,
+    retries: Number(row.retries),
+  }));
+}
+
+export async function readInventory(storage: Storage, relPath: string): Promise<InventoryRecord[]> {
+  return decodeInventory(await storage.read(relPath));
+}
+
+export async function writeInventory(storage: Storage, relPath: string, records: readonly InventoryRecord[]): Promise<void> {
+  await storage.write(relPath, await encodeInventory(records));
+}

@@ -1,0 +1,175 @@
+/**
+ * The download functions alone (no Temporal) against the project's mirror on loopback: resume,
+ * verification, quarantine, throttling.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { downloadFile, type RetryPolicy } from '../core/download/download-file';
+import { RateGovernor } from '../core/download/rate-governor';
+import { downloadBatch } from '../core/download/batch';
+import { readInventory } from '../core/download/inventory';
+import { LocalStorage } from '../core/storage';
+import { startMirror, type Mirror } from '../infra/mirror/server';
+import { tempDir } from './helpers/services';
+
+const crawl = 'CC-MAIN-2018-05';
+const keyOf = (name: string): string => `crawl-data/${crawl}/segments/1516084886237.6/wet/${name}.warc.wet.gz`;
+const retry: RetryPolicy = { maxTransientAttempts: 8, maxCorruptAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 };
+let root: string;
+let mirror: Mirror;
+const sources: Record<string, Buffer> = {};
+
+function pseudoRandomText(seed: number, bytes: number): string {
+  let x = seed;
+  let out = '';
+  while (out.length < bytes) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    out += `word${x % 9973} `;
+  }
+  return out;
+}
+
+function put(name: string, data: Buffer): string {
+  const key = keyOf(name);
+  mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
+  writeFileSync(path.join(root, key), data);
+  sources[key] = data;
+  return key;
+}
+
+const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const source = () => ({ kind: 'http' as const, baseUrl: mirror.url + '/' });
+
+before(async () => {
+  root = tempDir('dl-src');
+  put('big', gzipSync(pseudoRandomText(1, 600_000), { level: 1 }));
+  put('small', gzipSync('hello world\n'));
+  const corrupt = gzipSync(pseudoRandomText(2, 50_000));
+  const middle = Math.floor(corrupt.length / 2);
+  corrupt[middle] = (corrupt[middle] ?? 0) ^ 0xff;
+  put('corrupt', corrupt);
+  mirror = await startMirror({ root, seed: 7 });
+});
+after(() => mirror.close());
+beforeEach(() => {
+  mirror.setFaults({});
+  mirror.resetStats();
+});
+
+test('a file arrives byte-identical and verified', async () => {
+  const partial = path.join(tempDir('dl'), 'big.partial');
+  const outcome = await downloadFile({ source: source(), key: keyOf('big'), partialPath: partial, governor: new RateGovernor(1000, { ceiling: 1000 }), retry });
+  assert.equal(outcome.status, 'ok');
+  assert.ok(outcome.status === 'ok' && outcome.sha256 === sha(sources[keyOf('big')]!));
+  assert.deepEqual(readFileSync(partial), sources[keyOf('big')]);
+});
+
+test('a truncated body is resumed with a Range request, not fetched again', async () => {
+  mirror.setFaults({ truncate: 1, truncateFraction: 0.4, forRequests: 1 });
+  const partial = path.join(tempDir('dl'), 'big.partial');
+  const outcome = await downloadFile({ source: source(), key: keyOf('big'), partialPath: partial, governor: new RateGovernor(1000, { ceiling: 1000 }), retry });
+  const size = sources[keyOf('big')]!.length;
+  assert.equal(outcome.status, 'ok');
+  assert.equal(outcome.retries, 1);
+  assert.deepEqual(readFileSync(partial), sources[keyOf('big')]);
+  const served = mirror.stats().bytesByKey['/' + keyOf('big')] ?? mirror.stats().bytesByKey[keyOf('big')] ?? 0;
+  assert.equal(served, size, 'every byte was sent exactly once');
+  assert.equal(mirror.stats().faults.truncate, 1);
+});
+
+test('an object that changed between attempts is fetched again from zero', async () => {
+  const key = put('changing', gzipSync(pseudoRandomText(3, 200_000), { level: 1 }));
+  mirror.setFaults({ truncate: 1, truncateFraction: 0.5, forRequests: 1, keys: [key] });
+  const partial = path.join(tempDir('dl'), 'changing.partial');
+  const governor = new RateGovernor(1000, { ceiling: 1000 });
+  // First attempt breaks off half-way and gives up (one transient attempt allowed).
+  await assert.rejects(
+    downloadFile({ source: source(), key, partialPath: partial, governor, retry: { ...retry, maxTransientAttempts: 1 } }),
+    /transient failures/,
+  );
+  const replaced = put('changing', gzipSync(pseudoRandomText(4, 210_000), { level: 1 }));
+  utimesSync(path.join(root, replaced), new Date(), new Date(Date.now() + 5000));
+  const outcome = await downloadFile({ source: source(), key, partialPath: partial, governor, retry });
+  assert.equal(outcome.status, 'ok');
+  assert.deepEqual(readFileSync(partial), sources[key]);
+});
+
+test('a permanently corrupt gzip file and a 404 are quarantined with reasons', async () => {
+  const governor = new RateGovernor(1000, { ceiling: 1000 });
+  const corrupt = await downloadFile({ source: source(), key: keyOf('corrupt'), partialPath: path.join(tempDir('dl'), 'c'), governor, retry });
+  assert.equal(corrupt.status, 'quarantined');
+  assert.match(corrupt.status === 'quarantined' ? corrupt.reason : '', /^corrupt: /);
+  assert.equal(corrupt.retries, 1, 'verification was retried once before quarantine');
+  const missing = await downloadFile({ source: source(), key: keyOf('absent'), partialPath: path.join(tempDir('dl'), 'm'), governor, retry });
+  assert.equal(missing.status, 'quarantined');
+  assert.match(missing.status === 'quarantined' ? missing.reason : '', /^http_404/);
+});
+
+test('a 503 storm slows the governor, and the file still arrives', async () => {
+  mirror.setFaults({ storm503: 4, retryAfterSeconds: 0 });
+  const governor = new RateGovernor(50, { ceiling: 50 });
+  const outcome = await downloadFile({ source: source(), key: keyOf('small'), partialPath: path.join(tempDir('dl'), 's'), governor, retry });
+  assert.equal(outcome.status, 'ok');
+  assert.equal(governor.throttleCount, 4);
+  assert.ok(governor.currentRate < 50 / 8, `rate fell to ${governor.currentRate}`);
+});
+
+test('the governor halves on throttling, recovers while requests succeed, and paces requests', async () => {
+  let now = 0;
+  const slept: number[] = [];
+  const governor = new RateGovernor(10, {
+    ceiling: 10,
+    recoveryPerSecond: 1,
+    now: () => now,
+    sleep: (ms) => {
+      slept.push(ms);
+      now += ms;
+      return Promise.resolve();
+    },
+  });
+  await governor.onThrottle();
+  await governor.onThrottle();
+  assert.equal(governor.currentRate, 2.5);
+  for (let i = 0; i < 6; i++) await governor.acquire();
+  assert.ok(slept.length >= 4, 'requests beyond the burst had to wait');
+  now += 100_000;
+  await governor.acquire();
+  assert.equal(governor.currentRate, 10, 'back to the ceiling, never above');
+});
+
+test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
+  const storageRoot = tempDir('dl-root');
+  const storage = new LocalStorage(storageRoot);
+  const keys = [keyOf('big'), keyOf('small'), keyOf('corrupt'), keyOf('absent')];
+  await storage.write('lists/keys.txt', keys.join('\n') + '\n');
+  const input = {
+    crawl,
+    source: source(),
+    storageRoot,
+    keysPath: 'lists/keys.txt',
+    listId: 'test',
+    batch: 0,
+    batchSize: 10,
+    parallelFiles: 2,
+    maxRequestsPerSecond: 1000,
+    retry,
+  };
+  const beats: number[] = [];
+  const result = await downloadBatch(input, { heartbeat: (d) => beats.push(d.completed.length) });
+  assert.deepEqual({ files: result.files, ok: result.ok, quarantined: result.quarantined }, { files: 4, ok: 2, quarantined: 2 });
+  assert.ok(beats.length >= 4 && beats.at(-1) === 4, 'heartbeats carry completed files');
+  const inventory = await readInventory(storage, result.inventoryPart);
+  assert.deepEqual(inventory.map((r) => r.key), [...keys].sort());
+  for (const record of inventory.filter((r) => r.status === 'ok')) {
+    assert.deepEqual(readFileSync(path.join(storageRoot, record.rawPath!)), sources[record.key]);
+    assert.equal(record.sha256, sha(sources[record.key]!));
+  }
+  assert.deepEqual(await storage.list('_staging/'), [], 'no partial files are left behind');
+  const again = await downloadBatch(input);
+  assert.equal(again.alreadyCommitted, true);
+  assert.equal(again.ok, 2);
+});

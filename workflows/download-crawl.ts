@@ -1,0 +1,133 @@
+/**
+ * downloadCrawl: one crawl's chosen WET files, a batch per activity, one batch in flight at a
+ * time (files within a batch download in parallel). The workflow passes paths and counts only,
+ * and continues as new every `batchesPerWorkflowRun` batches, so its history stays bounded
+ * however many files a crawl has.
+ */
+import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { Config } from '../config/schema';
+import { NON_RETRYABLE_ERRORS } from '../config/temporal';
+import type { Source } from '../core/commoncrawl-source';
+
+export interface DownloadCrawlTotals {
+  files: number;
+  ok: number;
+  quarantined: number;
+  bytes: number;
+  fetchedBytes: number;
+  retries: number;
+}
+
+export interface DownloadCrawlInput {
+  crawl: string;
+  source: Source;
+  storageRoot: string;
+  keysPath: string;
+  listId: string;
+  /** How many keys discover chose for this crawl. */
+  files: number;
+  settings: Config['download'];
+  parallelFiles: number;
+  /** Where a continued run picks up. */
+  cursor?: { nextBatch: number; totals: DownloadCrawlTotals; runs: number };
+}
+
+export interface DownloadCrawlProgress extends DownloadCrawlTotals {
+  crawl: string;
+  filesTotal: number;
+  batchesDone: number;
+  batches: number;
+  /** Requests per second the run allowed itself at the last batch. */
+  rate: number;
+  workflowRuns: number;
+}
+
+export interface DownloadCrawlResult extends DownloadCrawlTotals {
+  crawl: string;
+  inventory: string;
+  quarantinedReasons: Record<string, number>;
+  workflowRuns: number;
+}
+
+export const downloadProgressQuery = defineQuery<DownloadCrawlProgress>('downloadProgress');
+
+export const emptyTotals = (): DownloadCrawlTotals => ({ files: 0, ok: 0, quarantined: 0, bytes: 0, fetchedBytes: 0, retries: 0 });
+
+function addTotals(a: DownloadCrawlTotals, b: DownloadCrawlTotals): DownloadCrawlTotals {
+  return {
+    files: a.files + b.files,
+    ok: a.ok + b.ok,
+    quarantined: a.quarantined + b.quarantined,
+    bytes: a.bytes + b.bytes,
+    fetchedBytes: a.fetchedBytes + b.fetchedBytes,
+    retries: a.retries + b.retries,
+  };
+}
+
+export async function downloadCrawl(input: DownloadCrawlInput): Promise<DownloadCrawlResult> {
+  const { settings } = input;
+  const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>({
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: `${settings.heartbeatTimeoutSeconds} seconds`,
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+    },
+  });
+  const batches = Math.ceil(input.files / settings.filesPerActivity);
+  const cursor = input.cursor ?? { nextBatch: 0, totals: emptyTotals(), runs: 1 };
+  const progress: DownloadCrawlProgress = {
+    crawl: input.crawl,
+    filesTotal: input.files,
+    batchesDone: cursor.nextBatch,
+    batches,
+    rate: settings.maxRequestsPerSecond,
+    workflowRuns: cursor.runs,
+    ...cursor.totals,
+  };
+  setHandler(downloadProgressQuery, () => progress);
+
+  let totals = cursor.totals;
+  for (let batch = cursor.nextBatch, inThisRun = 0; batch < batches; batch++, inThisRun++) {
+    if (inThisRun >= settings.batchesPerWorkflowRun || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof downloadCrawl>({ ...input, cursor: { nextBatch: batch, totals, runs: cursor.runs + 1 } });
+    }
+    const result = await downloadBatch({
+      crawl: input.crawl,
+      source: input.source,
+      storageRoot: input.storageRoot,
+      keysPath: input.keysPath,
+      listId: input.listId,
+      batch,
+      batchSize: settings.filesPerActivity,
+      parallelFiles: input.parallelFiles,
+      maxRequestsPerSecond: settings.maxRequestsPerSecond,
+      retry: {
+        maxTransientAttempts: settings.maxTransientAttemptsPerFile,
+        maxCorruptAttempts: settings.maxCorruptAttemptsPerFile,
+        baseDelayMs: settings.retryBaseDelayMs,
+        maxDelayMs: settings.retryMaxDelayMs,
+      },
+    });
+    totals = addTotals(totals, result);
+    Object.assign(progress, totals, { batchesDone: batch + 1, rate: result.rate });
+  }
+
+  const final = await finalizeCrawlInventory({
+    crawl: input.crawl,
+    storageRoot: input.storageRoot,
+    listId: input.listId,
+    batches,
+    expectedFiles: input.files,
+  });
+  return {
+    crawl: input.crawl,
+    ...totals,
+    inventory: final.inventory,
+    quarantinedReasons: final.quarantinedReasons,
+    workflowRuns: cursor.runs,
+  };
+}
