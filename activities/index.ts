@@ -4,14 +4,22 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PermanentSourceError } from '../core/commoncrawl-source';
-import { discoverCrawl as discoverCrawlPlain, type DiscoverInput, type DiscoverResult } from '../core/discover';
+import {
+  discoverCrawl as discoverCrawlPlain,
+  type DiscoverInput,
+  type DiscoverResult,
+} from '../core/discover';
 import {
   downloadBatch as downloadBatchPlain,
   type BatchHeartbeat,
   type DownloadBatchInput,
   type DownloadBatchResult,
 } from '../core/download/batch';
-import { finalizeCrawlInventory as finalizePlain, type FinalizeInput, type FinalizeResult } from '../core/download/finalize';
+import {
+  finalizeCrawlInventory as finalizePlain,
+  type FinalizeInput,
+  type FinalizeResult,
+} from '../core/download/finalize';
 
 function asPermanent(error: unknown): never {
   if (error instanceof PermanentSourceError) {

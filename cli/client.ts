@@ -1,9 +1,15 @@
 /** Starting and watching buildMixture runs from the outside (CLI, demo, tests). */
 import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { parseConfig, type Config } from '../config/schema';
-import { buildMixtureWorkflowId, NAMESPACE, RUN_SEARCH_ATTRIBUTE, TASK_QUEUE } from '../config/temporal';
+import {
+  buildMixtureWorkflowId,
+  downloadWorkflowId,
+  NAMESPACE,
+  RUN_SEARCH_ATTRIBUTE,
+  TASK_QUEUE,
+} from '../config/temporal';
 import { canonicalJson, sha256Hex } from '../core/fingerprint';
-import type { BuildMixtureProgress, BuildMixtureResult } from '../workflows';
+import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 
 export function configFingerprint(config: Config): string {
   return sha256Hex(canonicalJson(config)).slice(0, 12);
@@ -18,7 +24,10 @@ export async function connectClient(address: string): Promise<Client> {
  * Validates locally first (the same schema the workflow applies), then starts buildMixture.
  * The id derives from the config, so starting the same config twice attaches to the running one.
  */
-export async function startBuildMixture(client: Client, input: unknown): Promise<{ workflowId: string; config: Config }> {
+export async function startBuildMixture(
+  client: Client,
+  input: unknown,
+): Promise<{ workflowId: string; config: Config }> {
   const config = parseConfig(input);
   const workflowId = buildMixtureWorkflowId(config.name, configFingerprint(config));
   await client.workflow.start('buildMixture', {
@@ -33,6 +42,32 @@ export async function startBuildMixture(client: Client, input: unknown): Promise
 
 export async function queryProgress(client: Client, workflowId: string): Promise<BuildMixtureProgress> {
   return client.workflow.getHandle(workflowId).query<BuildMixtureProgress>('progress');
+}
+
+export interface RunStatus {
+  workflowId: string;
+  status: string;
+  progress: BuildMixtureProgress;
+  /** Live progress of each crawl's download workflow that has started. */
+  downloads: DownloadCrawlProgress[];
+}
+
+/** The run's own progress plus its children's: children are queried, not reported, to keep histories small. */
+export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  const progress = await handle.query<BuildMixtureProgress>('progress');
+  const downloads: DownloadCrawlProgress[] = [];
+  if (progress.stage === 'download' || progress.download.done > 0) {
+    const queries = Object.keys(progress.crawls).map((crawl) =>
+      client.workflow
+        .getHandle(downloadWorkflowId(workflowId, crawl))
+        .query<DownloadCrawlProgress>('downloadProgress')
+        .catch(() => null),
+    );
+    for (const p of await Promise.all(queries)) if (p) downloads.push(p);
+  }
+  return { workflowId, status: description.status.name, progress, downloads };
 }
 
 export async function waitForResult(

@@ -53,10 +53,12 @@ export async function runDemo(): Promise<number> {
   t = Date.now();
   const client = await connectClient(temporalAddress(settings));
   const { workflowId } = await startBuildMixture(client, input);
-  console.log(`buildMixture started: ${workflowId} (watch it at http://${settings.host}:${settings.temporalUiPort})`);
+  console.log(
+    `buildMixture started: ${workflowId} (watch it at http://${settings.host}:${settings.temporalUiPort})`,
+  );
   let last = '';
   const result = await waitForResult(client, workflowId, (progress) => {
-    const text = renderProgress(progress).split('\n').slice(0, 2).join(' | ');
+    const text = renderProgress(progress).split('\n').slice(0, 3).join(' ').replace(/\s+/g, ' ');
     if (text !== last) console.log(text);
     last = text;
   });
@@ -64,8 +66,18 @@ export async function runDemo(): Promise<number> {
     `discover: ${result.crawls} crawls, ${result.wetFilesListed} WET keys listed, ${result.wetFilesSelected} selected, ` +
       `${result.keysRejected} rejected, ${result.discoverSkipped} crawls already committed (${seconds(t)})`,
   );
+  const d = result.download;
+  const reasons = Object.entries(d.quarantinedReasons)
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ');
+  console.log(
+    `download: ${d.ok}/${d.files} WET files verified and published, ${(d.bytes / 2 ** 20).toFixed(1)} MiB, ` +
+      `${d.retries} retries, ${d.quarantined} quarantined${reasons ? ` (${reasons})` : ''}`,
+  );
   for (const f of result.crawlsFailed) console.log(`crawl ${f.crawl} failed: ${f.reason}`);
   console.log(`storage root: ${path.resolve(REPO_ROOT, config.storageRoot)}`);
-  console.log(`demo finished in ${seconds(started)}; services keep running (\`npx ccmix services down\` stops them)`);
+  console.log(
+    `demo finished in ${seconds(started)}; services keep running (\`npx ccmix services down\` stops them)`,
+  );
   return 0;
 }

@@ -16,7 +16,7 @@ import {
   type ServiceName,
   type ServicesSettings,
 } from '../infra/services';
-import { connectClient, queryProgress, startBuildMixture, waitForResult } from './client';
+import { connectClient, runStatus, startBuildMixture, waitForResult } from './client';
 import { runDemo } from './demo';
 import { renderProgress } from './render';
 import { runWorker } from './worker';
@@ -60,7 +60,8 @@ class UsageError extends Error {}
 function intOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got ${value}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer, got ${value}`);
   return n;
 }
 
@@ -111,7 +112,11 @@ async function services(action: string | undefined, values: Values): Promise<num
   const names = selectedServices(values);
   if (action === 'up') {
     const statuses = await servicesUp(settings, names);
-    print(values, statuses, statuses.map((s) => `${s.name.padEnd(8)} up  pid ${s.pid}  ${s.address}`).join('\n'));
+    print(
+      values,
+      statuses,
+      statuses.map((s) => `${s.name.padEnd(8)} up  pid ${s.pid}  ${s.address}`).join('\n'),
+    );
     return 0;
   }
   if (action === 'down') {
@@ -121,9 +126,11 @@ async function services(action: string | undefined, values: Values): Promise<num
   }
   if (action === 'status') {
     const statuses = (await servicesStatus(settings)).filter((s) => names.includes(s.name));
-    const state = (s: (typeof statuses)[number]): string => (s.healthy ? 'healthy' : s.running ? 'UNHEALTHY' : 'stopped');
+    const state = (s: (typeof statuses)[number]): string =>
+      s.healthy ? 'healthy' : s.running ? 'UNHEALTHY' : 'stopped';
     const lines = statuses.map(
-      (s) => `${s.name.padEnd(8)} ${state(s).padEnd(9)} pid ${String(s.pid ?? '-').padEnd(7)} ${s.address}  log ${s.log}`,
+      (s) =>
+        `${s.name.padEnd(8)} ${state(s).padEnd(9)} pid ${String(s.pid ?? '-').padEnd(7)} ${s.address}  log ${s.log}`,
     );
     print(values, statuses, lines.join('\n'));
     return statuses.every((s) => s.healthy) ? 0 : 3;
@@ -172,21 +179,25 @@ async function main(argv: string[]): Promise<number> {
       const { workflowId } = await startBuildMixture(client, readJsonFile(values.config));
       if (!values.json) console.log(`started ${workflowId}`);
       if (!values.wait) return 0;
-      const result = await waitForResult(client, workflowId, values.json ? undefined : (p) => console.log(renderProgress(p)));
+      const result = await waitForResult(
+        client,
+        workflowId,
+        values.json ? undefined : (p) => console.log(renderProgress(p)),
+      );
       print(values, { workflowId, result }, JSON.stringify(result, null, 2));
       return 0;
     }
     case 'status': {
       if (!sub) throw new UsageError('status needs a workflow id (see `ccmix list`)');
       const client = await connectClient(temporalAddressFrom(values));
-      const description = await client.workflow.getHandle(sub).describe();
-      const progress = await queryProgress(client, sub);
-      print(values, { status: description.status.name, progress }, `${sub}: ${description.status.name}\n${renderProgress(progress)}`);
+      const status = await runStatus(client, sub);
+      print(values, status, `${sub}: ${status.status}\n${renderProgress(status.progress, status.downloads)}`);
       return 0;
     }
     case 'list': {
       const client = await connectClient(temporalAddressFrom(values));
-      const runs: { workflowId: string; runId: string; status: string; startTime: string; run: string }[] = [];
+      const runs: { workflowId: string; runId: string; status: string; startTime: string; run: string }[] =
+        [];
       for await (const wf of client.workflow.list({ query: `WorkflowType = 'buildMixture'` })) {
         runs.push({
           workflowId: wf.workflowId,
@@ -197,7 +208,11 @@ async function main(argv: string[]): Promise<number> {
         });
         if (runs.length >= 50) break;
       }
-      print(values, runs, runs.map((r) => `${r.startTime}  ${r.status.padEnd(10)} ${r.workflowId}`).join('\n') || 'no runs');
+      print(
+        values,
+        runs,
+        runs.map((r) => `${r.startTime}  ${r.status.padEnd(10)} ${r.workflowId}`).join('\n') || 'no runs',
+      );
       return 0;
     }
     case 'worker':

@@ -1,17 +1,33 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
-import type { BuildMixtureProgress } from '../workflows';
+import type { BuildMixtureProgress, DownloadCrawlProgress } from '../workflows';
 
 export function bar(done: number, total: number, width = 24): string {
-  const filled = total > 0 ? Math.round((done / total) * width) : 0;
+  const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 }
 
-export function renderProgress(progress: BuildMixtureProgress): string {
-  const lines = [`stage: ${progress.stage}`, `  discover ${bar(progress.discover.done, progress.discover.total)} crawls`];
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export function renderDownload(p: DownloadCrawlProgress): string {
+  return (
+    `    ${p.crawl} ${bar(p.files, p.filesTotal, 16)} files  ${mib(p.bytes)}  ` +
+    `retries ${p.retries}  quarantined ${p.quarantined}  rate ${p.rate.toFixed(1)}/s`
+  );
+}
+
+export function renderProgress(
+  progress: BuildMixtureProgress,
+  downloads: readonly DownloadCrawlProgress[] = [],
+): string {
+  const lines = [
+    `stage: ${progress.stage}`,
+    `  discover ${bar(progress.discover.done, progress.discover.total)} crawls`,
+    `  download ${bar(progress.download.done, progress.download.total)} crawls`,
+  ];
   for (const [crawl, p] of Object.entries(progress.crawls)) {
-    const rejected = p.keysRejected > 0 ? `, ${p.keysRejected} keys rejected` : '';
-    const state = p.failed ? `FAILED: ${p.failed}` : `${p.wetFilesSelected} WET files selected${rejected}`;
-    lines.push(`    ${crawl}: ${state}`);
+    if (p.failed) lines.push(`    ${crawl} FAILED: ${p.failed}`);
+    else if (p.keysRejected > 0) lines.push(`    ${crawl} ${p.keysRejected} keys rejected by discover`);
   }
+  lines.push(...downloads.map(renderDownload));
   return lines.join('\n');
 }

@@ -37,7 +37,9 @@ const s3Source = z.strictObject({
   endpoint: z
     .url()
     .optional()
-    .describe('Only for S3-compatible servers (tests use an emulator on loopback). Credentials never go here.'),
+    .describe(
+      'Only for S3-compatible servers (tests use an emulator on loopback). Credentials never go here.',
+    ),
 });
 
 const wetSelection = z.union([
@@ -50,7 +52,10 @@ const referenceCorpus = z.strictObject({
   format: z.enum(['jsonl', 'parquet', 'text']).default('jsonl'),
 });
 
-const referenceDefaults = (name: ReferenceCorpusName) => ({ path: `reference/${name}`, format: 'jsonl' as const });
+const referenceDefaults = (name: ReferenceCorpusName) => ({
+  path: `reference/${name}`,
+  format: 'jsonl' as const,
+});
 
 export const configSchema = z.strictObject({
   name: z
@@ -95,8 +100,12 @@ export const configSchema = z.strictObject({
       heartbeatTimeoutSeconds: positiveInt.default(60),
       maxTransientAttemptsPerFile: positiveInt
         .default(8)
-        .describe('503/SlowDown/429/resets tolerated per file per activity attempt before Temporal retries it.'),
-      maxCorruptAttemptsPerFile: positiveInt.default(3).describe('Failed verifications before a file is quarantined.'),
+        .describe(
+          '503/SlowDown/429/resets tolerated per file per activity attempt before Temporal retries it.',
+        ),
+      maxCorruptAttemptsPerFile: positiveInt
+        .default(3)
+        .describe('Failed verifications before a file is quarantined.'),
       retryBaseDelayMs: positiveInt.default(1000),
       retryMaxDelayMs: positiveInt.default(60_000),
       batchesPerWorkflowRun: positiveInt
@@ -125,8 +134,12 @@ export const configSchema = z.strictObject({
   dedup: z
     .strictObject({
       numHashes: positiveInt.default(10).describe('The paper’s setting.'),
-      bands: positiveInt.default(5).describe('Groups of numHashes/bands min-hashes; a pair is a candidate if any band matches.'),
-      jaccardThreshold: fraction.default(0.8).describe('Candidates are verified by exact Jaccard against this.'),
+      bands: positiveInt
+        .default(5)
+        .describe('Groups of numHashes/bands min-hashes; a pair is a candidate if any band matches.'),
+      jaccardThreshold: fraction
+        .default(0.8)
+        .describe('Candidates are verified by exact Jaccard against this.'),
       strategy: z.enum(['banded', 'mllib']).default('banded'),
     })
     .refine((d) => d.numHashes % d.bands === 0, { message: 'bands must divide numHashes', path: ['bands'] })
@@ -143,7 +156,9 @@ export const configSchema = z.strictObject({
         })
         .refine((w) => Object.values(w).some((v) => v > 0), 'at least one weight must be positive')
         .prefault({ ...TABLE_2_2_WEIGHTS }),
-      totalTokens: positiveInt.default(300_000_000_000).describe('Training tokens; capped by what the run has.'),
+      totalTokens: positiveInt
+        .default(300_000_000_000)
+        .describe('Training tokens; capped by what the run has.'),
       nCtx: positiveInt.default(2048),
       endOfTextToken: z.number().int().nonnegative().default(50256),
     })
@@ -151,7 +166,10 @@ export const configSchema = z.strictObject({
   spark: z
     .strictObject({
       master: z.string().min(1).default('local[*]'),
-      driverMemory: z.string().regex(/^\d+[kmgt]$/i, 'like 4g').default('4g'),
+      driverMemory: z
+        .string()
+        .regex(/^\d+[kmgt]$/i, 'like 4g')
+        .default('4g'),
       conf: z.record(z.string(), z.string()).default({}),
     })
     .prefault({}),

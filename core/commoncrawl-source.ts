@@ -21,7 +21,9 @@ export function describeSource(source: Source): string {
 }
 
 export function sourceUrl(source: Source, key: string): string {
-  return source.kind === 'http' ? new URL(key, source.baseUrl).toString() : `s3://${source.bucket}/${source.prefix}${key}`;
+  return source.kind === 'http'
+    ? new URL(key, source.baseUrl).toString()
+    : `s3://${source.bucket}/${source.prefix}${key}`;
 }
 
 export async function fetchObject(source: Source, key: string): Promise<Buffer> {
@@ -34,7 +36,10 @@ export async function fetchObject(source: Source, key: string): Promise<Buffer> 
     if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);
     return Buffer.from(await response.arrayBuffer());
   }
-  const client = s3Client({ region: source.region, ...(source.endpoint ? { endpoint: source.endpoint } : {}) });
+  const client = s3Client({
+    region: source.region,
+    ...(source.endpoint ? { endpoint: source.endpoint } : {}),
+  });
   try {
     const out = await client.send(new GetObjectCommand({ Bucket: source.bucket, Key: source.prefix + key }));
     if (!out.Body) throw new Error(`empty body for s3://${source.bucket}/${source.prefix}${key}`);

@@ -29,7 +29,9 @@ function classifyKey(crawl: string, key: string): RejectReason | null {
   if (key.split('/').some((part) => part === '..' || part === '.') || /%2e%2e/i.test(key)) return 'traversal';
   if (key.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(key)) return 'absolute';
   if (!key.startsWith(`crawl-data/${crawl}/`)) return 'foreign_crawl';
-  const wetKey = new RegExp(`^crawl-data/${crawl}/segments/[A-Za-z0-9._-]+/wet/[A-Za-z0-9._-]+\\.warc\\.wet\\.gz$`);
+  const wetKey = new RegExp(
+    `^crawl-data/${crawl}/segments/[A-Za-z0-9._-]+/wet/[A-Za-z0-9._-]+\\.warc\\.wet\\.gz$`,
+  );
   return wetKey.test(key) ? null : 'not_wet';
 }
 

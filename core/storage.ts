@@ -161,7 +161,11 @@ export class S3Storage implements Storage {
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          ContinuationToken: token,
+        }),
       );
       for (const item of page.Contents ?? []) if (item.Key) found.push(item.Key.slice(this.prefix.length));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -186,7 +190,12 @@ export class S3Storage implements Storage {
 export const MULTIPART_PART_BYTES = 8 * 2 ** 20;
 
 /** Uploads in parts of MULTIPART_PART_BYTES; the object appears only when the upload completes. */
-export async function multipartUpload(client: S3Client, bucket: string, key: string, localPath: string): Promise<number> {
+export async function multipartUpload(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  localPath: string,
+): Promise<number> {
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   if (!UploadId) throw new Error(`no upload id for s3://${bucket}/${key}`);
   try {
@@ -209,11 +218,18 @@ export async function multipartUpload(client: S3Client, bucket: string, key: str
       await file.close();
     }
     await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: parts },
+      }),
     );
     return parts.length;
   } catch (error) {
-    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }))
+      .catch(() => undefined);
     throw error;
   }
 }

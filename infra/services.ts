@@ -62,7 +62,10 @@ function addressOf(name: ServiceName, s: ServicesSettings): string {
   }
 }
 
-function command(name: ServiceName, s: ServicesSettings): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
+function command(
+  name: ServiceName,
+  s: ServicesSettings,
+): { cmd: string; args: string[]; env?: NodeJS.ProcessEnv } {
   switch (name) {
     case 'temporal':
       return {
@@ -169,7 +172,10 @@ async function workerHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail
   }
 }
 
-async function checkHealth(name: ServiceName, s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
+async function checkHealth(
+  name: ServiceName,
+  s: ServicesSettings,
+): Promise<{ ok: boolean; detail?: string }> {
   switch (name) {
     case 'temporal':
       return temporalHealthy(s);
@@ -220,7 +226,11 @@ function lastLines(file: string, n: number): string {
 }
 
 /** Starts one service unless it is already running; resolves once it is healthy. */
-export async function startService(name: ServiceName, s: ServicesSettings, timeoutMs = 60_000): Promise<ServiceStatus> {
+export async function startService(
+  name: ServiceName,
+  s: ServicesSettings,
+  timeoutMs = 60_000,
+): Promise<ServiceStatus> {
   mkdirSync(s.stateDir, { recursive: true });
   const current = await serviceStatus(name, s);
   if (current.running && current.healthy) return current;
@@ -244,7 +254,8 @@ export async function startService(name: ServiceName, s: ServicesSettings, timeo
   }
   const healthy = await waitUntil(async () => {
     const status = await serviceStatus(name, s);
-    if (!status.running) throw new Error(`${name} exited during start-up:\n${lastLines(logFile(s, name), 20)}`);
+    if (!status.running)
+      throw new Error(`${name} exited during start-up:\n${lastLines(logFile(s, name), 20)}`);
     return status.healthy;
   }, timeoutMs);
   if (!healthy) {
@@ -272,10 +283,12 @@ export async function stopService(name: ServiceName, s: ServicesSettings, graceM
   rmSync(pidFile(s, name), { force: true });
 }
 
-export async function servicesUp(s: ServicesSettings, names: readonly ServiceName[] = SERVICE_NAMES): Promise<ServiceStatus[]> {
+export async function servicesUp(
+  s: ServicesSettings,
+  names: readonly ServiceName[] = SERVICE_NAMES,
+): Promise<ServiceStatus[]> {
   mkdirSync(s.stateDir, { recursive: true });
-  const { stateDir: _stateDir, ...remembered } = s;
-  writeFileSync(stateFile(s.stateDir), JSON.stringify(remembered, null, 2));
+  writeFileSync(stateFile(s.stateDir), JSON.stringify({ ...s, stateDir: undefined }, null, 2));
   const ordered = SERVICE_NAMES.filter((name) => names.includes(name));
   const statuses: ServiceStatus[] = [];
   // The worker needs Temporal; the others are independent but cheap to start in order.
@@ -283,8 +296,12 @@ export async function servicesUp(s: ServicesSettings, names: readonly ServiceNam
   return statuses;
 }
 
-export async function servicesDown(s: ServicesSettings, names: readonly ServiceName[] = SERVICE_NAMES): Promise<void> {
-  for (const name of [...SERVICE_NAMES].reverse().filter((n) => names.includes(n))) await stopService(name, s);
+export async function servicesDown(
+  s: ServicesSettings,
+  names: readonly ServiceName[] = SERVICE_NAMES,
+): Promise<void> {
+  for (const name of [...SERVICE_NAMES].reverse().filter((n) => names.includes(n)))
+    await stopService(name, s);
 }
 
 export async function servicesStatus(s: ServicesSettings): Promise<ServiceStatus[]> {

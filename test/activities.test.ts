@@ -37,7 +37,10 @@ const input = (c: string, storageRoot: string) => ({
 
 type Discovered = Awaited<ReturnType<typeof activities.discoverCrawl>>;
 const runDiscover = async (root: string, c = crawl): Promise<Discovered> =>
-  (await new MockActivityEnvironment().run(activities.discoverCrawl, input(c, root))) as Discovered;
+  new MockActivityEnvironment().run<[ReturnType<typeof input>], Discovered, typeof activities.discoverCrawl>(
+    activities.discoverCrawl,
+    input(c, root),
+  );
 
 test('discoverCrawl returns counts and a path, never the key list', async () => {
   const root = tempDir('act');
@@ -51,15 +54,12 @@ test('discoverCrawl returns counts and a path, never the key list', async () => 
 });
 
 test('a missing paths list is a non-retryable SourceObjectMissing failure', async () => {
-  await assert.rejects(
-    runDiscover(tempDir('act'), 'CC-MAIN-2017-04'),
-    (error: unknown) => {
-      assert.ok(error instanceof ApplicationFailure);
-      assert.equal(error.type, 'SourceObjectMissing');
-      assert.equal(error.nonRetryable, true);
-      return true;
-    },
-  );
+  await assert.rejects(runDiscover(tempDir('act'), 'CC-MAIN-2017-04'), (error: unknown) => {
+    assert.ok(error instanceof ApplicationFailure);
+    assert.equal(error.type, 'SourceObjectMissing');
+    assert.equal(error.nonRetryable, true);
+    return true;
+  });
 });
 
 test('a storage root that cannot be written is an ordinary (retryable) error', async () => {

@@ -30,10 +30,17 @@ function writeCrawlLayout(root: string): void {
   for (const crawl of crawls) {
     const keys = Array.from(
       { length: 12 },
-      (_, i) => `crawl-data/${crawl}/segments/15000000${i % 3}.1/wet/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`,
+      (_, i) =>
+        `crawl-data/${crawl}/segments/15000000${i % 3}.1/wet/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`,
     );
-    keys.push(`crawl-data/${crawl}/segments/1/wet/../../../../../../tmp/escape.warc.wet.gz`, 'crawl-data/CC-MAIN-2016-07/x');
-    mkdirSync(path.join(root, 'crawl-data', crawl), { recursive: true });
+    keys.push(
+      `crawl-data/${crawl}/segments/1/wet/../../../../../../tmp/escape.warc.wet.gz`,
+      'crawl-data/CC-MAIN-2016-07/x',
+    );
+    for (const key of keys.filter((k) => !k.includes('..') && k.startsWith(`crawl-data/${crawl}/`))) {
+      mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
+      writeFileSync(path.join(root, key), gzipSync(`WARC/1.0\r\n${key}\r\n`));
+    }
     writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
   }
 }
@@ -68,7 +75,7 @@ function demoInput(extra: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
-test('buildMixture validates, discovers every crawl and commits the key lists', async () => {
+test('buildMixture validates, discovers every crawl, commits the key lists and downloads the files', async () => {
   const { workflowId } = await startBuildMixture(client, demoInput());
   const handle = client.workflow.getHandle(workflowId);
   const result = (await handle.result()) as BuildMixtureResult;
@@ -82,8 +89,18 @@ test('buildMixture validates, discovers every crawl and commits the key lists', 
       keysRejected: 4,
       discoverSkipped: 0,
       crawlsFailed: [],
+      download: {
+        files: 10,
+        ok: 10,
+        quarantined: 0,
+        bytes: result.download.bytes,
+        fetchedBytes: result.download.bytes,
+        retries: 0,
+        quarantinedReasons: {},
+      },
     },
   );
+  assert.ok(result.download.bytes > 0);
   const progress = await queryProgress(client, workflowId);
   assert.equal(progress.stage, 'done');
   assert.deepEqual(progress.discover, { done: 2, total: 2 });
@@ -91,8 +108,16 @@ test('buildMixture validates, discovers every crawl and commits the key lists', 
   assert.equal(description.typedSearchAttributes.get(STAGE_SEARCH_ATTRIBUTE), 'done');
 
   for (const crawl of crawls) {
-    const stageDir = discoverStageDir({ source: demoInput().source as Source, crawl, selection: { count: 5 }, seed: 3, storageRoot });
-    const keys = readFileSync(path.join(storageRoot, stageDir, 'wet-keys.txt'), 'utf8').trim().split('\n');
+    const stageDir = discoverStageDir({
+      source: demoInput().source as Source,
+      crawl,
+      selection: { count: 5 },
+      seed: 3,
+      storageRoot,
+    });
+    const keys = readFileSync(path.join(storageRoot, stageDir, 'wet-keys.txt'), 'utf8')
+      .trim()
+      .split('\n');
     assert.equal(keys.length, 5);
     assert.ok(keys.every((k) => k.startsWith(`crawl-data/${crawl}/segments/`) && !k.includes('..')));
     assert.ok(existsSync(path.join(storageRoot, stageDir, '_SUCCESS')));
@@ -130,7 +155,10 @@ test('an invalid config fails at once, non-retryably, naming every bad field', a
 });
 
 test('a crawl without a paths list is reported and the others go on', async () => {
-  const { workflowId } = await startBuildMixture(client, demoInput({ name: 'wf-missing', crawls: [...crawls, 'CC-MAIN-2018-05'] }));
+  const { workflowId } = await startBuildMixture(
+    client,
+    demoInput({ name: 'wf-missing', crawls: [...crawls, 'CC-MAIN-2018-05'] }),
+  );
   const result = (await client.workflow.getHandle(workflowId).result()) as BuildMixtureResult;
   assert.equal(result.crawls, 2);
   assert.equal(result.crawlsFailed.length, 1);

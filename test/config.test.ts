@@ -49,7 +49,15 @@ test('every bad field is named, not only the first', () => {
     mixture: { nCtx: 0 },
     spark: { driverMemory: 'lots' },
   });
-  for (const field of ['crawls.1', 'source.kind', 'wetFilesPerCrawl.fraction', 'pareto.alpha', 'dedup.bands', 'mixture.nCtx', 'spark.driverMemory']) {
+  for (const field of [
+    'crawls.1',
+    'source.kind',
+    'wetFilesPerCrawl.fraction',
+    'pareto.alpha',
+    'dedup.bands',
+    'mixture.nCtx',
+    'spark.driverMemory',
+  ]) {
     assert.ok(issues.has(field), `${field} is named in ${JSON.stringify([...issues.keys()])}`);
   }
 });
@@ -61,16 +69,23 @@ test('unknown fields are rejected, so credentials cannot be smuggled into workfl
 });
 
 test('duplicate crawls, wrong types and bad storage URLs are reported', () => {
-  const issues = issuesOf({ crawls: ['CC-MAIN-2016-07', 'CC-MAIN-2016-07'], seed: 'x', source: { kind: 'http', baseUrl: 'nope' } });
+  const issues = issuesOf({
+    crawls: ['CC-MAIN-2016-07', 'CC-MAIN-2016-07'],
+    seed: 'x',
+    source: { kind: 'http', baseUrl: 'nope' },
+  });
   assert.match(issues.get('crawls') ?? '', /unique/);
   assert.ok(issues.has('seed'));
   assert.ok(issues.has('source.baseUrl'));
 });
 
 test('the error message lists every field for the Temporal UI', () => {
-  assert.throws(() => parseConfig({ seed: -1, name: 'UPPER' }), (error: Error) => {
-    assert.match(error.message, /seed:/);
-    assert.match(error.message, /name:/);
-    return true;
-  });
+  assert.throws(
+    () => parseConfig({ seed: -1, name: 'UPPER' }),
+    (error: Error) => {
+      assert.match(error.message, /seed:/);
+      assert.match(error.message, /name:/);
+      return true;
+    },
+  );
 });

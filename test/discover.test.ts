@@ -25,8 +25,15 @@ test('keys outside the crawl, traversal and absolute paths are rejected and coun
   const result = validateKeys(crawl, lines);
   assert.deepEqual(result.valid, [key('1566027313259.30', 0)]);
   assert.equal(result.blankLines, 1);
-  assert.deepEqual(result.rejected, { traversal: 2, absolute: 2, foreign_crawl: 1, not_wet: 1, duplicate: 1 });
-  const total = result.valid.length + result.blankLines + Object.values(result.rejected).reduce((a, b) => a + b, 0);
+  assert.deepEqual(result.rejected, {
+    traversal: 2,
+    absolute: 2,
+    foreign_crawl: 1,
+    not_wet: 1,
+    duplicate: 1,
+  });
+  const total =
+    result.valid.length + result.blankLines + Object.values(result.rejected).reduce((a, b) => a + b, 0);
   assert.equal(total, lines.length, 'every line is accounted for');
 });
 
@@ -36,9 +43,15 @@ test('selection is deterministic, seed-dependent, nested and keeps list order', 
   assert.deepEqual(a, selectKeys(keys, { count: 20 }, 1));
   assert.equal(a.length, 20);
   assert.notDeepEqual(a, selectKeys(keys, { count: 20 }, 2));
-  assert.deepEqual(a, [...a].sort((x, y) => keys.indexOf(x) - keys.indexOf(y)));
+  assert.deepEqual(
+    a,
+    [...a].sort((x, y) => keys.indexOf(x) - keys.indexOf(y)),
+  );
   const larger = new Set(selectKeys(keys, { count: 50 }, 1));
-  assert.ok(a.every((k) => larger.has(k)), 'a larger selection contains the smaller one');
+  assert.ok(
+    a.every((k) => larger.has(k)),
+    'a larger selection contains the smaller one',
+  );
   assert.equal(selectKeys(keys, { fraction: 0.101 }, 1).length, 21, 'fractions round up');
   assert.equal(selectKeys(keys, { count: 1000 }, 1).length, 200);
   assert.ok(new Set(a.map((k) => k.split('/')[3])).size > 1, 'spread over segments');

@@ -17,7 +17,8 @@ import { startMirror, type Mirror } from '../infra/mirror/server';
 import { tempDir } from './helpers/services';
 
 const crawl = 'CC-MAIN-2018-05';
-const keyOf = (name: string): string => `crawl-data/${crawl}/segments/1516084886237.6/wet/${name}.warc.wet.gz`;
+const keyOf = (name: string): string =>
+  `crawl-data/${crawl}/segments/1516084886237.6/wet/${name}.warc.wet.gz`;
 const retry: RetryPolicy = { maxTransientAttempts: 8, maxCorruptAttempts: 2, baseDelayMs: 5, maxDelayMs: 20 };
 let root: string;
 let mirror: Mirror;
@@ -62,7 +63,13 @@ beforeEach(() => {
 
 test('a file arrives byte-identical and verified', async () => {
   const partial = path.join(tempDir('dl'), 'big.partial');
-  const outcome = await downloadFile({ source: source(), key: keyOf('big'), partialPath: partial, governor: new RateGovernor(1000, { ceiling: 1000 }), retry });
+  const outcome = await downloadFile({
+    source: source(),
+    key: keyOf('big'),
+    partialPath: partial,
+    governor: new RateGovernor(1000, { ceiling: 1000 }),
+    retry,
+  });
   assert.equal(outcome.status, 'ok');
   assert.ok(outcome.status === 'ok' && outcome.sha256 === sha(sources[keyOf('big')]!));
   assert.deepEqual(readFileSync(partial), sources[keyOf('big')]);
@@ -71,12 +78,19 @@ test('a file arrives byte-identical and verified', async () => {
 test('a truncated body is resumed with a Range request, not fetched again', async () => {
   mirror.setFaults({ truncate: 1, truncateFraction: 0.4, forRequests: 1 });
   const partial = path.join(tempDir('dl'), 'big.partial');
-  const outcome = await downloadFile({ source: source(), key: keyOf('big'), partialPath: partial, governor: new RateGovernor(1000, { ceiling: 1000 }), retry });
+  const outcome = await downloadFile({
+    source: source(),
+    key: keyOf('big'),
+    partialPath: partial,
+    governor: new RateGovernor(1000, { ceiling: 1000 }),
+    retry,
+  });
   const size = sources[keyOf('big')]!.length;
   assert.equal(outcome.status, 'ok');
   assert.equal(outcome.retries, 1);
   assert.deepEqual(readFileSync(partial), sources[keyOf('big')]);
-  const served = mirror.stats().bytesByKey['/' + keyOf('big')] ?? mirror.stats().bytesByKey[keyOf('big')] ?? 0;
+  const served =
+    mirror.stats().bytesByKey['/' + keyOf('big')] ?? mirror.stats().bytesByKey[keyOf('big')] ?? 0;
   assert.equal(served, size, 'every byte was sent exactly once');
   assert.equal(mirror.stats().faults.truncate, 1);
 });
@@ -88,7 +102,13 @@ test('an object that changed between attempts is fetched again from zero', async
   const governor = new RateGovernor(1000, { ceiling: 1000 });
   // First attempt breaks off half-way and gives up (one transient attempt allowed).
   await assert.rejects(
-    downloadFile({ source: source(), key, partialPath: partial, governor, retry: { ...retry, maxTransientAttempts: 1 } }),
+    downloadFile({
+      source: source(),
+      key,
+      partialPath: partial,
+      governor,
+      retry: { ...retry, maxTransientAttempts: 1 },
+    }),
     /transient failures/,
   );
   const replaced = put('changing', gzipSync(pseudoRandomText(4, 210_000), { level: 1 }));
@@ -100,11 +120,23 @@ test('an object that changed between attempts is fetched again from zero', async
 
 test('a permanently corrupt gzip file and a 404 are quarantined with reasons', async () => {
   const governor = new RateGovernor(1000, { ceiling: 1000 });
-  const corrupt = await downloadFile({ source: source(), key: keyOf('corrupt'), partialPath: path.join(tempDir('dl'), 'c'), governor, retry });
+  const corrupt = await downloadFile({
+    source: source(),
+    key: keyOf('corrupt'),
+    partialPath: path.join(tempDir('dl'), 'c'),
+    governor,
+    retry,
+  });
   assert.equal(corrupt.status, 'quarantined');
   assert.match(corrupt.status === 'quarantined' ? corrupt.reason : '', /^corrupt: /);
   assert.equal(corrupt.retries, 1, 'verification was retried once before quarantine');
-  const missing = await downloadFile({ source: source(), key: keyOf('absent'), partialPath: path.join(tempDir('dl'), 'm'), governor, retry });
+  const missing = await downloadFile({
+    source: source(),
+    key: keyOf('absent'),
+    partialPath: path.join(tempDir('dl'), 'm'),
+    governor,
+    retry,
+  });
   assert.equal(missing.status, 'quarantined');
   assert.match(missing.status === 'quarantined' ? missing.reason : '', /^http_404/);
 });
@@ -112,7 +144,13 @@ test('a permanently corrupt gzip file and a 404 are quarantined with reasons', a
 test('a 503 storm slows the governor, and the file still arrives', async () => {
   mirror.setFaults({ storm503: 4, retryAfterSeconds: 0 });
   const governor = new RateGovernor(50, { ceiling: 50 });
-  const outcome = await downloadFile({ source: source(), key: keyOf('small'), partialPath: path.join(tempDir('dl'), 's'), governor, retry });
+  const outcome = await downloadFile({
+    source: source(),
+    key: keyOf('small'),
+    partialPath: path.join(tempDir('dl'), 's'),
+    governor,
+    retry,
+  });
   assert.equal(outcome.status, 'ok');
   assert.equal(governor.throttleCount, 4);
   assert.ok(governor.currentRate < 50 / 8, `rate fell to ${governor.currentRate}`);
@@ -160,14 +198,28 @@ test('a batch publishes whole files, records an inventory, and skips itself when
   };
   const beats: number[] = [];
   const result = await downloadBatch(input, { heartbeat: (d) => beats.push(d.completed.length) });
-  assert.deepEqual({ files: result.files, ok: result.ok, quarantined: result.quarantined }, { files: 4, ok: 2, quarantined: 2 });
+  assert.deepEqual(
+    { files: result.files, ok: result.ok, quarantined: result.quarantined },
+    { files: 4, ok: 2, quarantined: 2 },
+  );
   assert.ok(beats.length >= 4 && beats.at(-1) === 4, 'heartbeats carry completed files');
   const inventory = await readInventory(storage, result.inventoryPart);
-  assert.deepEqual(inventory.map((r) => r.key), [...keys].sort());
+  assert.deepEqual(
+    inventory.map((r) => r.key),
+    [...keys].sort(),
+  );
   for (const record of inventory.filter((r) => r.status === 'ok')) {
     assert.deepEqual(readFileSync(path.join(storageRoot, record.rawPath!)), sources[record.key]);
     assert.equal(record.sha256, sha(sources[record.key]!));
   }
+  const corrupt = inventory.find((r) => r.key === keyOf('corrupt'));
+  assert.match(
+    corrupt?.rawPath ?? '',
+    /^raw\/CC-MAIN-2018-05\/_quarantine\//,
+    'corrupt bytes are kept aside',
+  );
+  assert.deepEqual(readFileSync(path.join(storageRoot, corrupt!.rawPath!)), sources[keyOf('corrupt')]);
+  assert.equal(inventory.find((r) => r.key === keyOf('absent'))?.rawPath, null);
   assert.deepEqual(await storage.list('_staging/'), [], 'no partial files are left behind');
   const again = await downloadBatch(input);
   assert.equal(again.alreadyCommitted, true);

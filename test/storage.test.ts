@@ -13,7 +13,11 @@ const backends: { name: string; open: () => Storage }[] = [
   { name: 'local', open: () => new LocalStorage(tempDir('storage')) },
   {
     name: 's3',
-    open: () => new S3Storage(`s3://ccmix-test/runs/${++opened}`, s3Client({ endpoint: s3Endpoint(services.settings) })),
+    open: () =>
+      new S3Storage(
+        `s3://ccmix-test/runs/${++opened}`,
+        s3Client({ endpoint: s3Endpoint(services.settings) }),
+      ),
   },
 ];
 
@@ -21,7 +25,9 @@ before(async () => {
   process.env.AWS_ACCESS_KEY_ID ??= 'testing';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
   services = await startTestServices(['s3']);
-  await s3Client({ endpoint: s3Endpoint(services.settings) }).send(new CreateBucketCommand({ Bucket: 'ccmix-test' }));
+  await s3Client({ endpoint: s3Endpoint(services.settings) }).send(
+    new CreateBucketCommand({ Bucket: 'ccmix-test' }),
+  );
 });
 after(async () => services?.stop());
 
@@ -53,7 +59,11 @@ for (const backend of backends) {
       const storage = backend.open();
       assert.equal(await readCommitted(storage, 'stage/abc'), null);
       await storage.write('stage/abc/part-0', 'partial');
-      assert.equal(await readCommitted(storage, 'stage/abc'), null, 'files without _SUCCESS are not committed');
+      assert.equal(
+        await readCommitted(storage, 'stage/abc'),
+        null,
+        'files without _SUCCESS are not committed',
+      );
       await commitStage(storage, 'stage/abc', { 'part-0': 'whole' }, { rows: 1 });
       assert.deepEqual(await readCommitted(storage, 'stage/abc'), { rows: 1 });
       assert.equal((await storage.read('stage/abc/part-0')).toString(), 'whole');

@@ -26,7 +26,12 @@ import {
   STAGE_SEARCH_ATTRIBUTE,
 } from '../config/temporal';
 import { mapWithConcurrency } from './concurrency';
-import { downloadCrawl, emptyTotals, type DownloadCrawlResult, type DownloadCrawlTotals } from './download-crawl';
+import {
+  downloadCrawl,
+  sumDownloads,
+  type DownloadCrawlResult,
+  type DownloadSummary,
+} from './download-crawl';
 import { emptyProgress, type BuildMixtureProgress, type Stage } from './progress';
 
 const { discoverCrawl } = proxyActivities<typeof activities>({
@@ -51,9 +56,8 @@ export interface BuildMixtureResult {
   discoverSkipped: number;
   /** Crawls whose paths list could not be read (404/403), with the reason. */
   crawlsFailed: { crawl: string; reason: string }[];
-  download: DownloadCrawlTotals & { quarantinedReasons: Record<string, number> };
+  download: DownloadSummary;
 }
-
 
 function validate(input: unknown): Config {
   try {
@@ -84,31 +88,38 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   enter('discover');
   progress.discover.total = config.crawls.length;
   const crawlsFailed: BuildMixtureResult['crawlsFailed'] = [];
-  const outcomes = await mapWithConcurrency(config.crawls, config.download.maxConcurrentCrawls, async (crawl) => {
-    try {
-      const result = await discoverCrawl({
-        source: config.source,
-        crawl,
-        selection: config.wetFilesPerCrawl,
-        seed: config.seed,
-        storageRoot: config.storageRoot,
-      });
-      progress.crawls[crawl] = { wetFilesSelected: result.selected, keysRejected: sumValues(result.rejected) };
-      return result;
-    } catch (error) {
-      // A crawl whose listing is missing is reported, and the other crawls go on.
-      if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
-        if (error.cause.type === 'SourceObjectMissing') {
-          crawlsFailed.push({ crawl, reason: error.cause.message });
-          progress.crawls[crawl] = { wetFilesSelected: 0, keysRejected: 0, failed: error.cause.message };
-          return null;
+  const outcomes = await mapWithConcurrency(
+    config.crawls,
+    config.download.maxConcurrentCrawls,
+    async (crawl) => {
+      try {
+        const result = await discoverCrawl({
+          source: config.source,
+          crawl,
+          selection: config.wetFilesPerCrawl,
+          seed: config.seed,
+          storageRoot: config.storageRoot,
+        });
+        progress.crawls[crawl] = {
+          wetFilesSelected: result.selected,
+          keysRejected: sumValues(result.rejected),
+        };
+        return result;
+      } catch (error) {
+        // A crawl whose listing is missing is reported, and the other crawls go on.
+        if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+          if (error.cause.type === 'SourceObjectMissing') {
+            crawlsFailed.push({ crawl, reason: error.cause.message });
+            progress.crawls[crawl] = { wetFilesSelected: 0, keysRejected: 0, failed: error.cause.message };
+            return null;
+          }
         }
+        throw error;
+      } finally {
+        progress.discover.done += 1;
       }
-      throw error;
-    } finally {
-      progress.discover.done += 1;
-    }
-  });
+    },
+  );
   const discovered = outcomes.filter((r) => r !== null);
 
   enter('download');
@@ -138,7 +149,8 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     });
     progress.download.done += 1;
     const crawlProgress = progress.crawls[d.crawl];
-    if (crawlProgress) crawlProgress.download = { ok: result.ok, quarantined: result.quarantined, bytes: result.bytes };
+    if (crawlProgress)
+      crawlProgress.download = { ok: result.ok, quarantined: result.quarantined, bytes: result.bytes };
     return result;
   });
 
@@ -151,23 +163,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     keysRejected: discovered.reduce((n, r) => n + sumValues(r.rejected), 0),
     discoverSkipped: discovered.filter((r) => r.skipped).length,
     crawlsFailed,
-    download: downloads.reduce(
-      (sum, r) => {
-        for (const [reason, n] of Object.entries(r.quarantinedReasons)) {
-          sum.quarantinedReasons[reason] = (sum.quarantinedReasons[reason] ?? 0) + n;
-        }
-        return {
-          files: sum.files + r.files,
-          ok: sum.ok + r.ok,
-          quarantined: sum.quarantined + r.quarantined,
-          bytes: sum.bytes + r.bytes,
-          fetchedBytes: sum.fetchedBytes + r.fetchedBytes,
-          retries: sum.retries + r.retries,
-          quarantinedReasons: sum.quarantinedReasons,
-        };
-      },
-      { ...emptyTotals(), quarantinedReasons: {} as Record<string, number> },
-    ),
+    download: sumDownloads(downloads),
   };
 }
 

@@ -52,7 +52,14 @@ export interface DownloadCrawlResult extends DownloadCrawlTotals {
 
 export const downloadProgressQuery = defineQuery<DownloadCrawlProgress>('downloadProgress');
 
-export const emptyTotals = (): DownloadCrawlTotals => ({ files: 0, ok: 0, quarantined: 0, bytes: 0, fetchedBytes: 0, retries: 0 });
+export const emptyTotals = (): DownloadCrawlTotals => ({
+  files: 0,
+  ok: 0,
+  quarantined: 0,
+  bytes: 0,
+  fetchedBytes: 0,
+  retries: 0,
+});
 
 function addTotals(a: DownloadCrawlTotals, b: DownloadCrawlTotals): DownloadCrawlTotals {
   return {
@@ -63,6 +70,19 @@ function addTotals(a: DownloadCrawlTotals, b: DownloadCrawlTotals): DownloadCraw
     fetchedBytes: a.fetchedBytes + b.fetchedBytes,
     retries: a.retries + b.retries,
   };
+}
+
+export type DownloadSummary = DownloadCrawlTotals & { quarantinedReasons: Record<string, number> };
+
+export function sumDownloads(results: readonly DownloadCrawlResult[]): DownloadSummary {
+  const summary: DownloadSummary = { ...emptyTotals(), quarantinedReasons: {} };
+  for (const r of results) {
+    Object.assign(summary, addTotals(summary, r));
+    for (const [reason, n] of Object.entries(r.quarantinedReasons)) {
+      summary.quarantinedReasons[reason] = (summary.quarantinedReasons[reason] ?? 0) + n;
+    }
+  }
+  return summary;
 }
 
 export async function downloadCrawl(input: DownloadCrawlInput): Promise<DownloadCrawlResult> {
@@ -93,7 +113,10 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
   let totals = cursor.totals;
   for (let batch = cursor.nextBatch, inThisRun = 0; batch < batches; batch++, inThisRun++) {
     if (inThisRun >= settings.batchesPerWorkflowRun || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof downloadCrawl>({ ...input, cursor: { nextBatch: batch, totals, runs: cursor.runs + 1 } });
+      await continueAsNew<typeof downloadCrawl>({
+        ...input,
+        cursor: { nextBatch: batch, totals, runs: cursor.runs + 1 },
+      });
     }
     const result = await downloadBatch({
       crawl: input.crawl,

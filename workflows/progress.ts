@@ -1,5 +1,6 @@
 /** What the `progress` query returns; the CLI's status view renders it. */
-export type Stage = 'validate' | 'discover' | 'download' | 'extract' | 'classify' | 'dedup' | 'mix' | 'report' | 'done';
+export type Stage =
+  'validate' | 'discover' | 'download' | 'extract' | 'classify' | 'dedup' | 'mix' | 'report' | 'done';
 
 export interface CrawlProgress {
   wetFilesSelected: number;

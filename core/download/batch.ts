@@ -8,7 +8,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Source } from '../commoncrawl-source';
 import { LocalStorage, openStorage, s3Client, type Storage } from '../storage';
 import { discardPartial, downloadFile, verifyGzipFile, type RetryPolicy } from './download-file';
-import { inventoryPartPath, rawPathFor, readInventory, writeInventory, type InventoryRecord } from './inventory';
+import {
+  inventoryPartPath,
+  quarantinePathFor,
+  rawPathFor,
+  readInventory,
+  writeInventory,
+  type InventoryRecord,
+} from './inventory';
 import { governorFor } from './rate-governor';
 
 export interface DownloadBatchInput {
@@ -100,13 +107,23 @@ async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => P
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
 }
 
-export async function downloadBatch(input: DownloadBatchInput, hooks: BatchHooks = {}): Promise<DownloadBatchResult> {
+export async function downloadBatch(
+  input: DownloadBatchInput,
+  hooks: BatchHooks = {},
+): Promise<DownloadBatchResult> {
   const storage = openStorage(input.storageRoot);
   const governor = governorFor(input.storageRoot, input.maxRequestsPerSecond, storage);
   const part = inventoryPartPath(input.crawl, input.listId, input.batch);
   if (await storage.exists(part)) {
     const records = await readInventory(storage, part);
-    return { ...totalsOf(records), fetchedBytes: 0, batch: input.batch, inventoryPart: part, alreadyCommitted: true, rate: governor.currentRate };
+    return {
+      ...totalsOf(records),
+      fetchedBytes: 0,
+      batch: input.batch,
+      inventoryPart: part,
+      alreadyCommitted: true,
+      rate: governor.currentRate,
+    };
   }
 
   const keys = await batchKeys(storage, input);
@@ -119,11 +136,20 @@ export async function downloadBatch(input: DownloadBatchInput, hooks: BatchHooks
     const now = Date.now();
     if (!hooks.heartbeat || (!force && now - lastBeat < 250)) return;
     lastBeat = now;
-    hooks.heartbeat({ batch: input.batch, completed: [...completed.values()], inFlight: { ...inFlight }, fetchedBytes, rate: governor.currentRate });
+    hooks.heartbeat({
+      batch: input.batch,
+      completed: [...completed.values()],
+      inFlight: { ...inFlight },
+      fetchedBytes,
+      rate: governor.currentRate,
+    });
   };
   const s3: S3Client | undefined =
     input.source.kind === 's3'
-      ? s3Client({ region: input.source.region, ...(input.source.endpoint ? { endpoint: input.source.endpoint } : {}) })
+      ? s3Client({
+          region: input.source.region,
+          ...(input.source.endpoint ? { endpoint: input.source.endpoint } : {}),
+        })
       : undefined;
 
   try {
@@ -157,9 +183,30 @@ export async function downloadBatch(input: DownloadBatchInput, hooks: BatchHooks
         if (outcome.status === 'ok') {
           await storage.publishFile(partialPath, rawPath);
           await discardPartial(partialPath);
-          completed.set(key, { key, rawPath, bytes: outcome.bytes, sha256: outcome.sha256, status: 'ok', reason: null, retries: outcome.retries });
+          completed.set(key, {
+            key,
+            rawPath,
+            bytes: outcome.bytes,
+            sha256: outcome.sha256,
+            status: 'ok',
+            reason: null,
+            retries: outcome.retries,
+          });
         } else {
-          completed.set(key, { key, rawPath: null, bytes: 0, sha256: null, status: 'quarantined', reason: outcome.reason, retries: outcome.retries });
+          // Bytes that failed verification are kept beside the crawl, never among its files.
+          const keptPath = outcome.partialKept ? quarantinePathFor(input.crawl, key) : null;
+          const bytes = keptPath ? (await stat(partialPath)).size : 0;
+          if (keptPath) await storage.publishFile(partialPath, keptPath);
+          await discardPartial(partialPath);
+          completed.set(key, {
+            key,
+            rawPath: keptPath,
+            bytes,
+            sha256: null,
+            status: 'quarantined',
+            reason: outcome.reason,
+            retries: outcome.retries,
+          });
         }
         beat(true);
       },
@@ -170,5 +217,12 @@ export async function downloadBatch(input: DownloadBatchInput, hooks: BatchHooks
 
   const records = keys.map((key) => completed.get(key)).filter((r): r is InventoryRecord => r !== undefined);
   await writeInventory(storage, part, records);
-  return { ...totalsOf(records), fetchedBytes, batch: input.batch, inventoryPart: part, alreadyCommitted: false, rate: governor.currentRate };
+  return {
+    ...totalsOf(records),
+    fetchedBytes,
+    batch: input.batch,
+    inventoryPart: part,
+    alreadyCommitted: false,
+    rate: governor.currentRate,
+  };
 }

@@ -46,7 +46,14 @@ export type FileOutcome =
       resumedFrom: number;
       fetchedBytes: number;
     }
-  | { status: 'quarantined'; reason: string; retries: number; fetchedBytes: number };
+  | {
+      status: 'quarantined';
+      reason: string;
+      retries: number;
+      fetchedBytes: number;
+      /** The bytes that failed verification are left at partialPath, to be kept with the reason. */
+      partialKept: boolean;
+    };
 
 /** Thrown when transient failures outlast this attempt; the activity retry resumes from disk. */
 export class TransientExhaustedError extends Error {
@@ -165,27 +172,53 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           }
         } catch (error) {
           if (input.signal?.aborted) throw error;
-          throw new TransientSourceError(`body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`, false);
+          throw new TransientSourceError(
+            `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
+            false,
+          );
         } finally {
           await file.close();
         }
       }
       const expected = (await readMeta(partialPath))?.length ?? 0;
       const size = await sizeOf(partialPath);
-      if (size < expected) throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
-      const verdict = size > expected ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` } : await verifyGzipFile(partialPath);
+      if (size < expected)
+        throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
+      const verdict =
+        size > expected
+          ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` }
+          : await verifyGzipFile(partialPath);
       if (verdict.gzipError === null) {
-        return { status: 'ok', bytes: size, sha256: verdict.sha256, retries: transient + corrupt, resumedFrom, fetchedBytes };
+        return {
+          status: 'ok',
+          bytes: size,
+          sha256: verdict.sha256,
+          retries: transient + corrupt,
+          resumedFrom,
+          fetchedBytes,
+        };
       }
       corrupt += 1;
-      await discardPartial(partialPath);
       if (corrupt >= retry.maxCorruptAttempts) {
-        return { status: 'quarantined', reason: `corrupt: ${verdict.gzipError}`, retries: transient + corrupt - 1, fetchedBytes };
+        return {
+          status: 'quarantined',
+          reason: `corrupt: ${verdict.gzipError}`,
+          retries: transient + corrupt - 1,
+          fetchedBytes,
+          partialKept: true,
+        };
       }
+      await discardPartial(partialPath);
     } catch (error) {
       if (error instanceof PermanentSourceError) {
         await discardPartial(partialPath);
-        return { status: 'quarantined', reason: `http_${error.status}: ${error.message}`, retries: transient + corrupt, fetchedBytes };
+        return {
+          status: 'quarantined',
+          reason: `http_${error.status}: ${error.message}`,
+          retries: transient + corrupt,
+          fetchedBytes,
+          partialKept: false,
+        };
       }
       if (error instanceof ObjectChangedError) {
         await discardPartial(partialPath);
@@ -196,7 +229,9 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       if (error.throttled) await input.governor.onThrottle();
       transient += 1;
       if (transient >= retry.maxTransientAttempts) {
-        throw new TransientExhaustedError(`${input.key}: ${transient} transient failures, last: ${error.message}`);
+        throw new TransientExhaustedError(
+          `${input.key}: ${transient} transient failures, last: ${error.message}`,
+        );
       }
       await sleep(backoffMs(transient, retry, error.retryAfterMs));
     }

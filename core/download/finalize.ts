@@ -1,6 +1,12 @@
 /** Merges a crawl's committed batch parts into raw/<crawl>/inventory.parquet, checking none is missing. */
 import { openStorage } from '../storage';
-import { inventoryPartPath, inventoryPath, readInventory, writeInventory, type InventoryRecord } from './inventory';
+import {
+  inventoryPartPath,
+  inventoryPath,
+  readInventory,
+  writeInventory,
+  type InventoryRecord,
+} from './inventory';
 import { totalsOf, type DownloadTotals } from './batch';
 
 export interface FinalizeInput {
@@ -26,7 +32,9 @@ export async function finalizeCrawlInventory(input: FinalizeInput): Promise<Fina
     records.push(...(await readInventory(storage, part)));
   }
   if (records.length !== input.expectedFiles) {
-    throw new Error(`${input.crawl}: inventory has ${records.length} files, discover chose ${input.expectedFiles}`);
+    throw new Error(
+      `${input.crawl}: inventory has ${records.length} files, discover chose ${input.expectedFiles}`,
+    );
   }
   const inventory = inventoryPath(input.crawl);
   await writeInventory(storage, inventory, records);

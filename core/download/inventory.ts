@@ -7,7 +7,7 @@ import type { Storage } from '../storage';
 
 export interface InventoryRecord {
   key: string;
-  /** Storage-relative path of the published file; null when quarantined. */
+  /** Storage-relative path of the published file, or of the kept bytes of a quarantined one (else null). */
   rawPath: string | null;
   bytes: number;
   sha256: string | null;
@@ -29,6 +29,11 @@ export function rawPathFor(crawl: string, key: string): string {
   const prefix = `crawl-data/${crawl}/`;
   if (!key.startsWith(prefix)) throw new Error(`unsafe storage path: ${key} is not under ${prefix}`);
   return `${crawlRawDir(crawl)}/${key.slice(prefix.length)}`;
+}
+
+/** Where the bytes of a file that failed verification are kept, outside the crawl's files. */
+export function quarantinePathFor(crawl: string, key: string): string {
+  return rawPathFor(crawl, key).replace(`${crawlRawDir(crawl)}/`, `${crawlRawDir(crawl)}/_quarantine/`);
 }
 
 export function inventoryPartPath(crawl: string, listId: string, batch: number): string {
@@ -76,6 +81,10 @@ export async function readInventory(storage: Storage, relPath: string): Promise<
   return decodeInventory(await storage.read(relPath));
 }
 
-export async function writeInventory(storage: Storage, relPath: string, records: readonly InventoryRecord[]): Promise<void> {
+export async function writeInventory(
+  storage: Storage,
+  relPath: string,
+  records: readonly InventoryRecord[],
+): Promise<void> {
   await storage.write(relPath, await encodeInventory(records));
 }

@@ -60,7 +60,11 @@ export interface OpenOptions {
   s3?: S3Client;
 }
 
-async function openHttp(source: Extract<Source, { kind: 'http' }>, key: string, opts: OpenOptions): Promise<ObjectResponse> {
+async function openHttp(
+  source: Extract<Source, { kind: 'http' }>,
+  key: string,
+  opts: OpenOptions,
+): Promise<ObjectResponse> {
   const url = sourceUrl(source, key);
   const headers: Record<string, string> = {};
   if (opts.start > 0) {
@@ -111,7 +115,11 @@ async function openHttp(source: Extract<Source, { kind: 'http' }>, key: string, 
   };
 }
 
-async function openS3(source: Extract<Source, { kind: 's3' }>, key: string, opts: OpenOptions): Promise<ObjectResponse> {
+async function openS3(
+  source: Extract<Source, { kind: 's3' }>,
+  key: string,
+  opts: OpenOptions,
+): Promise<ObjectResponse> {
   if (!opts.s3) throw new Error('an S3 client is needed for an S3 source');
   const where = `s3://${source.bucket}/${source.prefix}${key}`;
   try {
@@ -142,7 +150,10 @@ async function openS3(source: Extract<Source, { kind: 's3' }>, key: string, opts
     if (status === 404 || status === 403) throw new PermanentSourceError(`S3 ${status} for ${where}`, status);
     if (status === 412 || status === 416) throw new ObjectChangedError(`S3 ${status} for ${where}`);
     const throttled = status === 503 || status === 429 || meta.name === 'SlowDown';
-    throw new TransientSourceError(`S3 ${status || meta.name} for ${where}: ${meta.message ?? ''}`, throttled);
+    throw new TransientSourceError(
+      `S3 ${status || meta.name} for ${where}: ${meta.message ?? ''}`,
+      throttled,
+    );
   }
 }
 

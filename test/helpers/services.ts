@@ -4,7 +4,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { DEFAULT_SETTINGS, servicesDown, servicesUp, type ServiceName, type ServicesSettings } from '../../infra/services';
+import {
+  DEFAULT_SETTINGS,
+  servicesDown,
+  servicesUp,
+  type ServiceName,
+  type ServicesSettings,
+} from '../../infra/services';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -12,7 +18,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
