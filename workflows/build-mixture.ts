@@ -40,7 +40,8 @@ const { discoverCrawl } = proxyActivities<typeof activities>({
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
-    maximumAttempts: 8,
+    // A throttling source can refuse the paths list for minutes; keep asking, politely.
+    maximumAttempts: 30,
     nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
   },
 });

@@ -56,6 +56,8 @@ export interface BatchHeartbeat {
   completed: InventoryRecord[];
   /** Bytes on disk per file in flight. */
   inFlight: Record<string, number>;
+  /** Retries so far per file in flight, so a later attempt reports the file's true total. */
+  inFlightRetries: Record<string, number>;
   fetchedBytes: number;
   rate: number;
 }
@@ -130,6 +132,7 @@ export async function downloadBatch(
   const resumed = hooks.resumeFrom?.batch === input.batch ? hooks.resumeFrom : undefined;
   const completed = new Map((resumed?.completed ?? []).map((r) => [r.key, r]));
   const inFlight: Record<string, number> = {};
+  const inFlightRetries: Record<string, number> = { ...(resumed?.inFlightRetries ?? {}) };
   let fetchedBytes = resumed?.fetchedBytes ?? 0;
   let lastBeat = 0;
   const beat = (force = false): void => {
@@ -140,6 +143,7 @@ export async function downloadBatch(
       batch: input.batch,
       completed: [...completed.values()],
       inFlight: { ...inFlight },
+      inFlightRetries: { ...inFlightRetries },
       fetchedBytes,
       rate: governor.currentRate,
     });
@@ -177,7 +181,13 @@ export async function downloadBatch(
             inFlight[key] = bytesOnDisk;
             beat();
           },
+          priorRetries: inFlightRetries[key] ?? 0,
+          onRetry: (retries) => {
+            inFlightRetries[key] = retries;
+            beat(true);
+          },
         });
+        delete inFlightRetries[key];
         fetchedBytes += outcome.fetchedBytes;
         delete inFlight[key];
         if (outcome.status === 'ok') {

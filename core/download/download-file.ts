@@ -34,6 +34,10 @@ export interface DownloadFileInput {
   signal?: AbortSignal;
   /** Called as bytes land on disk (total bytes of the partial file so far). */
   onBytes?: (bytesOnDisk: number) => void;
+  /** Retries already spent on this file by earlier activity attempts. */
+  priorRetries?: number;
+  /** Called after every retry with the file's total so far. */
+  onRetry?: (retries: number) => void;
 }
 
 export type FileOutcome =
@@ -127,6 +131,12 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
   let transient = 0;
   let corrupt = 0;
   let fetchedBytes = 0;
+  // Retries of this file, counting those of earlier activity attempts (from their heartbeats).
+  let retries = input.priorRetries ?? 0;
+  const retried = (): void => {
+    retries += 1;
+    input.onRetry?.(retries);
+  };
 
   for (;;) {
     const meta = await readMeta(partialPath);
@@ -151,6 +161,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           response.cancel();
           await discardPartial(partialPath);
           transient += 1;
+          retried();
           continue;
         }
         if (response.start !== start || changed) {
@@ -193,7 +204,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           status: 'ok',
           bytes: size,
           sha256: verdict.sha256,
-          retries: transient + corrupt,
+          retries,
           resumedFrom,
           fetchedBytes,
         };
@@ -203,11 +214,12 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
         return {
           status: 'quarantined',
           reason: `corrupt: ${verdict.gzipError}`,
-          retries: transient + corrupt - 1,
+          retries,
           fetchedBytes,
           partialKept: true,
         };
       }
+      retried();
       await discardPartial(partialPath);
     } catch (error) {
       if (error instanceof PermanentSourceError) {
@@ -215,7 +227,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
         return {
           status: 'quarantined',
           reason: `http_${error.status}: ${error.message}`,
-          retries: transient + corrupt,
+          retries,
           fetchedBytes,
           partialKept: false,
         };
@@ -223,11 +235,13 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       if (error instanceof ObjectChangedError) {
         await discardPartial(partialPath);
         transient += 1;
+        retried();
         continue;
       }
       if (!(error instanceof TransientSourceError)) throw error;
       if (error.throttled) await input.governor.onThrottle();
       transient += 1;
+      retried();
       if (transient >= retry.maxTransientAttempts) {
         throw new TransientExhaustedError(
           `${input.key}: ${transient} transient failures, last: ${error.message}`,

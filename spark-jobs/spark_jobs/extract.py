@@ -1,0 +1,126 @@
+"""Job `extract`: raw WET files -> documents Parquet (`documents.DOCUMENTS`) + `_excluded/`.
+
+    python -m spark_jobs.extract --input <storage>/raw/CC-MAIN-2019-04 --output OUT \\
+        --metrics OUT.json --run-id R [--params-json '{"max_document_chars": 100000}']
+
+Each `--input` is a WET file or a folder searched recursively for `*.warc.wet.gz` / `*.warc.wet`
+(names starting with `_` or `.` are skipped). The sorted file list is distributed and every
+task streams its files through `wet.WetDocuments`; the dataset itself is never collected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from spark_jobs.documents import ROWS, make_doc_id, publish, row
+from spark_jobs.job import BadInput, run_job
+from spark_jobs.wet import CONTAINER_PROBLEMS, DOCUMENT_PROBLEMS, WetDocuments
+
+WET_SUFFIXES = (".warc.wet.gz", ".warc.wet")
+CRAWL_ID = r"CC-MAIN-\d{4}-\d{2}"
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    max_document_chars: int = 100_000  # longer texts are cut to this many characters (too_long)
+    dataset: str = "common_crawl"  # the dataset name in doc ids and rows
+    files_per_partition: int = 1  # WET files per Spark task (and per output Parquet file)
+
+
+def list_wet_files(inputs: Sequence[str]) -> list[str]:
+    """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none."""
+    found: set[str] = set()
+    for given in inputs:
+        path = os.path.abspath(given.removeprefix("file://"))
+        if os.path.isfile(path):
+            found.add(path)
+        elif os.path.isdir(path):
+            for folder, dirs, names in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+                found.update(
+                    os.path.join(folder, n)
+                    for n in names
+                    if n.endswith(WET_SUFFIXES) and not n.startswith(("_", "."))
+                )
+        else:
+            raise BadInput(f"input not found: {given}")
+    if not found:
+        raise BadInput(f"no *.warc.wet[.gz] files under {', '.join(inputs) or '(no --input)'}")
+    return sorted(found)
+
+
+def crawl_of_path(path: str) -> str | None:
+    """The crawl id from a `crawl-data/<crawl>/` or `raw/<crawl>/` component, else any component."""
+    match = re.search(rf"(?:^|/)(?:crawl-data|raw)/({CRAWL_ID})(?:/|$)", path)
+    if match:
+        return match.group(1)
+    return next((p for p in path.split("/") if re.fullmatch(CRAWL_ID, p)), None)
+
+
+def extract_file(path: str, params: ExtractParams) -> Iterator[tuple]:
+    """ROWS for one WET file: its documents, drops, problems and one `file` summary row."""
+    crawl = crawl_of_path(path)
+    with open(path, "rb") as stream:
+        documents = WetDocuments(stream, params.max_document_chars)
+        for doc in documents:
+            crawl = crawl or documents.crawl
+            doc_id = make_doc_id(params.dataset, doc.record_id) if doc.record_id else None
+            if doc.dropped:
+                yield row(
+                    "dropped",
+                    doc_id=doc_id,
+                    source_file=path,
+                    record_offset=doc.offset,
+                    reason=doc.dropped,
+                    detail=doc.url,
+                )
+                continue
+            yield row(
+                "doc",
+                doc_id=doc_id,
+                crawl=crawl,
+                url=doc.url,
+                date=doc.date,
+                lang=doc.lang,
+                text=doc.text,
+            )
+        for problem in documents.reader.problems:
+            yield row(
+                "problem",
+                source_file=path,
+                record_offset=problem.offset,
+                reason=problem.reason,
+                detail=problem.detail,
+            )
+        counts = {**documents.counts, "bytes": documents.reader.bytes_read}
+        yield row("file", source_file=path, counts=counts)
+
+
+def _body(spark, args, params: ExtractParams, metrics) -> None:
+    if params.max_document_chars < 0 or params.files_per_partition < 1:
+        raise BadInput("max_document_chars must be >= 0 and files_per_partition >= 1")
+    if not params.dataset:
+        raise BadInput("dataset must not be empty")
+    files = list_wet_files(args.input)
+    partitions = math.ceil(len(files) / params.files_per_partition)
+    rdd = spark.sparkContext.parallelize(files, partitions).flatMap(
+        partial(extract_file, params=params)
+    )
+    rows = spark.createDataFrame(rdd, ROWS)
+    publish(rows, params.dataset, args.output, partitions, metrics, PROBLEM_REASONS)
+
+
+PROBLEM_REASONS = (*CONTAINER_PROBLEMS, *DOCUMENT_PROBLEMS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("extract", ExtractParams, _body, argv, description=__doc__ or "")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""Job `ingest_reference`: one reference corpus -> documents Parquet + `_excluded/`.
+
+    python -m spark_jobs.ingest_reference --input reference/webtext2 --output OUT \\
+        --metrics OUT.json --run-id R --params-json '{"dataset": "webtext2", "format": "jsonl"}'
+
+Formats: `jsonl` (`*.jsonl`, `*.json`, `*.jsonl.gz`; one object a line with `text`), `parquet`
+(a `text` column) and `text` (every `*.txt` file is one document). The doc id comes from the
+record's `id` field when present, else from `<file name>:<line or row index>` (text: the file's
+path relative to its input folder). Dropped with a reason: `empty`, `invalid_json`,
+`missing_text`; counted and kept: `invalid_utf8`, `too_long`; counted: `blank_line`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.documents import ROWS, doc_id_column, make_doc_id, publish, row
+from spark_jobs.job import BadInput, run_job
+
+FORMATS = {"jsonl": (".jsonl", ".json", ".jsonl.gz"), "text": (".txt",), "parquet": (".parquet",)}
+PROBLEM_REASONS = (
+    "empty",
+    "invalid_json",
+    "missing_text",
+    "invalid_utf8",
+    "too_long",
+    "blank_line",
+)
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    dataset: str = ""  # required: webtext2 | books1 | books2 | wikipedia (any [a-z0-9_]+)
+    format: str = "jsonl"  # jsonl | parquet | text
+    text_field: str = "text"  # jsonl / parquet field holding the text
+    id_field: str = "id"  # the record's own id; absent or null -> "<file>:<index>"
+    max_document_chars: int = 0  # 0 keeps whole texts; > 0 cuts longer ones (too_long)
+
+
+def list_files(inputs: Sequence[str], suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Sorted (path, name relative to its input) of every matching file; BadInput if none."""
+    found: dict[str, str] = {}
+    for given in inputs:
+        root = os.path.abspath(given.removeprefix("file://"))
+        if os.path.isfile(root):
+            found[root] = os.path.basename(root)
+        elif os.path.isdir(root):
+            for folder, dirs, names in os.walk(root):
+                dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+                for name in names:
+                    if name.endswith(suffixes) and not name.startswith(("_", ".")):
+                        path = os.path.join(folder, name)
+                        found[path] = os.path.relpath(path, root)
+        else:
+            raise BadInput(f"input not found: {given}")
+    if not found:
+        raise BadInput(f"no {'/'.join(suffixes)} files under {', '.join(inputs) or '(no --input)'}")
+    return sorted(found.items())
+
+
+def _decode(raw: bytes, counts: Counter[str]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        counts["invalid_utf8"] += 1
+        return raw.decode("utf-8", errors="replace")
+
+
+def _record(
+    params: IngestParams, path: str, index: int, identity: str, text: object, counts: Counter[str]
+) -> tuple:
+    counts["records"] += 1
+    doc_id = make_doc_id(params.dataset, identity)
+    reason = "missing_text" if not isinstance(text, str) else "empty" if not text.strip() else ""
+    if reason:
+        counts[reason] += 1
+        return row("dropped", doc_id=doc_id, source_file=path, record_offset=index, reason=reason)
+    if params.max_document_chars and len(text) > params.max_document_chars:
+        counts["too_long"] += 1
+        text = text[: params.max_document_chars]
+    return row("doc", doc_id=doc_id, text=text)
+
+
+def read_file(item: tuple[str, str], params: IngestParams) -> Iterator[tuple]:
+    """ROWS for one jsonl or text file, ending with its `file` summary row."""
+    path, name = item
+    counts: Counter[str] = Counter()
+    if params.format == "text":
+        with open(path, "rb") as stream:
+            raw = stream.read()
+        counts["bytes"] = len(raw)
+        yield _record(params, path, 0, name, _decode(raw, counts), counts)
+    else:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as stream:
+            for index, line in enumerate(stream):
+                counts["bytes"] += len(line)
+                if not line.strip():
+                    counts["blank_line"] += 1
+                    continue
+                try:
+                    obj = json.loads(_decode(line, counts))
+                except json.JSONDecodeError as error:
+                    counts["records"] += 1
+                    counts["invalid_json"] += 1
+                    yield row(
+                        "dropped",
+                        source_file=path,
+                        record_offset=index,
+                        reason="invalid_json",
+                        detail=str(error)[:200],
+                    )
+                    continue
+                obj = obj if isinstance(obj, dict) else {}
+                own_id = obj.get(params.id_field)
+                identity = f"{name}:{index}" if own_id is None else str(own_id)
+                yield _record(params, path, index, identity, obj.get(params.text_field), counts)
+    yield row("file", source_file=path, counts=dict(counts))
+
+
+def parquet_rows(spark: SparkSession, files: list[str], params: IngestParams) -> DataFrame:
+    """ROWS of Parquet inputs, computed in Spark (file name + row index when there is no id)."""
+    df = spark.read.parquet(*files)
+    if params.text_field not in df.columns:
+        raise BadInput(f"no {params.text_field!r} column in {files[0]} (columns: {df.columns})")
+    position = F.concat_ws(":", "_metadata.file_name", "_metadata.row_index")
+    own_id = F.col(params.id_field).cast("string") if params.id_field in df.columns else None
+    identity = position if own_id is None else F.coalesce(own_id, position)
+    text = F.col(params.text_field).cast("string")
+    empty = text.isNull() | text.rlike(r"(?U)^\s*$")
+    limit = params.max_document_chars
+    cut = F.lit(False) if not limit else F.length(text) > limit
+    base = df.select(
+        F.when(empty, "dropped").otherwise("doc").alias("kind"),
+        doc_id_column(params.dataset, identity).alias("doc_id"),
+        F.when(cut, F.substring(text, 1, limit or 1)).otherwise(text).alias("text"),
+        F.col("_metadata.file_path").alias("source_file"),
+        F.col("_metadata.row_index").alias("record_offset"),
+        F.when(empty, "empty").alias("reason"),
+        F.col("_metadata.file_size").alias("size"),
+        cut.alias("cut"),
+    )
+    is_doc = F.col("kind") == "doc"
+    per_file = {
+        "records": F.count(F.lit(1)),
+        "empty": F.sum((~is_doc).cast("long")),
+        "too_long": F.sum((F.col("cut") & is_doc).cast("long")),
+        "bytes": F.first("size"),
+    }
+    pairs = [part for key, value in per_file.items() for part in (F.lit(key), value)]
+    files_df = base.groupBy("source_file").agg(F.create_map(*pairs).alias("counts"))
+
+    def shaped(df: DataFrame, kind: str | None) -> DataFrame:
+        return df.select(
+            *[
+                (
+                    F.lit(kind)
+                    if c == "kind" and kind
+                    else F.col(c)
+                    if c in df.columns
+                    else F.lit(None)
+                )
+                .cast(ROWS[c].dataType)
+                .alias(c)
+                for c in ROWS.names
+            ]
+        )
+
+    return shaped(base, None).unionByName(shaped(files_df, "file"))
+
+
+def _body(spark: SparkSession, args, params: IngestParams, metrics) -> None:
+    if not re.fullmatch(r"[a-z0-9_]+", params.dataset):
+        raise BadInput(f"dataset must be a name like webtext2, got {params.dataset!r}")
+    if params.format not in FORMATS:
+        raise BadInput(f"format must be one of {', '.join(FORMATS)}, got {params.format!r}")
+    if params.max_document_chars < 0:
+        raise BadInput("max_document_chars must be >= 0")
+    files = list_files(args.input, FORMATS[params.format])
+    if params.format == "parquet":
+        rows = parquet_rows(spark, [p for p, _ in files], params)
+        partitions = len(files)
+    else:
+        partitions = len(files)
+        rdd = spark.sparkContext.parallelize(files, partitions)
+        rows = spark.createDataFrame(rdd.flatMap(partial(read_file, params=params)), ROWS)
+    publish(rows, params.dataset, args.output, partitions, metrics, PROBLEM_REASONS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("ingest_reference", IngestParams, _body, argv, description=__doc__ or "")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

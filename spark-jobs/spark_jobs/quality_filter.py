@@ -1,0 +1,236 @@
+"""Job `quality_filter`: score Common Crawl documents with the classifier, keep by the Pareto rule.
+
+    python -m spark_jobs.quality_filter --model MODEL_DIR --input CC_DOCS [--input ...]
+        --output DIR --metrics FILE --run-id ID [--params-json '{"alpha": 9, "seed": 0}']
+
+document_score is the classifier's probability of the positive (reference-like) class. GPT-3 keeps
+a document iff `np.random.pareto(alpha) > 1 - document_score` (Brown et al. 2020, appendix A). Here
+the draw is seeded per document: u = uniform(seed, doc_id) from sha256, x = (1 - u)^(-1/alpha) - 1
+(the inverse CDF of numpy's Lomax-shaped pareto), so P(keep | s) = (2 - s)^-alpha and a re-run keeps
+exactly the same documents whatever the partition layout.
+
+Writes the kept documents (input columns + `score`) to `<output>/` and the rest, with `reason`
+(`empty_text` before scoring, `pareto` after), to `<output>/_excluded/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.errors import AnalysisException
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
+
+NAME = "quality_filter"
+UNIFORM_BITS = 52  # 13 hex digits: exact as a double and as a Spark long, so u is bit-identical
+SCORE_BUCKETS = 10
+EMPTY_TEXT, PARETO = "empty_text", "pareto"
+REQUIRED = {"doc_id": StringType(), "text": StringType()}
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """alpha: Pareto shape (the paper's 9). seed: the run seed behind every per-document draw."""
+
+    alpha: float = 9.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.alpha > 0:
+            raise BadInput(f"alpha must be > 0, got {self.alpha}")
+
+
+# --- the seeded uniform and the Pareto draw, as plain Python and as Spark columns -------------
+
+
+def uniform(seed: int, doc_id: str, stream: str) -> float:
+    """u in [0, 1) from the first 52 bits of sha256(f"{stream}\\0{seed}\\0{doc_id}")."""
+    digest = hashlib.sha256(f"{stream}\x00{seed}\x00{doc_id}".encode()).hexdigest()
+    return int(digest[: UNIFORM_BITS // 4], 16) / float(1 << UNIFORM_BITS)
+
+
+def uniform_col(seed: int, doc_id: Column, stream: str) -> Column:
+    """The same u as `uniform`, as a Spark expression (no Python UDF)."""
+    digest = F.sha2(F.concat(F.lit(f"{stream}\x00{seed}\x00"), doc_id), 256)
+    bits = F.conv(F.substring(digest, 1, UNIFORM_BITS // 4), 16, 10).cast("long")
+    return bits.cast("double") / F.lit(float(1 << UNIFORM_BITS))
+
+
+def pareto_draw(seed: int, doc_id: str, alpha: float) -> float:
+    """x = (1 - u)^(-1/alpha) - 1: distributed as numpy.random.pareto(alpha) (Lomax)."""
+    return (1.0 - uniform(seed, doc_id, "pareto")) ** (-1.0 / alpha) - 1.0
+
+
+def pareto_draw_col(seed: int, doc_id: Column, alpha: float) -> Column:
+    return F.pow(F.lit(1.0) - uniform_col(seed, doc_id, "pareto"), F.lit(-1.0 / alpha)) - 1.0
+
+
+def keep(seed: int, doc_id: str, score: float, alpha: float) -> bool:
+    return pareto_draw(seed, doc_id, alpha) > 1.0 - score
+
+
+def keep_col(seed: int, doc_id: Column, score: Column, alpha: float) -> Column:
+    return pareto_draw_col(seed, doc_id, alpha) > F.lit(1.0) - score
+
+
+def keep_probability(score: float, alpha: float) -> float:
+    """P(x > 1 - s) for Lomax(alpha) = (2 - s)^-alpha."""
+    return (2.0 - score) ** -alpha
+
+
+# --- transforms ----------------------------------------------------------------------------------
+
+
+def is_empty(text: Column) -> Column:
+    return text.isNull() | (F.trim(text) == "")
+
+
+def check_columns(df: DataFrame, what: str) -> None:
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    for name, kind in REQUIRED.items():
+        if fields.get(name) != kind:
+            raise BadInput(f"{what}: needs column {name} {kind.simpleString()}, has {fields}")
+
+
+def read_documents(spark: SparkSession, paths: Sequence[str], what: str) -> DataFrame:
+    if not paths:
+        raise BadInput(f"{what}: no input path given")
+    try:
+        df = spark.read.parquet(*paths)
+    except AnalysisException as error:
+        raise BadInput(f"{what}: cannot read {', '.join(paths)}: {error.getMessage()}") from error
+    check_columns(df, what)
+    return df
+
+
+def score_and_decide(df: DataFrame, model: PipelineModel, params: FilterParams) -> DataFrame:
+    """Input columns + `score` (null when empty) + `reason` (null = kept, else why it was dropped)."""
+    columns = df.columns
+    empty = is_empty(F.col("text"))
+    scored = (
+        model.transform(df.filter(~empty))
+        .withColumn("score", vector_to_array("probability")[1])
+        .select(*columns, "score")
+    )
+    decided = scored.withColumn(
+        "reason",
+        F.when(keep_col(params.seed, F.col("doc_id"), F.col("score"), params.alpha), None)
+        .otherwise(F.lit(PARETO))
+        .cast("string"),
+    )
+    empties = df.filter(empty).select(
+        *columns, F.lit(None).cast("double").alias("score"), F.lit(EMPTY_TEXT).alias("reason")
+    )
+    return decided.unionByName(empties)
+
+
+def score_bucket(score: Column) -> Column:
+    return F.least(F.floor(score * SCORE_BUCKETS), F.lit(SCORE_BUCKETS - 1)).cast("int")
+
+
+def summarise(decided: DataFrame, alpha: float, metrics: Metrics) -> None:
+    """Fills metrics from one small aggregation (groups: crawl x reason x bucket)."""
+    crawl = F.coalesce(F.col("crawl"), F.lit("(none)")) if "crawl" in decided.columns else F.lit("")
+    rows = (
+        decided.groupBy(crawl.alias("crawl"), "reason", score_bucket(F.col("score")).alias("b"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum("score").alias("sum"),
+            F.min("score").alias("min"),
+            F.max("score").alias("max"),
+            F.sum(F.pow(F.lit(2.0) - F.col("score"), F.lit(-alpha))).alias("expected"),
+        )
+        .collect()
+    )
+    per_crawl: dict[str, dict[str, int]] = {}
+    buckets = [{"in": 0, "kept": 0, "expected": 0.0} for _ in range(SCORE_BUCKETS)]
+    total, lo, hi, scored = 0.0, math.inf, -math.inf, 0
+    for row in rows:
+        metrics.rows_in += row.n
+        entry = per_crawl.setdefault(row.crawl, {"in": 0, "kept": 0})
+        entry["in"] += row.n
+        if row.reason is None:
+            metrics.rows_kept += row.n
+            entry["kept"] += row.n
+        else:
+            metrics.rows_dropped += row.n
+            metrics.dropped_by_reason[row.reason] = (
+                metrics.dropped_by_reason.get(row.reason, 0) + row.n
+            )
+        if row.b is None:
+            continue
+        scored += row.n
+        total, lo, hi = total + row.sum, min(lo, row.min), max(hi, row.max)
+        buckets[row.b]["in"] += row.n
+        buckets[row.b]["kept"] += row.n if row.reason is None else 0
+        buckets[row.b]["expected"] += row.expected
+    width = 1.0 / SCORE_BUCKETS
+    metrics.distributions["score"] = Distribution(
+        count=scored,
+        mean=total / scored if scored else None,
+        min=lo if scored else None,
+        max=hi if scored else None,
+        histogram=[
+            {"lo": round(i * width, 10), "hi": round((i + 1) * width, 10), "count": b["in"]}
+            for i, b in enumerate(buckets)
+        ],
+    )
+    metrics.extra["per_crawl"] = dict(sorted(per_crawl.items()))
+    metrics.extra["keep_rate_by_score_bucket"] = [
+        {
+            "lo": round(i * width, 10),
+            "hi": round((i + 1) * width, 10),
+            "in": b["in"],
+            "kept": b["kept"],
+            "keep_rate": b["kept"] / b["in"] if b["in"] else None,
+            "expected_keep_rate": b["expected"] / b["in"] if b["in"] else None,
+        }
+        for i, b in enumerate(buckets)
+    ]
+
+
+def load_model(path: str) -> PipelineModel:
+    try:
+        return PipelineModel.load(path)
+    except Exception as error:  # Spark raises several JVM error types for a missing/bad model
+        raise BadInput(f"cannot load the classifier model at {path}: {error}") from error
+
+
+def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, metrics: Metrics):
+    model = load_model(args.model)
+    docs = read_documents(spark, args.input, "CC documents")
+    decided = score_and_decide(docs, model, params).persist()
+    try:
+        out = args.output.rstrip("/")
+        kept = decided.filter(F.col("reason").isNull()).drop("reason")
+        kept.write.mode("overwrite").parquet(out)
+        decided.filter(F.col("reason").isNotNull()).write.mode("overwrite").parquet(
+            f"{out}/_excluded"
+        )
+        summarise(decided, params.alpha, metrics)
+    finally:
+        decided.unpersist()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = arg_parser("Score CC documents with the classifier and keep them by the Pareto rule")
+    parser.add_argument("--model", required=True, help="PipelineModel saved by train_classifier")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job(NAME, FilterParams, body, argv, parser=build_parser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""A streaming WET reader: gzip member by member (Common Crawl's layout) or plain, never stopping.
+
+`WetReader` yields the WARC records it can read, with their bytes intact (CRLF stays), and keeps
+every problem with its reason and byte offset instead of raising:
+
+    truncated_gzip           the input ends inside a gzip member
+    corrupt_gzip             a member fails to inflate or its CRC/length trailer is wrong; the
+                             reader resynchronises on the next gzip magic and reads on
+    garbage_between_members  non-gzip bytes followed by another member
+    garbage_tail             non-gzip bytes after the last member
+    malformed_header         no `WARC/` version line, a header line without a colon, no numeric
+                             Content-Length
+    bad_content_length       the declared length does not end at the record terminator (a gzip
+                             member holds whole records)
+
+`WetDocuments` turns the conversion records into text documents and adds the document-level
+reasons: `invalid_utf8` (replaced, kept), `too_long` (cut, kept), `empty` (dropped),
+`missing_record_id` (dropped); other record types are counted as `non_conversion`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+CRLF2 = b"\r\n\r\n"
+PLAIN_RECORD_START = b"\nWARC/1."
+MAX_HEADER_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 16  # small reads keep the per-member buffer copies small
+
+CONTAINER_PROBLEMS = (
+    "truncated_gzip",
+    "corrupt_gzip",
+    "garbage_between_members",
+    "garbage_tail",
+    "malformed_header",
+    "bad_content_length",
+)
+DOCUMENT_PROBLEMS = ("invalid_utf8", "too_long", "empty", "missing_record_id")
+DROP_REASONS = ("empty", "missing_record_id")
+
+
+@dataclass(frozen=True)
+class WetRecord:
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    offset: int  # file offset of the gzip member (plain files: of the record)
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        return next((v for n, v in self.headers if n.lower() == lower), None)
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    offset: int
+    detail: str
+
+
+class _Window:
+    """The unread bytes of a stream; `base` is the stream offset of `buf[0]`."""
+
+    def __init__(self, stream: BinaryIO, chunk: int) -> None:
+        self.stream, self.chunk = stream, chunk
+        self.buf, self.base, self.total = b"", 0, 0
+
+    def more(self) -> bool:
+        data = self.stream.read(self.chunk)
+        self.buf += data
+        self.total += len(data)
+        return bool(data)
+
+    def ensure(self, n: int) -> None:
+        while len(self.buf) < n and self.more():
+            pass
+
+    def consume(self, n: int) -> None:
+        n = min(n, len(self.buf))
+        self.buf, self.base = self.buf[n:], self.base + n
+
+    def skip_to(self, marker: bytes, start: int) -> tuple[bool, int]:
+        """Consumes up to the next `marker` at or after `start`: (found, bytes skipped)."""
+        skipped = 0
+        while True:
+            at = self.buf.find(marker, start)
+            if at >= 0:
+                self.consume(at)
+                return True, skipped + at
+            keep = min(len(self.buf), max(start, len(self.buf) - len(marker) + 1))
+            self.consume(keep)
+            skipped, start = skipped + keep, 0
+            if not self.more():
+                skipped += len(self.buf)
+                self.consume(len(self.buf))
+                return False, skipped
+
+
+def _parse_head(block: bytes) -> tuple[tuple[tuple[str, str], ...], int] | str:
+    """(headers, content length) of a header block without its CRLFCRLF, or an error detail."""
+    lines = block.decode("utf-8", errors="replace").split("\r\n")
+    if not lines[0].startswith("WARC/"):
+        return f"no WARC version line: {lines[0][:40]!r}"
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:  # folded continuation line
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            return f"header line without a name: {line[:40]!r}"
+        headers.append((name.strip(), value.strip()))
+    length = next((v for n, v in headers if n.lower() == "content-length"), "")
+    if not length.isdigit():
+        return f"bad Content-Length {length!r}"
+    return tuple(headers), int(length)
+
+
+class WetReader:
+    """Iterates the records of one WET (or WARC) stream; `problems` fills in as it goes."""
+
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_BYTES) -> None:
+        self._win = _Window(stream, chunk_size)
+        self.problems: list[Problem] = []
+
+    @property
+    def bytes_read(self) -> int:
+        return self._win.total
+
+    def _problem(self, reason: str, offset: int, detail: str) -> None:
+        self.problems.append(Problem(reason, offset, detail))
+
+    def __iter__(self) -> Iterator[WetRecord]:
+        self._win.ensure(len(GZIP_MAGIC))
+        gzipped = self._win.buf.startswith(GZIP_MAGIC)
+        return self._read_gzip() if gzipped else self._read_plain()
+
+    def _read_gzip(self) -> Iterator[WetRecord]:
+        win = self._win
+        while True:
+            win.ensure(len(GZIP_MAGIC))
+            if not win.buf:
+                return
+            offset = win.base
+            if not win.buf.startswith(GZIP_MAGIC):
+                found, skipped = win.skip_to(GZIP_MAGIC, 0)
+                reason = "garbage_between_members" if found else "garbage_tail"
+                self._problem(reason, offset, f"{skipped} bytes that are not gzip")
+                continue
+            inflater, parts, fed, error = zlib.decompressobj(31), [], 0, ""
+            try:
+                parts.append(inflater.decompress(win.buf))
+                fed = len(win.buf)
+                while not inflater.eof and win.more():
+                    parts.append(inflater.decompress(win.buf[fed:]))
+                    fed = len(win.buf)
+            except zlib.error as exc:
+                error = str(exc)
+            if not error and inflater.eof:
+                win.consume(fed - len(inflater.unused_data))
+                yield from self._records_of_member(b"".join(parts), offset)
+                continue
+            # A broken member: resynchronise on the next gzip magic after its first byte.
+            found, _ = win.skip_to(GZIP_MAGIC, 1)
+            if found or error:
+                self._problem("corrupt_gzip", offset, error or "member runs into the next one")
+            else:
+                self._problem("truncated_gzip", offset, "input ends inside a gzip member")
+
+    def _records_of_member(self, data: bytes, offset: int) -> Iterator[WetRecord]:
+        at = 0
+        while data[at:].strip(b"\r\n"):
+            end = data.find(CRLF2, at)
+            head = _parse_head(data[at:end]) if end >= 0 else "no end of headers"
+            if isinstance(head, str):
+                self._problem("malformed_header", offset, head)
+                return
+            headers, length = head
+            body_end = end + 4 + length
+            if data[body_end : body_end + 4] != CRLF2:
+                detail = f"Content-Length {length} does not end at the record terminator"
+                self._problem("bad_content_length", offset, detail)
+                return
+            yield WetRecord(headers, data[end + 4 : body_end], offset)
+            at = body_end + 4
+
+    def _read_plain(self) -> Iterator[WetRecord]:
+        win = self._win
+        while True:
+            win.ensure(len(CRLF2))
+            while win.buf[:1] in (b"\r", b"\n"):  # blank lines between records
+                win.consume(1)
+                win.ensure(len(CRLF2))
+            if not win.buf:
+                return
+            offset, end = win.base, win.buf.find(CRLF2)
+            while end < 0 and len(win.buf) < MAX_HEADER_BYTES and win.more():
+                end = win.buf.find(CRLF2)
+            head = _parse_head(win.buf[:end]) if end >= 0 else "no end of headers"
+            if isinstance(head, str):
+                self._problem("malformed_header", offset, head)
+                win.skip_to(PLAIN_RECORD_START, 1)
+                win.consume(1)
+                continue
+            headers, length = head
+            body_end = end + 4 + length
+            win.ensure(body_end + 4)
+            if win.buf[body_end : body_end + 4] != CRLF2:
+                detail = f"Content-Length {length} does not end at the record terminator"
+                self._problem("bad_content_length", offset, detail)
+                win.skip_to(PLAIN_RECORD_START, 1)
+                win.consume(1)
+                continue
+            record = WetRecord(headers, win.buf[end + 4 : body_end], offset)
+            win.consume(body_end + 4)
+            yield record
+
+
+@dataclass(frozen=True)
+class WetDocument:
+    record_id: str | None
+    url: str | None
+    date: str | None
+    lang: str | None  # first code of WARC-Identified-Content-Language
+    text: str
+    offset: int
+    dropped: str | None  # a DROP_REASONS entry, or None when the document is kept
+
+
+class WetDocuments:
+    """The conversion records of one WET stream as text; `counts` holds every reason seen.
+
+    `counts` also carries `records` (conversion records seen, kept or dropped) and
+    `non_conversion`; `crawl` is the warcinfo's `isPartOf`, once read.
+    """
+
+    def __init__(self, stream: BinaryIO, max_chars: int = 100_000, chunk_size: int = CHUNK_BYTES):
+        self.reader = WetReader(stream, chunk_size)
+        self.max_chars = max_chars
+        self.counts: Counter[str] = Counter()
+        self.crawl: str | None = None
+
+    def __iter__(self) -> Iterator[WetDocument]:
+        for record in self.reader:
+            kind = (record.header("WARC-Type") or "").lower()
+            if kind != "conversion":
+                self.counts["non_conversion"] += 1
+                if kind == "warcinfo":
+                    self.crawl = self.crawl or _warcinfo_field(record.body, "isPartOf")
+                continue
+            self.counts["records"] += 1
+            yield self._document(record)
+        self.counts.update(p.reason for p in self.reader.problems)
+
+    def _document(self, record: WetRecord) -> WetDocument:
+        try:
+            text = record.body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = record.body.decode("utf-8", errors="replace")
+            self.counts["invalid_utf8"] += 1
+        dropped = None
+        if not text.strip():
+            dropped = "empty"
+        elif not record.header("WARC-Record-ID"):
+            dropped = "missing_record_id"
+        elif self.max_chars and len(text) > self.max_chars:
+            text = text[: self.max_chars]
+            self.counts["too_long"] += 1
+        if dropped:
+            self.counts[dropped] += 1
+        languages = record.header("WARC-Identified-Content-Language") or ""
+        return WetDocument(
+            record_id=record.header("WARC-Record-ID"),
+            url=record.header("WARC-Target-URI"),
+            date=record.header("WARC-Date"),
+            lang=languages.split(",")[0].strip() or None,
+            text=text,
+            offset=record.offset,
+            dropped=dropped,
+        )
+
+
+def _warcinfo_field(body: bytes, name: str) -> str | None:
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip().lower() == name.lower():
+            return value.strip() or None
+    return None

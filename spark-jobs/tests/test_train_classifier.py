@@ -1,0 +1,177 @@
+"""train_classifier on the miniature crawl: quality against the generator's ground truth, counts,
+the saved model, deterministic sampling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from warcio.archiveiterator import ArchiveIterator
+
+from spark_jobs.documents import DOCUMENTS, make_doc_id
+from spark_jobs.job import BadInput, Metrics
+from spark_jobs.quality_filter import uniform_col
+from spark_jobs.train_classifier import NAME, TrainParams, body, build_parser, class_targets
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI = REPO_ROOT / "dist" / "core" / "minicrawl" / "cli.js"
+CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2018-34", "CC-MAIN-2019-04"]
+REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
+PARAMS = TrainParams(holdout_fraction=0.3, seed=11)
+REQUIRED_AUC = 0.95
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def cc_documents(crawl_dir: Path) -> list[tuple]:
+    """The non-broken WET files' conversion records, read by warcio (not the project's reader)."""
+    truth = read_jsonl(crawl_dir / "ground-truth" / "documents.jsonl")
+    broken = {b["key"] for b in json.loads((crawl_dir / "ground-truth" / "broken-files.json").read_text())}
+    rows = []
+    for key in sorted({t["key"] for t in truth} - broken):
+        with open(crawl_dir / key, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type != "conversion":
+                    continue
+                headers = record.rec_headers
+                record_id = headers.get_header("WARC-Record-ID")
+                rows.append(
+                    (
+                        make_doc_id("common_crawl", record_id),
+                        "common_crawl",
+                        key.split("/")[1],
+                        headers.get_header("WARC-Target-URI"),
+                        headers.get_header("WARC-Date"),
+                        headers.get_header("WARC-Identified-Content-Language"),
+                        record.content_stream().read().decode("utf-8"),
+                    )
+                )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Mini crawl (size 2, seed 7) as documents Parquet: CC negatives and four reference sets."""
+    if not CLI.exists():
+        subprocess.run(["npx", "tsc", "-p", "tsconfig.json"], cwd=REPO_ROOT, check=True)
+    root = tmp_path_factory.mktemp("classifier")
+    crawl_dir = root / "crawl"
+    args = ["--out", str(crawl_dir), "--size", "2", "--seed", "7", "--crawls", ",".join(CRAWLS)]
+    subprocess.run(["node", str(CLI), *args], check=True, capture_output=True)
+    cc = cc_documents(crawl_dir)
+    spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
+    positives = []
+    for name in REFERENCES:
+        docs = read_jsonl(crawl_dir / "reference" / name / "part-00000.jsonl")
+        rows = [(make_doc_id(name, d["id"]), name, None, None, None, None, d["text"]) for d in docs]
+        spark.createDataFrame(rows, DOCUMENTS).write.parquet(str(root / name))
+        positives.append(str(root / name))
+    quality = {
+        make_doc_id("common_crawl", t["record_id"]): t["quality"]
+        for t in read_jsonl(crawl_dir / "ground-truth" / "documents.jsonl")
+    }
+    return {"root": root, "cc": str(root / "cc"), "positives": positives, "quality": quality}
+
+
+def train(spark: SparkSession, corpus: dict, output: Path, params: TrainParams) -> Metrics:
+    argv = ["--output", str(output), "--metrics", str(output / "m.json"), "--run-id", "t"]
+    argv += [a for p in corpus["positives"] for a in ("--positives", p)]
+    args = build_parser().parse_args([*argv, "--negatives", corpus["cc"]])
+    metrics = Metrics(job=NAME, run_id="t", params={})
+    body(spark, args, params, metrics)
+    metrics.check_counts()
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def trained(spark: SparkSession, corpus: dict) -> tuple[Path, Metrics]:
+    output = corpus["root"] / "model-run"
+    return output, train(spark, corpus, output, PARAMS)
+
+
+def auc(scores_high: list[float], scores_low: list[float]) -> float:
+    """Mann-Whitney AUC: P(score of a high page > score of a low page), ties count half."""
+    wins = sum((h > lo) + 0.5 * (h == lo) for h in scores_high for lo in scores_low)
+    return wins / (len(scores_high) * len(scores_low))
+
+
+def test_held_out_cc_auc_against_ground_truth(spark, corpus, trained) -> None:
+    output, metrics = trained
+    model = PipelineModel.load(str(output / "model"))
+    cc = spark.read.parquet(corpus["cc"])
+    # CC pages the classifier never saw: the hash-held-out ones, scored like quality_filter does.
+    held_out = cc.filter(uniform_col(PARAMS.seed, F.col("doc_id"), "train_holdout") < 0.3)
+    held_out = held_out.filter(F.trim("text") != "")
+    scored = model.transform(held_out).select(
+        "doc_id", vector_to_array("probability")[1].alias("score")
+    )
+    rows = scored.collect()  # a few hundred test rows
+    high = [r.score for r in rows if corpus["quality"][r.doc_id] == "high"]
+    low = [r.score for r in rows if corpus["quality"][r.doc_id] == "low"]
+    figure = auc(high, low)
+    print(f"\nheld-out CC AUC vs ground truth: {figure:.4f} ({len(high)} high, {len(low)} low);"
+          f" classifier holdout AUC (reference vs CC): {metrics.extra['holdout_auc']:.4f}")
+    assert len(high) >= 30 and len(low) >= 30
+    assert figure >= REQUIRED_AUC
+
+
+def test_counts_model_and_metrics(spark, corpus, trained) -> None:
+    output, metrics = trained
+    extra = metrics.extra
+    assert metrics.rows_in == extra["available"]["positive"] + extra["available"]["negative"] + (
+        metrics.dropped_by_reason["empty_text"]
+    )
+    assert metrics.dropped_by_reason["empty_text"] >= 1  # the generator plants empty records
+    used = sum(extra[s][c] for s in ("train", "holdout") for c in ("positive", "negative"))
+    assert used == metrics.rows_kept
+    for split in ("train", "holdout"):
+        assert extra[split]["positive"] > 0 and extra[split]["negative"] > 0
+    positives = extra["train"]["positive"] + extra["holdout"]["positive"]
+    negatives = extra["train"]["negative"] + extra["holdout"]["negative"]
+    assert abs(positives - negatives) < 0.25 * negatives  # balanced to 1:1, by hash sampling
+    assert 0.5 < extra["holdout_auc"] <= 1.0
+    for key in ("precision_at_0_5", "recall_at_0_5", "f1_at_0_5"):
+        assert 0.0 <= extra[key] <= 1.0
+    model = PipelineModel.load(str(output / "model"))
+    assert [type(s).__name__ for s in model.stages] == [
+        "Tokenizer",
+        "HashingTF",
+        "LogisticRegressionModel",
+    ]
+    assert model.stages[1].getNumFeatures() == 1 << 18
+
+
+def test_sampling_is_deterministic(spark, corpus, tmp_path) -> None:
+    params = TrainParams(holdout_fraction=0.3, seed=11, max_iter=5)
+    first = train(spark, corpus, tmp_path / "a", params)
+    second = train(spark, corpus, tmp_path / "b", params)
+    assert first.extra == second.extra
+    assert first.dropped_by_reason == second.dropped_by_reason
+
+
+def test_class_targets() -> None:
+    assert class_targets(1000, 300, TrainParams()) == (300, 300)
+    assert class_targets(100, 300, TrainParams()) == (100, 100)
+    assert class_targets(1000, 300, TrainParams(negatives_per_positive=2.0)) == (150, 300)
+    assert class_targets(10**6, 10**6, TrainParams()) == (200_000, 200_000)
+
+
+def test_bad_params_and_inputs(spark, corpus, tmp_path) -> None:
+    with pytest.raises(BadInput):
+        TrainParams(holdout_fraction=1.0)
+    args = build_parser().parse_args(
+        ["--output", str(tmp_path), "--metrics", "m", "--run-id", "t", "--negatives", corpus["cc"]]
+    )
+    with pytest.raises(BadInput, match="positives: no input path"):
+        body(spark, args, TrainParams(), Metrics(job=NAME, run_id="t", params={}))
+    args.positives = [str(tmp_path / "missing")]
+    with pytest.raises(BadInput, match="cannot read"):
+        body(spark, args, TrainParams(), Metrics(job=NAME, run_id="t", params={}))
