@@ -19,7 +19,7 @@ node bin/ccmix.js config schema | diff -u config/config.schema.json - || {
 }
 
 echo "== TypeScript tests"
-node --test --test-reporter=spec dist/test/
+node --test --test-reporter=spec dist/test/*.test.js
 
 echo "== Python tests (PySpark local)"
 cd spark-jobs && ../.venv/bin/pytest -q -rs

@@ -71,27 +71,36 @@ def row(kind: str, **fields: object) -> tuple:
     return (kind, *(fields.get(name) for name in ROWS.names[1:]))
 
 
+def _length_aggregates(column: str) -> list[Column]:
+    """count, sum, min, max and one count per LENGTH_EDGES bucket of len(column)."""
+    length = F.length(column)
+    his = [*LENGTH_EDGES[1:], None]
+    buckets = [
+        F.sum(((length >= lo) & (length < hi if hi else F.lit(True))).cast("long"))
+        for lo, hi in zip(LENGTH_EDGES, his, strict=True)
+    ]
+    return [F.count(length), F.sum(length), F.min(length), F.max(length), *buckets]
+
+
+def _merge_lengths(partials: list[list]) -> Distribution:
+    """One Distribution from rows of `_length_aggregates` (e.g. one per group)."""
+    partials = [p for p in partials if p[0]]
+    count = sum(p[0] for p in partials)
+    if not count:
+        return Distribution(histogram=[])
+    low, high = min(p[2] for p in partials), max(p[3] for p in partials)
+    his = [*LENGTH_EDGES[1:], max(high + 1, LENGTH_EDGES[-1] + 1)]
+    histogram = [
+        {"lo": float(lo), "hi": float(hi), "count": float(sum(p[4 + i] for p in partials))}
+        for i, (lo, hi) in enumerate(zip(LENGTH_EDGES, his, strict=True))
+    ]
+    mean = round(sum(p[1] for p in partials) / count, 3)
+    return Distribution(count, mean, float(low), float(high), histogram)
+
+
 def length_distribution(df: DataFrame, column: str) -> Distribution:
     """count, mean, min, max and a histogram over LENGTH_EDGES (lo <= x < hi) of len(column)."""
-    length = F.length(column)
-    edges = [*LENGTH_EDGES, None]
-    buckets = [
-        F.sum(F.when((length >= lo) & (length < hi if hi else F.lit(True)), 1).otherwise(0))
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-    ]
-    stats = df.agg(F.count(length), F.avg(length), F.min(length), F.max(length), *buckets).first()
-    count, mean, low, high, *hist = stats
-    histogram = [
-        {"lo": float(lo), "hi": float(hi if hi else max(high or 0, lo) + 1), "count": float(n or 0)}
-        for lo, hi, n in zip(edges[:-1], edges[1:], hist, strict=True)
-    ]
-    return Distribution(
-        count=count,
-        mean=None if mean is None else round(mean, 3),
-        min=None if low is None else float(low),
-        max=None if high is None else float(high),
-        histogram=histogram,
-    )
+    return _merge_lengths([list(df.agg(*_length_aggregates(column)).first())])
 
 
 def publish(
@@ -127,35 +136,41 @@ def publish(
 
 
 def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str, ...]) -> None:
-    by_kind = rows.groupBy("kind", "reason").count().collect()  # a handful of rows
-    kept = sum(r["count"] for r in by_kind if r["kind"] == "doc")
-    dropped = {r["reason"]: r["count"] for r in by_kind if r["kind"] == "dropped"}
-    problem_rows = {r["reason"]: r["count"] for r in by_kind if r["kind"] == "problem"}
-    files = rows.where(F.col("kind") == "file")
+    aggregates = [F.count(F.lit(1)), *_length_aggregates("text")]
+    groups = rows.groupBy("kind", "reason", "crawl").agg(*aggregates).collect()  # a handful
+    count: dict[tuple, int] = {}  # (kind, crawl for documents else reason) -> rows
+    for g in groups:
+        key = (g["kind"], g["crawl"] if g["kind"] == "doc" else g["reason"])
+        count[key] = count.get(key, 0) + g[3]
+
+    def count_of(kind: str) -> dict:
+        return {k: n for (c, k), n in sorted(count.items(), key=str) if c == kind}
+
+    kept_by_crawl, dropped, problem_rows = count_of("doc"), count_of("dropped"), count_of("problem")
     totals = {
-        r["key"]: r["total"]
-        for r in files.select(F.explode("counts"))
+        r["key"]: int(r["total"])
+        for r in rows.where(F.col("kind") == "file")
+        .select(F.explode("counts"))
         .groupBy("key")
         .agg(F.sum("value").alias("total"))
         .collect()
     }
-    metrics.rows_in = kept + sum(dropped.values())
-    metrics.rows_kept = kept
+    metrics.rows_kept = sum(kept_by_crawl.values())
     metrics.rows_dropped = sum(dropped.values())
-    metrics.dropped_by_reason = dict(sorted(dropped.items()))
-    problems = {k: int(totals.get(k, 0)) for k in problem_reasons if totals.get(k)}
+    metrics.rows_in = metrics.rows_kept + metrics.rows_dropped
+    metrics.dropped_by_reason = dropped
+    problems = {k: totals[k] for k in problem_reasons if totals.get(k)}
     if totals.get("records", 0) != metrics.rows_in:
         raise RuntimeError(f"records seen {totals.get('records', 0)} != rows {metrics.rows_in}")
     for reason, n in {**dropped, **problem_rows}.items():
         if problems.get(reason, 0) != n:
             raise RuntimeError(f"{reason}: {n} excluded rows but readers counted {problems}")
-    docs = rows.where(F.col("kind") == "doc")
-    metrics.distributions["document_chars"] = length_distribution(docs, "text")
-    per_crawl = docs.groupBy("crawl").count().collect()
+    doc_lengths = [list(g)[4:] for g in groups if g["kind"] == "doc"]
+    metrics.distributions["document_chars"] = _merge_lengths(doc_lengths)
     metrics.extra.update(
         problems=problems,
-        files_read=files.count(),
-        bytes_read=int(totals.get("bytes", 0)),
-        non_conversion=int(totals.get("non_conversion", 0)),
-        kept_by_crawl={str(r["crawl"]): r["count"] for r in sorted(per_crawl, key=str)},
+        files_read=sum(count_of("file").values()),
+        bytes_read=totals.get("bytes", 0),
+        non_conversion=totals.get("non_conversion", 0),
+        kept_by_crawl={str(k): n for k, n in kept_by_crawl.items()},
     )

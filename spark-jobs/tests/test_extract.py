@@ -1,0 +1,206 @@
+"""The extract and ingest_reference jobs end to end on local Spark, against the mini crawl's truth.
+
+The jobs run in-process through their `main(argv)`. `run_job` stops the session it gets, which
+here is the shared test session, so `SparkSession.stop` is a no-op while a job runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs import extract, ingest_reference
+from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI = REPO_ROOT / "dist" / "core" / "minicrawl" / "cli.js"
+CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
+
+
+def run(main, tmp: Path, inputs: list[Path], params: dict | None = None) -> tuple[int, dict]:
+    argv = [f"--input={p}" for p in inputs]
+    argv += ["--output", str(tmp / "out"), "--metrics", str(tmp / "metrics.json")]
+    argv += ["--run-id", "test", "--master", "local[2]", "--params-json", json.dumps(params or {})]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SparkSession, "stop", lambda self: None)
+        code = main(argv)
+    metrics = tmp / "metrics.json"
+    return code, json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def content_hash(df: DataFrame) -> str:
+    digest = hashlib.sha256()
+    for row in df.orderBy("doc_id").toLocalIterator():
+        digest.update(json.dumps(row.asDict(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def mini_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not CLI.exists():
+        pytest.skip(f"{CLI} not built (npx tsc -p tsconfig.json)")
+    out = tmp_path_factory.mktemp("minicrawl")
+    args = ["--out", str(out), "--size", "1", "--seed", "7", "--crawls", ",".join(CRAWLS)]
+    subprocess.run(["node", str(CLI), *args], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def extracted(
+    spark: SparkSession, mini_crawl: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[tuple[Path, dict]]]:
+    runs = []
+    for _ in range(2):
+        tmp = tmp_path_factory.mktemp("extract")
+        code, metrics = run(extract.main, tmp, [mini_crawl / "crawl-data"])
+        assert code == 0
+        runs.append((tmp / "out", metrics))
+    yield runs
+
+
+def test_documents_match_ground_truth(spark: SparkSession, mini_crawl: Path, extracted) -> None:
+    out, metrics = extracted[0]
+    truth = read_jsonl(mini_crawl / "ground-truth" / "documents.jsonl")
+    seen = [t for t in truth if t["lost"] is None]
+    expected = {make_doc_id("common_crawl", t["record_id"]): t for t in seen if t["bytes"] > 0}
+    docs = spark.read.parquet(str(out))
+    assert [(f.name, f.dataType) for f in docs.schema] == [(f.name, f.dataType) for f in DOCUMENTS]
+    rows = {r["doc_id"]: r for r in docs.collect()}
+    assert set(rows) == set(expected)
+    for doc_id, row in rows.items():
+        t = expected[doc_id]
+        assert (row["crawl"], row["url"], row["date"]) == (t["crawl"], t["url"], t["date"])
+        assert row["dataset"] == "common_crawl"
+        assert len(row["text"].encode()) == t["bytes"]  # bytes intact
+        assert row["lang"] == (t["lang_header"].split(",")[0] if t["lang_header"] else None)
+    assert any(r["lang"] for r in rows.values()) and any(not r["lang"] for r in rows.values())
+    assert metrics["rows_in"] == len(seen)
+    assert metrics["rows_kept"] == len(expected)
+    assert metrics["extra"]["kept_by_crawl"] == {
+        c: sum(t["crawl"] == c for t in expected.values()) for c in CRAWLS
+    }
+
+
+def test_broken_files_and_empty_records_are_excluded_with_reasons(
+    spark: SparkSession, mini_crawl: Path, extracted
+) -> None:
+    out, metrics = extracted[0]
+    truth = read_jsonl(mini_crawl / "ground-truth" / "documents.jsonl")
+    broken = json.loads((mini_crawl / "ground-truth" / "broken-files.json").read_text())
+    excluded = spark.read.parquet(str(out / "_excluded"))
+    assert excluded.schema.names == EXCLUDED.names
+    rows = excluded.collect()
+    empties = {make_doc_id("common_crawl", t["record_id"]) for t in truth if t["kind"] == "empty"}
+    assert empties and {r["doc_id"] for r in rows if r["reason"] == "empty"} == empties
+    problems = {(Path(r["source_file"]).name, r["reason"]) for r in rows if r["doc_id"] is None}
+    assert problems == {(Path(b["key"]).name, b["expectedProblem"]) for b in broken}
+    assert metrics["dropped_by_reason"] == {"empty": len(empties)}
+    assert metrics["rows_in"] == metrics["rows_kept"] + metrics["rows_dropped"]
+    for b in broken:
+        assert metrics["extra"]["problems"][b["expectedProblem"]] >= 1
+    wet_files = sorted((mini_crawl / "crawl-data").rglob("*.warc.wet.gz"))
+    assert metrics["extra"]["files_read"] == len(wet_files)
+    assert metrics["extra"]["bytes_read"] == sum(p.stat().st_size for p in wet_files)
+    assert metrics["extra"]["non_conversion"] == len(wet_files)  # one warcinfo each
+    lengths = metrics["distributions"]["document_chars"]
+    assert lengths["count"] == metrics["rows_kept"]
+    assert sum(b["count"] for b in lengths["histogram"]) == metrics["rows_kept"]
+
+
+def test_two_runs_give_identical_content_and_layout(spark: SparkSession, extracted) -> None:
+    (first, m1), (second, m2) = extracted
+    a, b = spark.read.parquet(str(first)), spark.read.parquet(str(second))
+    assert content_hash(a) == content_hash(b)
+
+    def layout(df: DataFrame) -> list:
+        part = F.regexp_extract(F.input_file_name(), r"part-(\d+)", 1)
+        return sorted(df.groupBy(part.alias("p")).agg(F.collect_list("doc_id")).collect())
+
+    assert layout(a) == layout(b)
+    assert {k: v for k, v in m1.items() if k != "seconds"} == {
+        k: v for k, v in m2.items() if k != "seconds"
+    }
+
+
+def test_extract_reports_bad_input(tmp_path: Path) -> None:
+    code, _ = run(extract.main, tmp_path, [tmp_path / "missing"])
+    assert code == 2
+    code, _ = run(extract.main, tmp_path, [], {"max_document_chars": "x", "nope": 1})
+    assert code == 2
+
+
+def test_ingest_reference_jsonl(spark: SparkSession, mini_crawl: Path, tmp_path: Path) -> None:
+    source = mini_crawl / "reference" / "webtext2"
+    records = read_jsonl(source / "part-00000.jsonl")
+    code, metrics = run(ingest_reference.main, tmp_path, [source], {"dataset": "webtext2"})
+    assert code == 0
+    docs = {r["doc_id"]: r for r in spark.read.parquet(str(tmp_path / "out")).collect()}
+    assert docs.keys() == {make_doc_id("webtext2", r["id"]) for r in records}
+    for r in records:
+        doc = docs[make_doc_id("webtext2", r["id"])]
+        assert (doc["text"], doc["dataset"], doc["crawl"]) == (r["text"], "webtext2", None)
+    assert (metrics["rows_in"], metrics["rows_kept"]) == (len(records), len(records))
+
+
+def test_ingest_reference_text_folder(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(b"Chapter 1\r\nIt was a dark night.\r\n")
+    (folder / "sub" / "b.txt").write_bytes(b"caf\xe9 au lait")
+    (folder / "empty.txt").write_bytes(b"  \n")
+    (folder / "_skipped.txt").write_bytes(b"not read")
+    code, metrics = run(
+        ingest_reference.main, tmp_path, [folder], {"dataset": "books1", "format": "text"}
+    )
+    assert code == 0
+    docs = {r["doc_id"]: r["text"] for r in spark.read.parquet(str(tmp_path / "out")).collect()}
+    assert docs == {
+        make_doc_id("books1", "a.txt"): "Chapter 1\r\nIt was a dark night.\r\n",
+        make_doc_id("books1", "sub/b.txt"): "caf\ufffd au lait",
+    }
+    assert metrics["dropped_by_reason"] == {"empty": 1}
+    assert metrics["extra"]["problems"] == {"empty": 1, "invalid_utf8": 1}
+    assert metrics["extra"]["files_read"] == 3
+
+
+def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: Path) -> None:
+    rows = [("w1", "first article"), (None, "no id here"), ("w3", " "), ("w4", None)]
+    spark.createDataFrame(rows, "id string, text string").coalesce(1).write.parquet(
+        str(tmp_path / "wiki")
+    )
+    code, metrics = run(
+        ingest_reference.main,
+        tmp_path,
+        [tmp_path / "wiki"],
+        {"dataset": "wikipedia", "format": "parquet"},
+    )
+    assert code == 0
+    docs = spark.read.parquet(str(tmp_path / "out"))
+    got = {r["doc_id"]: r["text"] for r in docs.collect()}
+    part = next((tmp_path / "wiki").glob("part-*.parquet")).name
+    assert got == {
+        make_doc_id("wikipedia", "w1"): "first article",
+        make_doc_id("wikipedia", f"{part}:1"): "no id here",
+    }
+    assert metrics["dropped_by_reason"] == {"empty": 2}
+
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    (lines / "x.jsonl").write_text('{"text": "ok"}\n\n{broken\n{"id": 7, "title": "t"}\n')
+    code, metrics = run(ingest_reference.main, tmp_path / "j", [lines], {"dataset": "books2"})
+    assert code == 0
+    assert metrics["dropped_by_reason"] == {"invalid_json": 1, "missing_text": 1}
+    assert metrics["extra"]["problems"]["blank_line"] == 1
+    kept = spark.read.parquet(str(tmp_path / "j" / "out")).collect()
+    assert [r["doc_id"] for r in kept] == [make_doc_id("books2", "x.jsonl:0")]
