@@ -4,6 +4,13 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PermanentSourceError } from '../core/commoncrawl-source';
+import type { SparkProgress } from '../core/spark/progress';
+import {
+  runSparkJob as runSparkJobPlain,
+  SparkBadInputError,
+  type SparkJobInput,
+  type SparkJobResult,
+} from '../core/spark/submit';
 import {
   discoverCrawl as discoverCrawlPlain,
   type DiscoverInput,
@@ -48,4 +55,31 @@ export async function downloadBatch(input: DownloadBatchInput): Promise<Download
 
 export async function finalizeCrawlInventory(input: FinalizeInput): Promise<FinalizeResult> {
   return finalizePlain(input).catch(asPermanent);
+}
+
+/**
+ * Submits one Spark job and heartbeats its stage and task counts (every few seconds, also while
+ * Spark is still starting). Cancelling the activity kills spark-submit's whole process group.
+ */
+export async function runSparkJob(input: SparkJobInput): Promise<SparkJobResult> {
+  const context = Context.current();
+  let latest: SparkProgress | null = null;
+  const beat = (): void => context.heartbeat({ stage: input.stage, spark: latest });
+  const timer = setInterval(beat, 5000);
+  beat();
+  try {
+    return await runSparkJobPlain(input, {
+      onProgress: (progress) => {
+        latest = progress;
+        beat();
+      },
+      signal: context.cancellationSignal,
+    });
+  } catch (error) {
+    if (error instanceof SparkBadInputError)
+      throw ApplicationFailure.nonRetryable(error.message, 'BadSparkInput');
+    throw error;
+  } finally {
+    clearInterval(timer);
+  }
 }

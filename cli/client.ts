@@ -10,6 +10,7 @@ import {
 } from '../config/temporal';
 import { canonicalJson, sha256Hex } from '../core/fingerprint';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
+import type { SparkLive } from './render';
 
 export function configFingerprint(config: Config): string {
   return sha256Hex(canonicalJson(config)).slice(0, 12);
@@ -50,6 +51,8 @@ export interface RunStatus {
   progress: BuildMixtureProgress;
   /** Live progress of each crawl's download workflow that has started. */
   downloads: DownloadCrawlProgress[];
+  /** The running Spark job's last heartbeat, if one is running. */
+  sparkLive: SparkLive | null;
 }
 
 /** The run's own progress plus its children's: children are queried, not reported, to keep histories small. */
@@ -67,7 +70,13 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     );
     for (const p of await Promise.all(queries)) if (p) downloads.push(p);
   }
-  return { workflowId, status: description.status.name, progress, downloads };
+  let sparkLive: SparkLive | null = null;
+  for (const pending of description.raw.pendingActivities ?? []) {
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    if (pending.activityType?.name !== 'runSparkJob' || !payload) continue;
+    sparkLive = client.options.loadedDataConverter.payloadConverter.fromPayload<SparkLive>(payload);
+  }
+  return { workflowId, status: description.status.name, progress, downloads, sparkLive };
 }
 
 export async function waitForResult(

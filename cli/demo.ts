@@ -74,6 +74,22 @@ export async function runDemo(): Promise<number> {
     `download: ${d.ok}/${d.files} WET files verified and published, ${(d.bytes / 2 ** 20).toFixed(1)} MiB, ` +
       `${d.retries} retries, ${d.quarantined} quarantined${reasons ? ` (${reasons})` : ''}`,
   );
+  const q = result.quality;
+  if (q) {
+    const kept = (o: { rowsKept: number; rowsIn: number; skipped: boolean }): string =>
+      `${o.rowsKept}/${o.rowsIn}${o.skipped ? ' (committed earlier)' : ''}`;
+    console.log(`extract: ${kept(q.extract)} WET records became documents`);
+    for (const [name, r] of Object.entries(q.references))
+      console.log(`reference ${name}: ${kept(r)} documents`);
+    const auc =
+      typeof q.classifier.extra.holdout_auc === 'number' ? q.classifier.extra.holdout_auc.toFixed(3) : '?';
+    console.log(
+      `classifier: trained on ${kept(q.classifier)} sampled documents, AUC ${auc} on held-out reference vs raw Common Crawl documents`,
+    );
+    console.log(
+      `quality filter (Pareto, alpha ${config.pareto.alpha}): kept ${kept(q.filter)} Common Crawl documents`,
+    );
+  }
   for (const f of result.crawlsFailed) console.log(`crawl ${f.crawl} failed: ${f.reason}`);
   console.log(`storage root: ${path.resolve(REPO_ROOT, config.storageRoot)}`);
   console.log(

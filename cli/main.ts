@@ -191,7 +191,11 @@ async function main(argv: string[]): Promise<number> {
       if (!sub) throw new UsageError('status needs a workflow id (see `ccmix list`)');
       const client = await connectClient(temporalAddressFrom(values));
       const status = await runStatus(client, sub);
-      print(values, status, `${sub}: ${status.status}\n${renderProgress(status.progress, status.downloads)}`);
+      print(
+        values,
+        status,
+        `${sub}: ${status.status}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
+      );
       return 0;
     }
     case 'list': {

@@ -1,4 +1,5 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
+import type { SparkProgress } from '../core/spark/progress';
 import type { BuildMixtureProgress, DownloadCrawlProgress } from '../workflows';
 
 export function bar(done: number, total: number, width = 24): string {
@@ -15,9 +16,15 @@ export function renderDownload(p: DownloadCrawlProgress): string {
   );
 }
 
+export interface SparkLive {
+  stage: string;
+  spark: SparkProgress | null;
+}
+
 export function renderProgress(
   progress: BuildMixtureProgress,
   downloads: readonly DownloadCrawlProgress[] = [],
+  sparkLive: SparkLive | null = null,
 ): string {
   const lines = [
     `stage: ${progress.stage}`,
@@ -29,5 +36,17 @@ export function renderProgress(
     else if (p.keysRejected > 0) lines.push(`    ${crawl} ${p.keysRejected} keys rejected by discover`);
   }
   lines.push(...downloads.map(renderDownload));
+  for (const [stage, p] of Object.entries(progress.spark)) {
+    const rows = p.rowsIn === undefined ? '' : `  ${p.rowsKept}/${p.rowsIn} rows kept`;
+    lines.push(`  spark ${stage.padEnd(20)} ${p.state}${rows}`);
+  }
+  if (sparkLive) {
+    const s = sparkLive.spark;
+    lines.push(
+      s
+        ? `  spark ${sparkLive.stage}: jobs ${s.jobsDone}/${s.jobsTotal}, tasks ${bar(s.tasksDone, s.tasksTotal, 16)} (${s.activeTasks} running)`
+        : `  spark ${sparkLive.stage}: starting`,
+    );
+  }
   return lines.join('\n');
 }

@@ -163,6 +163,10 @@ export const configSchema = z.strictObject({
       endOfTextToken: z.number().int().nonnegative().default(50256),
     })
     .prefault({}),
+  stopAfter: z
+    .enum(['download', 'classify'])
+    .default('classify')
+    .describe('The last stage to run; later stages are not built yet.'),
   spark: z
     .strictObject({
       master: z.string().min(1).default('local[*]'),

@@ -70,6 +70,7 @@ function demoInput(extra: Record<string, unknown> = {}): Record<string, unknown>
     crawls,
     source: { kind: 'http', baseUrl: mirrorUrl(services.settings) },
     wetFilesPerCrawl: { count: 5 },
+    stopAfter: 'download',
     storageRoot,
     ...extra,
   };

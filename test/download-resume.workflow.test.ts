@@ -92,6 +92,7 @@ test('SIGKILL mid-file: a new worker resumes from disk and the file is byte-exac
     crawls: [crawl],
     source: { kind: 'http', baseUrl: mirrorUrl(services.settings) },
     wetFilesPerCrawl: { fraction: 1 },
+    stopAfter: 'download',
     storageRoot,
     download: {
       filesPerActivity: 1,

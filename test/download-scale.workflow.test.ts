@@ -58,6 +58,7 @@ test(`41 crawls × ${FILES_PER_CRAWL} files: every history stays under ${HISTORY
     name: 'scale',
     source: { kind: 'http', baseUrl: mirrorUrl(services.settings) },
     wetFilesPerCrawl: { fraction: 1 },
+    stopAfter: 'download',
     storageRoot: tempDir('scale-root'),
     download: {
       maxConcurrentCrawls: 8,

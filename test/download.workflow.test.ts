@@ -67,6 +67,7 @@ function config(name: string, extra: Record<string, unknown> = {}): Record<strin
     crawls,
     source: { kind: 'http', baseUrl: mirrorUrl(services.settings) },
     wetFilesPerCrawl: { fraction: 1 },
+    stopAfter: 'download',
     storageRoot: tempDir('root'),
     download: {
       filesPerActivity: 2,

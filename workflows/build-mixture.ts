@@ -1,50 +1,20 @@
 /**
  * buildMixture: the paper's section 2.2 as a workflow. Each step is a stage whose output is
- * committed under its fingerprint, so a re-run skips what is already done.
+ * committed under its fingerprint, so a re-run (or a Schedule) skips what is already done.
  *
- *   1. discover the WET files of every crawl
+ *   1. discover the WET files of every configured crawl
  *   2. download them, a child workflow per crawl
- *   3. extract, classify, keep by the Pareto rule      (later)
- *   4. fuzzy-dedup, mix Table 2.2 into tokenized rows (later)
+ *   3. extract documents, train the quality classifier, keep documents by the Pareto rule
+ *   4. fuzzy-dedup, mix Table 2.2 into tokenized rows, report     (not built yet)
  */
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  defineQuery,
-  executeChild,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type * as activities from '../activities';
+import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ConfigError, parseConfig, type Config } from '../config/schema';
-import {
-  downloadWorkflowId,
-  NON_RETRYABLE_ERRORS,
-  RUN_SEARCH_ATTRIBUTE,
-  STAGE_SEARCH_ATTRIBUTE,
-} from '../config/temporal';
-import { mapWithConcurrency } from './concurrency';
-import {
-  downloadCrawl,
-  sumDownloads,
-  type DownloadCrawlResult,
-  type DownloadSummary,
-} from './download-crawl';
+import { RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import { discoverStage, sumValues } from './discover-stage';
+import { sumDownloads, type DownloadSummary } from './download-crawl';
+import { downloadStage } from './download-stage';
 import { emptyProgress, type BuildMixtureProgress, type Stage } from './progress';
-
-const { discoverCrawl } = proxyActivities<typeof activities>({
-  startToCloseTimeout: '10 minutes',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    // A throttling source can refuse the paths list for minutes; keep asking, politely.
-    maximumAttempts: 30,
-    nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
-  },
-});
+import { qualityStage, type QualitySummary } from './quality-stage';
 
 export const progressQuery = defineQuery<BuildMixtureProgress>('progress');
 
@@ -58,6 +28,8 @@ export interface BuildMixtureResult {
   /** Crawls whose paths list could not be read (404/403), with the reason. */
   crawlsFailed: { crawl: string; reason: string }[];
   download: DownloadSummary;
+  /** Absent when the run stops after download (`stopAfter`). */
+  quality?: QualitySummary;
 }
 
 function validate(input: unknown): Config {
@@ -87,73 +59,20 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   upsertSearchAttributes([{ key: RUN_SEARCH_ATTRIBUTE, value: config.name }]);
 
   enter('discover');
-  progress.discover.total = config.crawls.length;
-  const crawlsFailed: BuildMixtureResult['crawlsFailed'] = [];
-  const outcomes = await mapWithConcurrency(
-    config.crawls,
-    config.download.maxConcurrentCrawls,
-    async (crawl) => {
-      try {
-        const result = await discoverCrawl({
-          source: config.source,
-          crawl,
-          selection: config.wetFilesPerCrawl,
-          seed: config.seed,
-          storageRoot: config.storageRoot,
-        });
-        progress.crawls[crawl] = {
-          wetFilesSelected: result.selected,
-          keysRejected: sumValues(result.rejected),
-        };
-        return result;
-      } catch (error) {
-        // A crawl whose listing is missing is reported, and the other crawls go on.
-        if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
-          if (error.cause.type === 'SourceObjectMissing') {
-            crawlsFailed.push({ crawl, reason: error.cause.message });
-            progress.crawls[crawl] = { wetFilesSelected: 0, keysRejected: 0, failed: error.cause.message };
-            return null;
-          }
-        }
-        throw error;
-      } finally {
-        progress.discover.done += 1;
-      }
-    },
-  );
-  const discovered = outcomes.filter((r) => r !== null);
+  const { discovered, crawlsFailed } = await discoverStage(config, progress);
 
   enter('download');
-  const toDownload = discovered.filter((d) => d.selected > 0);
-  progress.download.total = toDownload.length;
-  const lanes = Math.max(1, Math.min(config.download.maxConcurrentCrawls, toDownload.length));
-  const parallelFiles = Math.max(1, Math.floor(config.download.maxConcurrentDownloads / lanes));
-  const downloads = await mapWithConcurrency(toDownload, lanes, async (d): Promise<DownloadCrawlResult> => {
-    const result = await executeChild(downloadCrawl, {
-      workflowId: downloadWorkflowId(workflowInfo().workflowId, d.crawl),
-      args: [
-        {
-          crawl: d.crawl,
-          source: config.source,
-          storageRoot: config.storageRoot,
-          keysPath: d.keysPath,
-          listId: d.listId,
-          files: d.selected,
-          settings: config.download,
-          parallelFiles,
-        },
-      ],
-      typedSearchAttributes: [
-        { key: RUN_SEARCH_ATTRIBUTE, value: config.name },
-        { key: STAGE_SEARCH_ATTRIBUTE, value: 'download' },
-      ],
-    });
-    progress.download.done += 1;
-    const crawlProgress = progress.crawls[d.crawl];
-    if (crawlProgress)
-      crawlProgress.download = { ok: result.ok, quarantined: result.quarantined, bytes: result.bytes };
-    return result;
-  });
+  const downloads = await downloadStage(config, discovered, progress);
+
+  const quality =
+    config.stopAfter === 'download'
+      ? undefined
+      : await qualityStage(
+          config,
+          downloads.filter((d) => d.ok > 0).map((d) => d.crawl),
+          progress,
+          enter,
+        );
 
   enter('done');
   return {
@@ -165,9 +84,6 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     discoverSkipped: discovered.filter((r) => r.skipped).length,
     crawlsFailed,
     download: sumDownloads(downloads),
+    ...(quality ? { quality } : {}),
   };
-}
-
-function sumValues(record: Partial<Record<string, number>>): number {
-  return Object.values(record).reduce<number>((n, v) => n + (v ?? 0), 0);
 }

@@ -15,8 +15,22 @@ export interface BuildMixtureProgress {
   /** Crawls whose download child has finished; live per-crawl progress is the child's query. */
   download: { done: number; total: number };
   crawls: Record<string, CrawlProgress>;
+  /** Spark stages by name (extract, reference-…, train-classifier, quality-filter). */
+  spark: Record<string, SparkStageProgress>;
+}
+
+export interface SparkStageProgress {
+  state: 'running' | 'done' | 'skipped';
+  rowsIn?: number;
+  rowsKept?: number;
 }
 
 export function emptyProgress(): BuildMixtureProgress {
-  return { stage: 'validate', discover: { done: 0, total: 0 }, download: { done: 0, total: 0 }, crawls: {} };
+  return {
+    stage: 'validate',
+    discover: { done: 0, total: 0 },
+    download: { done: 0, total: 0 },
+    crawls: {},
+    spark: {},
+  };
 }

@@ -92,7 +92,8 @@ def keep_probability(score: float, alpha: float) -> float:
 
 
 def is_empty(text: Column) -> Column:
-    return text.isNull() | (F.trim(text) == "")
+    """Null or whitespace only (Java's \\s: space, tab, newlines; `F.trim` strips spaces only)."""
+    return text.isNull() | ~text.rlike(r"\S")
 
 
 def check_columns(df: DataFrame, what: str) -> None:
@@ -108,13 +109,14 @@ def read_documents(spark: SparkSession, paths: Sequence[str], what: str) -> Data
     try:
         df = spark.read.parquet(*paths)
     except AnalysisException as error:
-        raise BadInput(f"{what}: cannot read {', '.join(paths)}: {error.getMessage()}") from error
+        reason = (error.getMessage() or str(error)).strip().splitlines()[0]
+        raise BadInput(f"{what}: cannot read {', '.join(paths)}: {reason}") from error
     check_columns(df, what)
     return df
 
 
 def score_and_decide(df: DataFrame, model: PipelineModel, params: FilterParams) -> DataFrame:
-    """Input columns + `score` (null when empty) + `reason` (null = kept, else why it was dropped)."""
+    """Input columns + `score` (null when empty) + `reason` (null = kept, else why dropped)."""
     columns = df.columns
     empty = is_empty(F.col("text"))
     scored = (
@@ -135,7 +137,9 @@ def score_and_decide(df: DataFrame, model: PipelineModel, params: FilterParams) 
 
 
 def score_bucket(score: Column) -> Column:
-    return F.least(F.floor(score * SCORE_BUCKETS), F.lit(SCORE_BUCKETS - 1)).cast("int")
+    """0..9 by tenths, 1.0 in the last; null for a null score (`least` alone would skip nulls)."""
+    bucket = F.least(F.floor(score * SCORE_BUCKETS), F.lit(SCORE_BUCKETS - 1)).cast("int")
+    return F.when(score.isNotNull(), bucket)
 
 
 def summarise(decided: DataFrame, alpha: float, metrics: Metrics) -> None:
@@ -203,7 +207,8 @@ def load_model(path: str) -> PipelineModel:
     try:
         return PipelineModel.load(path)
     except Exception as error:  # Spark raises several JVM error types for a missing/bad model
-        raise BadInput(f"cannot load the classifier model at {path}: {error}") from error
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BadInput(f"cannot load the classifier model at {path}: {reason}") from error
 
 
 def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, metrics: Metrics):
@@ -212,11 +217,11 @@ def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, me
     decided = score_and_decide(docs, model, params).persist()
     try:
         out = args.output.rstrip("/")
+        # Same input files give the same partitions; sorting within them makes the files stable.
         kept = decided.filter(F.col("reason").isNull()).drop("reason")
-        kept.write.mode("overwrite").parquet(out)
-        decided.filter(F.col("reason").isNotNull()).write.mode("overwrite").parquet(
-            f"{out}/_excluded"
-        )
+        kept.sortWithinPartitions("doc_id").write.mode("overwrite").parquet(out)
+        excluded = decided.filter(F.col("reason").isNotNull())
+        excluded.sortWithinPartitions("doc_id").write.mode("overwrite").parquet(f"{out}/_excluded")
         summarise(decided, params.alpha, metrics)
     finally:
         decided.unpersist()

@@ -31,6 +31,7 @@ from spark_jobs.quality_filter import EMPTY_TEXT, is_empty, read_documents, unif
 
 NAME = "train_classifier"
 SAMPLED_OUT = "sampled_out"
+METRIC_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,10 @@ def evaluate(model: PipelineModel, holdout: DataFrame) -> dict[str, float | None
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
-    return {
-        "holdout_auc": auc,
-        "precision_at_0_5": precision,
-        "recall_at_0_5": recall,
-        "f1_at_0_5": f1,
-    }
+    figures = {"holdout_auc": auc, "precision_at_0_5": precision, "recall_at_0_5": recall}
+    figures["f1_at_0_5"] = f1
+    # Spark's tree aggregations sum in varying order: round off the last-bit noise between runs.
+    return {k: None if v is None else round(v, METRIC_DIGITS) for k, v in figures.items()}
 
 
 def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, metrics: Metrics):

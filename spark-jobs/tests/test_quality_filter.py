@@ -94,7 +94,9 @@ def test_spark_expression_matches_python_and_rates(spark: SparkSession) -> None:
     bucket = F.least(F.floor(F.col("score") * 10), F.lit(9)).cast("int")
     spark_kept = {
         r.b: r.kept
-        for r in decided.groupBy(bucket.alias("b")).agg(F.sum(F.col("keep").cast("int")).alias("kept")).collect()
+        for r in decided.groupBy(bucket.alias("b"))
+        .agg(F.sum(F.col("keep").cast("int")).alias("kept"))
+        .collect()
     }
     python_kept, expected, variance, total = [0] * 10, [0.0] * 10, [0.0] * 10, [0] * 10
     for i in range(N_SYNTHETIC):
@@ -122,7 +124,15 @@ def test_spark_expression_matches_python_and_rates(spark: SparkSession) -> None:
 
 def doc(i: int, text: str | None, crawl: str = "CC-MAIN-2019-04") -> tuple:
     record = f"<urn:uuid:{i:08d}>"
-    return (make_doc_id("common_crawl", record), "common_crawl", crawl, f"http://x/{i}", None, None, text)
+    return (
+        make_doc_id("common_crawl", record),
+        "common_crawl",
+        crawl,
+        f"http://x/{i}",
+        None,
+        None,
+        text,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +173,9 @@ def test_filter_counts_output_and_determinism(spark: SparkSession, setup: dict, 
     first = run_filter(spark, setup, tmp_path / "a", seed=SEED)
     second = run_filter(spark, setup, tmp_path / "b", seed=SEED)
     for sub in ("", "_excluded"):
-        assert content_hash(spark, tmp_path / "a" / sub) == content_hash(spark, tmp_path / "b" / sub)
+        assert content_hash(spark, tmp_path / "a" / sub) == content_hash(
+            spark, tmp_path / "b" / sub
+        )
     assert first.extra == second.extra
 
     assert first.rows_in == setup["n"]
@@ -220,9 +232,13 @@ def test_cli_end_to_end(setup: dict, tmp_path) -> None:
     base = [sys.executable, "-m", "spark_jobs.quality_filter", "--model", setup["model"]]
     base += ["--input", setup["docs"], "--output", str(tmp_path / "out"), "--run-id", "cli"]
     base += ["--metrics", str(tmp_path / "metrics.json"), "--master", "local[1]"]
-    bad = subprocess.run([*base, "--params-json", '{"alfa": 9}'], env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [*base, "--params-json", '{"alfa": 9}'], env=env, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "unknown parameter(s): alfa" in bad.stderr
-    ok = subprocess.run([*base, "--params-json", '{"seed": 3}'], env=env, capture_output=True, text=True)
+    ok = subprocess.run(
+        [*base, "--params-json", '{"seed": 3}'], env=env, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["rows_in"] == setup["n"] == metrics["rows_kept"] + metrics["rows_dropped"]

@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       crawls,
       source: { kind: 'http', baseUrl },
       wetFilesPerCrawl: { fraction: 1 },
+      stopAfter: 'download',
       storageRoot: tempDir('bench-wf'),
       download: {
         maxConcurrentCrawls: crawls.length,

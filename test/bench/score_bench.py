@@ -1,0 +1,178 @@
+"""Benchmark (not a test): scoring throughput of the `quality_filter` job, per core.
+
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \\
+        .venv/bin/python test/bench/score_bench.py --size 16
+
+Generates a mini crawl into a temp dir, turns its WET records (read with warcio) and reference
+corpora into documents Parquet, trains the classifier with the `train_classifier` job, then
+measures in the same run:
+  - baseline: a plain Python loop over the same texts doing what scoring does (Spark-style
+    lowercase + split on each whitespace character, hash each token into 2^18 buckets, sparse dot
+    product with a weight vector, sigmoid, Pareto keep decision);
+  - the quality_filter job with `--master local[1]` on all documents, and on one tiny document
+    (the fixed start-up cost: JVM, session, model load, Parquet writes). Jobs run as subprocesses.
+Throughput is documents (and MB of text) per second on one core; the job's net figure subtracts
+the tiny run. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK_JOBS = REPO / "spark-jobs"
+sys.path.insert(0, str(SPARK_JOBS))
+
+from spark_jobs.documents import DOCUMENTS, make_doc_id  # noqa: E402
+from spark_jobs.quality_filter import keep  # noqa: E402
+from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
+
+CLI = REPO / "dist" / "core" / "minicrawl" / "cli.js"
+CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
+REFERENCES = ("webtext2", "books1", "books2", "wikipedia")
+WHITESPACE = re.compile(r"\s")
+
+
+def cc_rows(crawl_dir: Path) -> list[tuple]:
+    rows = []
+    for path in sorted((crawl_dir / "crawl-data").rglob("*.warc.wet.gz")):
+        with open(path, "rb") as stream:
+            try:
+                for record in ArchiveIterator(stream):
+                    if record.rec_type != "conversion":
+                        continue
+                    record_id = record.rec_headers.get_header("WARC-Record-ID")
+                    text = record.content_stream().read().decode("utf-8", "replace")
+                    crawl = path.relative_to(crawl_dir).parts[1]
+                    rows.append(
+                        (make_doc_id("common_crawl", record_id), "common_crawl", crawl)
+                        + (None, None, None, text)
+                    )
+            except Exception:  # noqa: BLE001 - broken files end at their first damage
+                continue
+    return rows
+
+
+def write_documents(root: Path, crawl_dir: Path) -> tuple[list[tuple], list[str]]:
+    spark = local_spark("score-bench-setup")
+    try:
+        cc = cc_rows(crawl_dir)
+        spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
+        spark.createDataFrame(cc[:1], DOCUMENTS).write.parquet(str(root / "tiny"))
+        positives = []
+        for name in REFERENCES:
+            lines = (crawl_dir / "reference" / name / "part-00000.jsonl").read_text().splitlines()
+            docs = [json.loads(line) for line in lines if line]
+            rows = [
+                (make_doc_id(name, d["id"]), name, None, None, None, None, d["text"]) for d in docs
+            ]
+            spark.createDataFrame(rows, DOCUMENTS).write.parquet(str(root / name))
+            positives.append(str(root / name))
+    finally:
+        spark.stop()
+    return cc, positives
+
+
+def run_job(module: str, args: list[str], work: Path, master: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    argv = [sys.executable, "-m", f"spark_jobs.{module}", "--master", master, "--run-id", "bench"]
+    argv += ["--output", str(work / "out"), "--metrics", str(work / "metrics.json"), *args]
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=SPARK_JOBS, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "metrics": json.loads((work / "metrics.json").read_text())}
+
+
+def baseline_pass(texts: list[tuple[str, str]], num_features: int = 1 << 18) -> dict:
+    """Plain Python: tokenise like Spark's Tokenizer, hash, dot, sigmoid, keep decision."""
+    weights = [((i * 2654435761) % 1000) / 1e5 - 0.005 for i in range(num_features)]
+    kept = 0
+    started = time.perf_counter()
+    for doc_id, text in texts:
+        counts: dict[int, int] = {}
+        for token in WHITESPACE.split(text.lower()):
+            index = hash(token) % num_features
+            counts[index] = counts.get(index, 0) + 1
+        margin = sum(weights[i] * n for i, n in counts.items())
+        score = 1.0 / (1.0 + math.exp(-max(min(margin, 50.0), -50.0)))
+        kept += keep(0, doc_id, score, 9.0)
+    return {"seconds": time.perf_counter() - started, "docs": len(texts), "kept": kept}
+
+
+def rate(docs: int, mb: float, seconds: float) -> dict:
+    return {
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(docs / seconds, 1),
+        "text_mb_per_s": round(mb / seconds, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--crawls", default=CRAWLS)
+    args = parser.parse_args()
+    ensure_java_home()
+    with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
+        root = Path(tmp)
+        gen = ["node", str(CLI), "--out", str(root / "mc"), "--size", str(args.size)]
+        subprocess.run([*gen, "--seed", str(args.seed), "--crawls", args.crawls], check=True)
+        cc, positives = write_documents(root, root / "mc")
+        texts = [(row[0], row[-1]) for row in cc]
+        mb = sum(len(t.encode()) for _, t in texts) / 1e6
+        (root / "train").mkdir()
+        train_args = [a for p in positives for a in ("--positives", p)]
+        train = run_job(
+            "train_classifier",
+            [*train_args, "--negatives", str(root / "cc")],
+            root / "train",
+            "local[2]",
+        )
+        model = ["--model", str(root / "train" / "out" / "model")]
+        baseline = baseline_pass(texts)
+        (root / "tiny-run").mkdir()
+        startup = run_job(
+            "quality_filter", [*model, "--input", str(root / "tiny")], root / "tiny-run", "local[1]"
+        )
+        (root / "full-run").mkdir()
+        full = run_job(
+            "quality_filter", [*model, "--input", str(root / "cc")], root / "full-run", "local[1]"
+        )
+    net = full["seconds"] - startup["seconds"]
+    docs = full["metrics"]["rows_in"]
+    report = {
+        "size": args.size,
+        "cc_documents": docs,
+        "cc_text_mb": round(mb, 3),
+        "train_classifier_local2_seconds": round(train["seconds"], 3),
+        "train_metrics": {k: train["metrics"]["extra"][k] for k in ("holdout_auc", "train")},
+        "baseline_python_1_core": {**rate(len(texts), mb, baseline["seconds"]), **baseline},
+        "spark_startup_seconds": round(startup["seconds"], 3),
+        "quality_filter_local1_gross": {
+            **rate(docs, mb, full["seconds"]),
+            "job_seconds": full["metrics"]["seconds"],
+            "kept": full["metrics"]["rows_kept"],
+        },
+        "quality_filter_local1_net_of_startup": rate(docs, mb, net) if net > 0 else None,
+        "job_gross_vs_baseline_per_core": round(baseline["seconds"] / full["seconds"], 4),
+    }
+    if net > 0:
+        report["job_net_vs_baseline_per_core"] = round(baseline["seconds"] / net, 4)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+/** Timeouts and retry policies of each group of activities, stated once. */
+import type { ActivityOptions } from '@temporalio/workflow';
+import { NON_RETRYABLE_ERRORS } from '../config/temporal';
+
+export const DISCOVER_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    // A throttling source can refuse the paths list for minutes; keep asking, politely.
+    maximumAttempts: 30,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+  },
+};
+
+export function downloadOptions(heartbeatTimeoutSeconds: number): ActivityOptions {
+  return {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+    },
+  };
+}
+
+export const SPARK_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: {
+    initialInterval: '10 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 minutes',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+  },
+};

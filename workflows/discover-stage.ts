@@ -1,0 +1,61 @@
+/** Step 1: discover every crawl's WET files. A crawl whose listing is missing is reported; the rest go on. */
+import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { Config } from '../config/schema';
+import type { DiscoverResult } from '../core/discover';
+import { DISCOVER_OPTIONS } from './activity-options';
+import { mapWithConcurrency } from './concurrency';
+import type { BuildMixtureProgress } from './progress';
+
+const { discoverCrawl } = proxyActivities<typeof activities>(DISCOVER_OPTIONS);
+
+export interface DiscoverSummary {
+  discovered: (DiscoverResult & { skipped: boolean })[];
+  crawlsFailed: { crawl: string; reason: string }[];
+}
+
+export function sumValues(record: Partial<Record<string, number>>): number {
+  return Object.values(record).reduce<number>((n, v) => n + (v ?? 0), 0);
+}
+
+export async function discoverStage(
+  config: Config,
+  progress: BuildMixtureProgress,
+): Promise<DiscoverSummary> {
+  progress.discover.total = config.crawls.length;
+  const crawlsFailed: DiscoverSummary['crawlsFailed'] = [];
+  const outcomes = await mapWithConcurrency(
+    config.crawls,
+    config.download.maxConcurrentCrawls,
+    async (crawl) => {
+      try {
+        const result = await discoverCrawl({
+          source: config.source,
+          crawl,
+          selection: config.wetFilesPerCrawl,
+          seed: config.seed,
+          storageRoot: config.storageRoot,
+        });
+        progress.crawls[crawl] = {
+          wetFilesSelected: result.selected,
+          keysRejected: sumValues(result.rejected),
+        };
+        return result;
+      } catch (error) {
+        if (
+          error instanceof ActivityFailure &&
+          error.cause instanceof ApplicationFailure &&
+          error.cause.type === 'SourceObjectMissing'
+        ) {
+          crawlsFailed.push({ crawl, reason: error.cause.message });
+          progress.crawls[crawl] = { wetFilesSelected: 0, keysRejected: 0, failed: error.cause.message };
+          return null;
+        }
+        throw error;
+      } finally {
+        progress.discover.done += 1;
+      }
+    },
+  );
+  return { discovered: outcomes.filter((r) => r !== null), crawlsFailed };
+}
