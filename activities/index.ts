@@ -58,14 +58,14 @@ export async function finalizeCrawlInventory(input: FinalizeInput): Promise<Fina
 }
 
 /**
- * Submits one Spark job and heartbeats its stage and task counts (every few seconds, also while
+ * Submits one Spark job and heartbeats its stage and task counts (every second, also while
  * Spark is still starting). Cancelling the activity kills spark-submit's whole process group.
  */
 export async function runSparkJob(input: SparkJobInput): Promise<SparkJobResult> {
   const context = Context.current();
   let latest: SparkProgress | null = null;
   const beat = (): void => context.heartbeat({ stage: input.stage, spark: latest });
-  const timer = setInterval(beat, 5000);
+  const timer = setInterval(beat, 1000);
   beat();
   try {
     return await runSparkJobPlain(input, {

@@ -19,6 +19,8 @@ export async function createWorker(
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
     activities,
+    // Heartbeats carry progress and deliver cancellation; do not hold them back for long.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return { worker, connection };
 }

@@ -29,7 +29,7 @@ export function downloadOptions(heartbeatTimeoutSeconds: number): ActivityOption
 
 export const SPARK_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '1 minute',
   retry: {
     initialInterval: '10 seconds',
     backoffCoefficient: 2,

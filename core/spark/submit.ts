@@ -54,6 +54,8 @@ export interface SparkJobResult {
 export interface SparkJobHooks {
   onProgress?: (progress: SparkProgress) => void;
   signal?: AbortSignal;
+  /** How often to read Spark's REST API (default 2 s). */
+  pollMs?: number;
 }
 
 /** A job that exited 2: its input is unusable, and retrying will not change that. */
@@ -225,7 +227,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   const poll = setInterval(() => {
     void readSparkProgress(uiPort).then((p) => p && hooks.onProgress?.(p));
-  }, 2000);
+  }, hooks.pollMs ?? 2000);
   let exitCode: number | null;
   try {
     exitCode = await new Promise<number | null>((resolve, reject) => {
