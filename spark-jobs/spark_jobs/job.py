@@ -74,10 +74,11 @@ class Metrics:
 
 def parse_params(cls: type[P], raw: Mapping[str, Any]) -> P:
     """Builds the frozen params dataclass, naming every unknown key."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise BadInput(f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        known = ", ".join(sorted(names))
+        raise BadInput(f"unknown parameter(s): {', '.join(unknown)}; known: {known}")
     return cls(**raw)
 
 
@@ -123,7 +124,7 @@ def run_job(
     except (BadInput, TypeError, json.JSONDecodeError) as error:
         print(f"{name}: bad parameters: {error}", file=sys.stderr)
         return 2
-    metrics = Metrics(job=name, run_id=args.run_id, params=dataclasses.asdict(params))  # type: ignore[call-overload]
+    metrics = Metrics(job=name, run_id=args.run_id, params=dataclasses.asdict(params))
     builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
     if args.master:
         builder = builder.master(args.master)
