@@ -9,21 +9,25 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Worker } from '@temporalio/worker';
 import { STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir } from '../core/discover';
-import { connectClient, queryProgress, startBuildMixture } from '../cli/client';
-import { createWorker } from '../cli/worker';
-import { mirrorUrl, temporalAddress } from '../infra/services';
+import { queryProgress, startBuildMixture } from '../cli/client';
+import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from './helpers/services';
+import {
+  quietTemporalRuntime,
+  startTestServices,
+  startTestWorker,
+  tempDir,
+  type TestServices,
+  type TestWorker,
+} from './helpers/services';
 
 const crawls = ['CC-MAIN-2017-04', 'CC-MAIN-2019-04'];
 let services: TestServices;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
+let testWorker: TestWorker;
 let storageRoot: string;
 
 function writeCrawlLayout(root: string): void {
@@ -51,15 +55,12 @@ before(async () => {
   writeCrawlLayout(mirrorRoot);
   storageRoot = tempDir('storage');
   services = await startTestServices(['temporal', 'mirror'], mirrorRoot);
-  client = await connectClient(temporalAddress(services.settings));
-  ({ worker } = await createWorker({ address: temporalAddress(services.settings) }));
-  workerRun = worker.run();
+  testWorker = await startTestWorker(services.settings);
+  client = testWorker.client;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await client?.connection.close();
+  await testWorker?.stop();
   await services?.stop();
 });
 

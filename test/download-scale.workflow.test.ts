@@ -9,20 +9,24 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { DEFAULT_CRAWLS } from '../config/crawls';
-import { connectClient, startBuildMixture } from '../cli/client';
-import { createWorker } from '../cli/worker';
-import { mirrorUrl, temporalAddress } from '../infra/services';
+import { startBuildMixture } from '../cli/client';
+import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from './helpers/services';
+import {
+  quietTemporalRuntime,
+  startTestServices,
+  startTestWorker,
+  tempDir,
+  type TestServices,
+  type TestWorker,
+} from './helpers/services';
 
 const FILES_PER_CRAWL = 2000;
 const HISTORY_BOUND = 1000;
 let services: TestServices;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
+let testWorker: TestWorker;
 
 before(async () => {
   quietTemporalRuntime();
@@ -40,15 +44,12 @@ before(async () => {
     writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
   }
   services = await startTestServices(['temporal', 'mirror'], root);
-  client = await connectClient(temporalAddress(services.settings));
-  ({ worker } = await createWorker({ address: temporalAddress(services.settings) }));
-  workerRun = worker.run();
+  testWorker = await startTestWorker(services.settings);
+  client = testWorker.client;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await client?.connection.close();
+  await testWorker?.stop();
   await services?.stop();
 });
 

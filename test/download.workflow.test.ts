@@ -9,24 +9,28 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { connectClient, startBuildMixture } from '../cli/client';
-import { createWorker } from '../cli/worker';
+import { startBuildMixture } from '../cli/client';
 import { downloadWorkflowId } from '../config/temporal';
 import { inventoryPath } from '../core/download/inventory';
 import { SHARED_RATE_PATH } from '../core/download/rate-governor';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { LocalStorage, s3Client } from '../core/storage';
-import { mirrorUrl, s3Endpoint, temporalAddress } from '../infra/services';
+import { mirrorUrl, s3Endpoint } from '../infra/services';
 import type { BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
-import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from './helpers/services';
+import {
+  quietTemporalRuntime,
+  startTestServices,
+  startTestWorker,
+  tempDir,
+  type TestServices,
+  type TestWorker,
+} from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47', 'CC-MAIN-2019-30'];
 let services: TestServices;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
+let testWorker: TestWorker;
 let crawlDir: string;
 let miniCrawl: MiniCrawlSummary;
 
@@ -49,15 +53,12 @@ before(async () => {
   process.env.AWS_ACCESS_KEY_ID ??= 'testing';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
   process.env.AWS_ENDPOINT_URL_S3 = s3Endpoint(services.settings);
-  client = await connectClient(temporalAddress(services.settings));
-  ({ worker } = await createWorker({ address: temporalAddress(services.settings) }));
-  workerRun = worker.run();
+  testWorker = await startTestWorker(services.settings);
+  client = testWorker.client;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await client?.connection.close();
+  await testWorker?.stop();
   await services?.stop();
 });
 

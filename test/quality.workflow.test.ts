@@ -4,25 +4,29 @@
  * and cancelling during a Spark job leaves no process and no committed output.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import { connectClient, runStatus, startBuildMixture } from '../cli/client';
-import { createWorker } from '../cli/worker';
+import { runStatus, startBuildMixture } from '../cli/client';
 import { REFERENCE_CORPORA } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
 import { LocalStorage } from '../core/storage';
-import { mirrorUrl, temporalAddress } from '../infra/services';
+import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from './helpers/services';
+import {
+  quietTemporalRuntime,
+  sparkProcessesFor,
+  startTestServices,
+  startTestWorker,
+  tempDir,
+  type TestServices,
+  type TestWorker,
+} from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-50', 'CC-MAIN-2019-09'];
 let services: TestServices;
 let client: Client;
-let worker: Worker;
-let workerRun: Promise<void>;
+let testWorker: TestWorker;
 let crawlDir: string;
 
 before(async () => {
@@ -30,15 +34,12 @@ before(async () => {
   crawlDir = tempDir('quality-crawl');
   await generateMiniCrawl({ outDir: crawlDir, size: 1, seed: 21, crawls });
   services = await startTestServices(['temporal', 'mirror'], crawlDir);
-  client = await connectClient(temporalAddress(services.settings));
-  ({ worker } = await createWorker({ address: temporalAddress(services.settings) }));
-  workerRun = worker.run();
+  testWorker = await startTestWorker(services.settings);
+  client = testWorker.client;
 });
 
 after(async () => {
-  worker?.shutdown();
-  await workerRun;
-  await client?.connection.close();
+  await testWorker?.stop();
   await services?.stop();
 });
 
@@ -54,16 +55,6 @@ function config(name: string, storageRoot: string): Record<string, unknown> {
     ),
     spark: { master: 'local[2]', driverMemory: '1g' },
   };
-}
-
-function sparkProcessesFor(root: string): string[] {
-  try {
-    return execFileSync('pgrep', ['-af', root], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.includes('spark') && !line.includes('pgrep'));
-  } catch {
-    return [];
-  }
 }
 
 test('download, extract, reference corpora, classifier and Pareto filter run; a re-run skips them', async () => {

@@ -3,7 +3,6 @@
  * and skip, failure with the driver log's last lines, cancellation that leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
@@ -17,7 +16,7 @@ import {
   type SparkJobInput,
 } from '../core/spark/submit';
 import type { SparkProgress } from '../core/spark/progress';
-import { tempDir } from './helpers/services';
+import { sparkProcessesFor, tempDir } from './helpers/services';
 
 const spark = { ...parseConfig({}).spark, master: 'local[2]', driverMemory: '1g' };
 let storageRoot: string;
@@ -33,17 +32,6 @@ function extractInput(extra: Partial<SparkJobInput> = {}): SparkJobInput {
     runId: 'spark-test',
     ...extra,
   };
-}
-
-/** spark-submit processes whose command line mentions this test's storage root. */
-function sparkProcessesFor(root: string): string[] {
-  try {
-    return execFileSync('pgrep', ['-af', root], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.includes('spark') && !line.includes('pgrep'));
-  } catch {
-    return [];
-  }
 }
 
 before(async () => {

@@ -7,17 +7,12 @@
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { Config } from '../config/schema';
-import { NON_RETRYABLE_ERRORS } from '../config/temporal';
+import { downloadOptions } from './activity-options';
 import type { Source } from '../core/commoncrawl-source';
+import type { DownloadTotals } from '../core/download/batch';
 
-export interface DownloadCrawlTotals {
-  files: number;
-  ok: number;
-  quarantined: number;
-  bytes: number;
-  fetchedBytes: number;
-  retries: number;
-}
+/** The same counts a batch reports, summed over the crawl. */
+export type DownloadCrawlTotals = DownloadTotals;
 
 export interface DownloadCrawlInput {
   crawl: string;
@@ -87,16 +82,9 @@ export function sumDownloads(results: readonly DownloadCrawlResult[]): DownloadS
 
 export async function downloadCrawl(input: DownloadCrawlInput): Promise<DownloadCrawlResult> {
   const { settings } = input;
-  const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>({
-    startToCloseTimeout: '6 hours',
-    heartbeatTimeout: `${settings.heartbeatTimeoutSeconds} seconds`,
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
-    },
-  });
+  const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>(
+    downloadOptions(settings.heartbeatTimeoutSeconds),
+  );
   const batches = Math.ceil(input.files / settings.filesPerActivity);
   const cursor = input.cursor ?? { nextBatch: 0, totals: emptyTotals(), runs: 1 };
   const progress: DownloadCrawlProgress = {

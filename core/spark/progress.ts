@@ -1,5 +1,4 @@
 /** Progress of a running Spark application, read from its own REST API (the driver UI port). */
-import { createServer } from 'node:net';
 
 export interface SparkProgress {
   jobsDone: number;
@@ -8,19 +7,6 @@ export interface SparkProgress {
   tasksDone: number;
   tasksTotal: number;
   activeTasks: number;
-}
-
-export async function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 interface SparkJobJson {

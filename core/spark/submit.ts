@@ -13,7 +13,8 @@ import { canonicalJson, stageFingerprint } from '../fingerprint';
 import { REPO_ROOT, venvBin } from '../paths';
 import { readCommitted, SUCCESS_MARKER } from '../stage';
 import { LocalStorage, openStorage } from '../storage';
-import { freeLocalPort, readSparkProgress, type SparkProgress } from './progress';
+import { freeLocalPort } from '../net';
+import { readSparkProgress, type SparkProgress } from './progress';
 
 export type SparkJobName = 'extract' | 'ingest_reference' | 'train_classifier' | 'quality_filter';
 

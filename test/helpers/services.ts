@@ -1,29 +1,21 @@
 /** Real local services for integration tests, on free ports, in a temporary state folder. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { execFileSync } from 'node:child_process';
+import { connectClient } from '../../cli/client';
+import { createWorker } from '../../cli/worker';
+import { freeLocalPort } from '../../core/net';
 import {
   DEFAULT_SETTINGS,
   servicesDown,
   servicesUp,
+  temporalAddress,
   type ServiceName,
   type ServicesSettings,
 } from '../../infra/services';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 export interface TestServices {
   settings: ServicesSettings;
@@ -35,10 +27,10 @@ export async function startTestServices(names: ServiceName[], mirrorRoot?: strin
   const settings: ServicesSettings = {
     ...DEFAULT_SETTINGS,
     stateDir,
-    temporalPort: await freePort(),
-    temporalUiPort: await freePort(),
-    mirrorPort: await freePort(),
-    s3Port: await freePort(),
+    temporalPort: await freeLocalPort(),
+    temporalUiPort: await freeLocalPort(),
+    mirrorPort: await freeLocalPort(),
+    s3Port: await freeLocalPort(),
     mirrorRoot: mirrorRoot ?? stateDir,
   };
   try {
@@ -63,4 +55,35 @@ export function tempDir(prefix: string): string {
 /** Keeps test output readable: the worker logs warnings and errors only. */
 export function quietTemporalRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+export interface TestWorker {
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** A client and an in-process ccmix worker on the test's own Temporal server. */
+export async function startTestWorker(settings: ServicesSettings): Promise<TestWorker> {
+  const client = await connectClient(temporalAddress(settings));
+  const { worker } = await createWorker({ address: temporalAddress(settings) });
+  const running = worker.run();
+  return {
+    client,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await client.connection.close();
+    },
+  };
+}
+
+/** Processes whose command line mentions `root` and Spark: what a cancelled job must not leave. */
+export function sparkProcessesFor(root: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', root], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes('spark') && !line.includes('pgrep'));
+  } catch {
+    return [];
+  }
 }
