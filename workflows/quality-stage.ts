@@ -70,7 +70,14 @@ export async function qualityStage(
   const extract = await run({
     job: 'extract',
     stage: 'extract',
-    inputs: [{ flag: '--input', paths: downloadedCrawls.map((crawl) => `raw/${crawl}`), base: 'storage' }],
+    // The inventories, not the folders: only the files this run chose and verified.
+    inputs: [
+      {
+        flag: '--input',
+        paths: downloadedCrawls.map((crawl) => `raw/${crawl}/inventory.parquet`),
+        base: 'storage',
+      },
+    ],
     params: { max_document_chars: config.extract.maxDocumentChars },
   });
   const references: Record<string, StageOutcome> = {};

@@ -32,12 +32,35 @@ class ExtractParams:
     files_per_partition: int = 1  # WET files per Spark task (and per output Parquet file)
 
 
-def list_wet_files(inputs: Sequence[str]) -> list[str]:
-    """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none."""
+INVENTORY_NAME = "inventory.parquet"
+
+
+def inventory_files(spark, inventory: str) -> list[str]:
+    """The files a download inventory lists as verified (`<root>/raw/<crawl>/inventory.parquet`).
+
+    Reading the inventory, not the folder, keeps files published for another selection (another
+    run sharing the storage root) out of this run. Only the file list is collected, never data.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.dirname(inventory)))
+    rows = spark.read.parquet(inventory).filter("status = 'ok'").select("raw_path").collect()
+    return [os.path.join(root, r.raw_path) for r in rows]
+
+
+def list_wet_files(inputs: Sequence[str], spark=None) -> list[str]:
+    """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none.
+
+    An input may be a WET file, a folder searched recursively, or a download inventory.
+    """
     found: set[str] = set()
     for given in inputs:
         path = os.path.abspath(given.removeprefix("file://"))
-        if os.path.isfile(path):
+        if path.endswith(INVENTORY_NAME) and os.path.exists(path) and spark is not None:
+            listed = inventory_files(spark, path)
+            missing = [f for f in listed if not os.path.isfile(f)]
+            if missing:
+                raise BadInput(f"{len(missing)} inventoried file(s) missing, e.g. {missing[0]}")
+            found.update(listed)
+        elif os.path.isfile(path):
             found.add(path)
         elif os.path.isdir(path):
             for folder, dirs, names in os.walk(path):
@@ -106,7 +129,7 @@ def _body(spark, args, params: ExtractParams, metrics) -> None:
         raise BadInput("max_document_chars must be >= 0 and files_per_partition >= 1")
     if not params.dataset:
         raise BadInput("dataset must not be empty")
-    files = list_wet_files(args.input)
+    files = list_wet_files(args.input, spark)
     partitions = math.ceil(len(files) / params.files_per_partition)
     rdd = spark.sparkContext.parallelize(files, partitions).flatMap(
         partial(extract_file, params=params)

@@ -133,6 +133,33 @@ def test_two_runs_give_identical_content_and_layout(spark: SparkSession, extract
     }
 
 
+def test_extract_reads_only_what_the_inventory_lists(
+    spark: SparkSession, mini_crawl: Path, tmp_path: Path
+) -> None:
+    """A storage root shared by runs holds files of other selections; the inventory decides."""
+    crawl = CRAWLS[0]
+    wet = sorted((mini_crawl / "crawl-data" / crawl).rglob("*.warc.wet.gz"))
+    root = tmp_path / "root"
+    raw = []
+    for path in wet:
+        rel = Path("raw") / crawl / path.relative_to(mini_crawl / "crawl-data" / crawl)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(path.read_bytes())
+        raw.append(str(rel))
+    chosen, other = raw[0], raw[1]
+    inventory = root / "raw" / crawl / "inventory.parquet"
+    spark.createDataFrame(
+        [(chosen, "ok"), (None, "quarantined")], "raw_path string, status string"
+    ).coalesce(1).write.parquet(str(inventory))
+    code, metrics = run(extract.main, tmp_path, [inventory])
+    assert code == 0
+    assert metrics["extra"]["files_read"] == 1
+    sources = {
+        r.source_file for r in spark.read.parquet(str(tmp_path / "out" / "_excluded")).collect()
+    }
+    assert str(root / other) not in sources
+
+
 def test_extract_reports_bad_input(tmp_path: Path) -> None:
     code, _ = run(extract.main, tmp_path, [tmp_path / "missing"])
     assert code == 2
