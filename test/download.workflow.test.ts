@@ -12,7 +12,7 @@ import type { Client } from '@temporalio/client';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startBuildMixture } from '../cli/client';
 import { downloadWorkflowId } from '../config/temporal';
-import { inventoryPath } from '../core/download/inventory';
+import { inventoryPath, readInventory } from '../core/download/inventory';
 import { SHARED_RATE_PATH } from '../core/download/rate-governor';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { LocalStorage, s3Client } from '../core/storage';
@@ -188,6 +188,33 @@ test('a 503/SlowDown storm slows the whole run, and the run completes', async ()
     ) as { rate: number };
     assert.ok(shared.rate < 40 / 4, `the shared rate fell to ${shared.rate}/s from 40/s`);
     assert.ok(rates.length === 0 || Math.min(...rates) < 40, `progress showed rates ${rates.join(', ')}`);
+  } finally {
+    await putFaults({});
+  }
+});
+
+test('truncated bodies are retried and resumed; the files still arrive whole', async () => {
+  const crawl = crawls[2] as string;
+  await putFaults({
+    truncate: 1,
+    truncateFraction: 0.3,
+    forRequests: 3,
+    keyPattern: '\\.warc\\.wet\\.gz$',
+    seed: 5,
+  });
+  try {
+    const input = config('dl-truncated', { crawls: [crawl] });
+    const { result } = await run(input);
+    const broken = new Set(brokenKeys().map((b) => b.key));
+    const inventory = await readInventory(
+      new LocalStorage(input.storageRoot as string),
+      inventoryPath(crawl),
+    );
+    assert.ok(result.download.retries >= 3, `retries ${result.download.retries}`);
+    for (const row of inventory.filter((r) => !broken.has(r.key))) {
+      assert.equal(row.status, 'ok', row.key);
+      assert.equal(row.sha256, sha256(readFileSync(path.join(crawlDir, row.key))), row.key);
+    }
   } finally {
     await putFaults({});
   }
