@@ -5,7 +5,16 @@
  * `down` find what `up` started.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  rmSync,
+} from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
@@ -225,6 +234,18 @@ function lastLines(file: string, n: number): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
 }
 
+/** A worker started before the last build runs old code: it must be restarted. */
+function runsOldCode(name: ServiceName, s: ServicesSettings): boolean {
+  const build = path.join(REPO_ROOT, 'dist', '.tsbuildinfo');
+  const pid = pidFile(s, name);
+  return (
+    name === 'worker' &&
+    existsSync(build) &&
+    existsSync(pid) &&
+    statSync(build).mtimeMs > statSync(pid).mtimeMs
+  );
+}
+
 /** Starts one service unless it is already running; resolves once it is healthy. */
 export async function startService(
   name: ServiceName,
@@ -233,7 +254,7 @@ export async function startService(
 ): Promise<ServiceStatus> {
   mkdirSync(s.stateDir, { recursive: true });
   const current = await serviceStatus(name, s);
-  if (current.running && current.healthy) return current;
+  if (current.running && current.healthy && !runsOldCode(name, s)) return current;
   if (current.running) await stopService(name, s);
 
   const { cmd, args, env } = command(name, s);
