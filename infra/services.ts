@@ -20,7 +20,8 @@ import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 
-export const SERVICE_NAMES = ['temporal', 'mirror', 's3', 'worker'] as const;
+// Start order: the mirror and S3 bind their ports before the dev server binds its many internal ones.
+export const SERVICE_NAMES = ['mirror', 's3', 'temporal', 'worker'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface ServicesSettings {

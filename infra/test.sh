@@ -18,8 +18,11 @@ node bin/ccmix.js config schema | diff -u config/config.schema.json - || {
   exit 1
 }
 
+# Both suites run even if the first fails, so one run reports every failure.
+status=0
 echo "== TypeScript tests"
-node --test --test-reporter=spec dist/test/*.test.js
+node --test --test-reporter=spec dist/test/*.test.js || status=1
 
 echo "== Python tests (PySpark local)"
-cd spark-jobs && ../.venv/bin/pytest -q -rs
+(cd spark-jobs && ../.venv/bin/pytest -q -rs) || status=1
+exit $status

@@ -22,30 +22,37 @@ export interface TestServices {
   stop(): Promise<void>;
 }
 
+/**
+ * Ports are picked free and then bound by another process, so a start can lose a race for one
+ * (the dev server binds several random ports of its own): try again with new ports.
+ */
 export async function startTestServices(names: ServiceName[], mirrorRoot?: string): Promise<TestServices> {
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'ccmix-services-'));
-  const settings: ServicesSettings = {
-    ...DEFAULT_SETTINGS,
-    stateDir,
-    temporalPort: await freeLocalPort(),
-    temporalUiPort: await freeLocalPort(),
-    mirrorPort: await freeLocalPort(),
-    s3Port: await freeLocalPort(),
-    mirrorRoot: mirrorRoot ?? stateDir,
-  };
-  try {
-    await servicesUp(settings, names);
-  } catch (error) {
-    await servicesDown(settings, names);
-    throw error;
-  }
-  return {
-    settings,
-    async stop() {
+  for (let attempt = 1; ; attempt++) {
+    const stateDir = mkdtempSync(path.join(tmpdir(), 'ccmix-services-'));
+    const settings: ServicesSettings = {
+      ...DEFAULT_SETTINGS,
+      stateDir,
+      temporalPort: await freeLocalPort(),
+      temporalUiPort: await freeLocalPort(),
+      mirrorPort: await freeLocalPort(),
+      s3Port: await freeLocalPort(),
+      mirrorRoot: mirrorRoot ?? stateDir,
+    };
+    try {
+      await servicesUp(settings, names);
+      return {
+        settings,
+        async stop() {
+          await servicesDown(settings, names);
+          rmSync(stateDir, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
       await servicesDown(settings, names);
       rmSync(stateDir, { recursive: true, force: true });
-    },
-  };
+      if (attempt >= 3 || !/EADDRINUSE|address already in use/i.test(String(error))) throw error;
+    }
+  }
 }
 
 export function tempDir(prefix: string): string {
