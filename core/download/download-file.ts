@@ -124,6 +124,40 @@ export async function verifyGzipFile(file: string): Promise<{ sha256: string; gz
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+const WRITE_BATCH_BYTES = 256 * 1024;
+
+/** sha256 and a gzip decode of a body as it arrives; `finish` gives the verdict of verifyGzipFile. */
+class StreamingVerifier {
+  private readonly hash = createHash('sha256');
+  private readonly gunzip = createGunzip();
+  private gzipError: string | null = null;
+  private readonly ended: Promise<void>;
+
+  constructor() {
+    this.gunzip.on('data', () => undefined);
+    this.ended = new Promise((resolve) => {
+      this.gunzip.once('end', resolve);
+      this.gunzip.on('error', (error: Error) => {
+        this.gzipError ??= error.message;
+        resolve();
+      });
+    });
+  }
+
+  /** Waits while the decoder is behind, so a fast link cannot pile a whole file up in memory. */
+  async update(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+    if (this.gzipError !== null || this.gunzip.write(chunk)) return;
+    await Promise.race([new Promise((resolve) => this.gunzip.once('drain', resolve)), this.ended]);
+  }
+
+  async finish(): Promise<{ sha256: string; gzipError: string | null }> {
+    this.gunzip.end();
+    await this.ended;
+    return { sha256: this.hash.digest('hex'), gzipError: this.gzipError };
+  }
+}
+
 export async function downloadFile(input: DownloadFileInput): Promise<FileOutcome> {
   const { partialPath, retry } = input;
   await mkdir(path.dirname(partialPath), { recursive: true });
@@ -138,7 +172,9 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
     input.onRetry?.(retries);
   };
 
+  let streaming: StreamingVerifier | null = null;
   for (;;) {
+    streaming = null;
     const meta = await readMeta(partialPath);
     let start = meta ? await sizeOf(partialPath) : 0;
     if (start === 0) await discardPartial(partialPath);
@@ -170,18 +206,35 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           start = 0;
         }
         if (start === 0) await writeFile(metaPath(partialPath), JSON.stringify(response.validators));
-        // Each chunk is on disk before the next is read, so what a heartbeat reports is what a
-        // retry finds, even after SIGKILL.
+        // Chunks are written in pieces of at most WRITE_BATCH_BYTES, each on disk before more is
+        // read, so what a heartbeat reports is what a retry finds, even after SIGKILL.
         let onDisk = start;
+        // A download from byte 0 is hashed and gunzipped as it arrives: no second read to verify.
+        streaming = start === 0 ? new StreamingVerifier() : null;
         const file = await open(partialPath, start > 0 ? 'a' : 'w');
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
+        const flush = async (): Promise<void> => {
+          if (pendingBytes === 0) return;
+          const piece = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending);
+          pending = [];
+          pendingBytes = 0;
+          await file.write(piece);
+          onDisk += piece.length;
+          input.onBytes?.(onDisk);
+        };
         try {
           for await (const chunk of response.body) {
-            await file.write(chunk);
-            onDisk += chunk.length;
+            await streaming?.update(chunk);
             fetchedBytes += chunk.length;
-            input.onBytes?.(onDisk);
+            pending.push(chunk);
+            pendingBytes += chunk.length;
+            if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
           }
+          await flush();
         } catch (error) {
+          await flush();
+          streaming = null;
           if (input.signal?.aborted) throw error;
           throw new TransientSourceError(
             `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
@@ -198,7 +251,10 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       const verdict =
         size > expected
           ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` }
-          : await verifyGzipFile(partialPath);
+          : streaming
+            ? await streaming.finish()
+            : await verifyGzipFile(partialPath);
+      streaming = null;
       if (verdict.gzipError === null) {
         return {
           status: 'ok',

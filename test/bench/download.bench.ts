@@ -6,7 +6,9 @@
  *   node dist/test/bench/download.bench.js [--size 16]
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectClient, startBuildMixture } from '../../cli/client';
@@ -20,6 +22,19 @@ import type { BuildMixtureResult } from '../../workflows';
 import { quietTemporalRuntime, startTestServices, tempDir } from '../helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2017-30', 'CC-MAIN-2018-51', 'CC-MAIN-2019-13'];
+/** Real WET files are 100–160 MiB: a second set of a few large files shows throughput, not per-file cost. */
+const LARGE_CRAWL = 'CC-MAIN-2019-22';
+
+/** Text gzip cannot shrink much, so a large file stays large on the wire. */
+function incompressibleText(bytes: number, seed: string): string {
+  const parts: string[] = [];
+  let block = createHash('sha256').update(seed).digest();
+  for (let n = 0; n < bytes; n += 44) {
+    block = createHash('sha256').update(block).digest();
+    parts.push(block.toString('base64'));
+  }
+  return parts.join('\n');
+}
 
 function seconds(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e9;
@@ -42,7 +57,7 @@ async function ccmixFetch(baseUrl: string, keys: string[], parallel: number): Pr
   const storageRoot = tempDir('bench-root');
   const started = process.hrtime.bigint();
   const defaults = parseConfig({}).download;
-  for (const crawl of crawls) {
+  for (const crawl of [...crawls, LARGE_CRAWL].filter((c) => keys.some((k) => k.includes(c)))) {
     const crawlKeys = keys.filter((k) => k.includes(crawl));
     await new LocalStorage(storageRoot).write(`keys-${crawl}.txt`, crawlKeys.join('\n') + '\n');
     await downloadBatch({
@@ -67,30 +82,53 @@ async function ccmixFetch(baseUrl: string, keys: string[], parallel: number): Pr
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '16' } } });
+  const { values } = parseArgs({
+    options: { size: { type: 'string', default: '16' }, 'large-mib': { type: 'string', default: '32' } },
+  });
   const size = Number(values.size);
   const crawlDir = tempDir('bench-crawl');
   const summary = await generateMiniCrawl({ outDir: crawlDir, size, seed: 5, crawls });
   const storage = new LocalStorage(crawlDir);
   const keys = (await storage.list('crawl-data/')).filter((k) => k.endsWith('.warc.wet.gz'));
   const mib = summary.bytes / 2 ** 20;
+  const largeKeys: string[] = [];
+  let largeBytes = 0;
+  for (let i = 0; i < 4; i++) {
+    const key = `crawl-data/${LARGE_CRAWL}/segments/1.0/wet/large-${i}.warc.wet.gz`;
+    const body = gzipSync(incompressibleText(Number(values['large-mib']) * 2 ** 20, `large-${i}`), {
+      level: 1,
+    });
+    mkdirSync(path.dirname(path.join(crawlDir, key)), { recursive: true });
+    writeFileSync(path.join(crawlDir, key), body);
+    largeKeys.push(key);
+    largeBytes += body.length;
+  }
   quietTemporalRuntime();
   const services = await startTestServices(['temporal', 'mirror'], crawlDir);
   const baseUrl = mirrorUrl(services.settings);
   const defaultParallel = parseConfig({}).download.maxConcurrentDownloads;
   try {
-    console.log(`${keys.length} WET files, ${mib.toFixed(1)} MiB, from the mirror on loopback`);
     await ccmixFetch(baseUrl, keys, 1); // warm-up: module loading and JIT are not what we measure
-    for (const parallel of [1, defaultParallel]) {
-      const curl = curlFetch(
-        keys.map((k) => baseUrl + k),
-        parallel,
-      );
-      const ours = await ccmixFetch(baseUrl, keys, parallel);
-      console.log(
-        `concurrency ${String(parallel).padStart(2)}: curl ${(mib / curl).toFixed(1)} MiB/s, ` +
-          `ccmix (fetch + verify + sha256 + publish) ${(mib / ours).toFixed(1)} MiB/s, ratio ccmix/curl ${(curl / ours).toFixed(2)}`,
-      );
+    const sets = [
+      { label: `${keys.length} mini-crawl WET files (${mib.toFixed(1)} MiB)`, keys, mib },
+      {
+        label: `4 large files (${(largeBytes / 2 ** 20).toFixed(0)} MiB)`,
+        keys: largeKeys,
+        mib: largeBytes / 2 ** 20,
+      },
+    ];
+    for (const set of sets) {
+      for (const parallel of [1, defaultParallel]) {
+        const curl = curlFetch(
+          set.keys.map((k) => baseUrl + k),
+          parallel,
+        );
+        const ours = await ccmixFetch(baseUrl, set.keys, parallel);
+        console.log(
+          `${set.label}, concurrency ${String(parallel).padStart(2)}: curl ${(set.mib / curl).toFixed(1)} MiB/s, ` +
+            `ccmix (fetch + verify + sha256 + publish) ${(set.mib / ours).toFixed(1)} MiB/s, ratio ccmix/curl ${(curl / ours).toFixed(2)}`,
+        );
+      }
     }
 
     const plain = await ccmixFetch(baseUrl, keys, defaultParallel);
