@@ -10,12 +10,10 @@ task streams its files through `wet.WetDocuments`; the dataset itself is never c
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from spark_jobs.documents import ROWS, make_doc_id, publish, row
 from spark_jobs.job import BadInput, run_job
@@ -29,7 +27,10 @@ CRAWL_ID = r"CC-MAIN-\d{4}-\d{2}"
 class ExtractParams:
     max_document_chars: int = 100_000  # longer texts are cut to this many characters (too_long)
     dataset: str = "common_crawl"  # the dataset name in doc ids and rows
-    files_per_partition: int = 1  # WET files per Spark task (and per output Parquet file)
+    # Spark tasks (and output Parquet files) take consecutive WET files up to this many bytes:
+    # one real WET file (100-160 MiB) per task, many small ones together. From the inputs
+    # alone, so the layout does not depend on the master or the machine.
+    target_partition_bytes: int = 128 * 1024 * 1024
 
 
 INVENTORY_NAME = "inventory.parquet"
@@ -75,6 +76,19 @@ def list_wet_files(inputs: Sequence[str], spark=None) -> list[str]:
     if not found:
         raise BadInput(f"no *.warc.wet[.gz] files under {', '.join(inputs) or '(no --input)'}")
     return sorted(found)
+
+
+def group_files(files: Sequence[str], target_bytes: int) -> list[list[str]]:
+    """Consecutive files (in sorted order) grouped until a group reaches `target_bytes`."""
+    groups: list[list[str]] = []
+    size = 0
+    for path in files:
+        if not groups or size >= target_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(path)
+        size += os.path.getsize(path)
+    return groups
 
 
 def crawl_of_path(path: str) -> str | None:
@@ -125,14 +139,15 @@ def extract_file(path: str, params: ExtractParams) -> Iterator[tuple]:
 
 
 def _body(spark, args, params: ExtractParams, metrics) -> None:
-    if params.max_document_chars < 0 or params.files_per_partition < 1:
-        raise BadInput("max_document_chars must be >= 0 and files_per_partition >= 1")
+    if params.max_document_chars < 0 or params.target_partition_bytes < 1:
+        raise BadInput("max_document_chars must be >= 0 and target_partition_bytes >= 1")
     if not params.dataset:
         raise BadInput("dataset must not be empty")
     files = list_wet_files(args.input, spark)
-    partitions = math.ceil(len(files) / params.files_per_partition)
-    rdd = spark.sparkContext.parallelize(files, partitions).flatMap(
-        partial(extract_file, params=params)
+    groups = group_files(files, params.target_partition_bytes)
+    partitions = len(groups)
+    rdd = spark.sparkContext.parallelize(groups, partitions).flatMap(
+        lambda group: (r for path in group for r in extract_file(path, params))
     )
     rows = spark.createDataFrame(rdd, ROWS)
     publish(rows, params.dataset, args.output, partitions, metrics, PROBLEM_REASONS)
