@@ -9,8 +9,8 @@ export SPARK_LOCAL_IP=127.0.0.1
 echo "== lint and format"
 npx eslint .
 npx prettier --check . > /dev/null
-.venv/bin/ruff check spark-jobs
-.venv/bin/ruff format --check spark-jobs
+.venv/bin/ruff check --config spark-jobs/pyproject.toml spark-jobs test/bench
+.venv/bin/ruff format --check --config spark-jobs/pyproject.toml spark-jobs test/bench
 
 echo "== config schema is current"
 node bin/ccmix.js config schema | diff -u config/config.schema.json - || {

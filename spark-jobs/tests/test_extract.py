@@ -20,7 +20,8 @@ from spark_jobs import extract, ingest_reference
 from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "core" / "minicrawl" / "cli.js"
+CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
+CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 
 
@@ -52,7 +53,7 @@ def mini_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"{CLI} not built (npx tsc -p tsconfig.json)")
     out = tmp_path_factory.mktemp("minicrawl")
     args = ["--out", str(out), "--size", "1", "--seed", "7", "--crawls", ",".join(CRAWLS)]
-    subprocess.run(["node", str(CLI), *args], check=True, capture_output=True)
+    subprocess.run(["node", str(CCMIX), "mini-crawl", *args], check=True, capture_output=True)
     return out
 
 

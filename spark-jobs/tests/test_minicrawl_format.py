@@ -11,7 +11,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "core" / "minicrawl" / "cli.js"
+CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
+CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 FIRST_CRAWL_WITH_LANGUAGE = "CC-MAIN-2018-34"
 
@@ -23,7 +24,11 @@ def mini_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("minicrawl")
     args = ["--out", str(out), "--size", "1", "--seed", "7", "--crawls", ",".join(CRAWLS)]
     result = subprocess.run(
-        ["node", str(CLI), *args], cwd=REPO_ROOT, check=True, capture_output=True, text=True
+        ["node", str(CCMIX), "mini-crawl", *args],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     summary = json.loads(result.stdout)
     assert summary["params"]["crawls"] == CRAWLS

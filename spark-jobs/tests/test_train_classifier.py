@@ -20,7 +20,8 @@ from spark_jobs.quality_filter import is_empty, uniform_col
 from spark_jobs.train_classifier import NAME, TrainParams, body, build_parser, class_targets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "core" / "minicrawl" / "cli.js"
+CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
+CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2018-34", "CC-MAIN-2019-04"]
 REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
 PARAMS = TrainParams(holdout_fraction=0.3)  # the default seed, 0
@@ -67,7 +68,7 @@ def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
     root = tmp_path_factory.mktemp("classifier")
     crawl_dir = root / "crawl"
     args = ["--out", str(crawl_dir), "--size", "2", "--seed", "7", "--crawls", ",".join(CRAWLS)]
-    subprocess.run(["node", str(CLI), *args], check=True, capture_output=True)
+    subprocess.run(["node", str(CCMIX), "mini-crawl", *args], check=True, capture_output=True)
     cc = cc_documents(crawl_dir)
     spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
     positives = []

@@ -34,7 +34,7 @@ sys.path.insert(0, str(SPARK_JOBS))
 from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
 
-CLI = REPO / "dist" / "core" / "minicrawl" / "cli.js"
+CCMIX = REPO / "bin" / "ccmix.js"
 CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 
 
@@ -103,7 +103,15 @@ def main() -> None:
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         root = Path(tmp)
-        gen = ["node", str(CLI), "--out", str(root / "mc"), "--size", str(args.size)]
+        gen = [
+            "node",
+            str(CCMIX),
+            "mini-crawl",
+            "--out",
+            str(root / "mc"),
+            "--size",
+            str(args.size),
+        ]
         gen += ["--seed", str(args.seed), "--crawls", args.crawls]
         subprocess.run(gen, check=True, capture_output=True)
         files = sorted((root / "mc" / "crawl-data").rglob("*.warc.wet.gz"))

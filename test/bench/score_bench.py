@@ -38,7 +38,7 @@ from spark_jobs.documents import DOCUMENTS, make_doc_id  # noqa: E402
 from spark_jobs.quality_filter import keep  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
 
-CLI = REPO / "dist" / "core" / "minicrawl" / "cli.js"
+CCMIX = REPO / "bin" / "ccmix.js"
 CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 REFERENCES = ("webtext2", "books1", "books2", "wikipedia")
 WHITESPACE = re.compile(r"\s")
@@ -128,7 +128,15 @@ def main() -> None:
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         root = Path(tmp)
-        gen = ["node", str(CLI), "--out", str(root / "mc"), "--size", str(args.size)]
+        gen = [
+            "node",
+            str(CCMIX),
+            "mini-crawl",
+            "--out",
+            str(root / "mc"),
+            "--size",
+            str(args.size),
+        ]
         subprocess.run([*gen, "--seed", str(args.seed), "--crawls", args.crawls], check=True)
         cc, positives = write_documents(root, root / "mc")
         texts = [(row[0], row[-1]) for row in cc]
