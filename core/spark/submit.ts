@@ -3,14 +3,23 @@
  * is committed, otherwise run it into a staging folder, watch its progress through Spark's own
  * REST API, and commit (rename, then `_SUCCESS`) only after a clean exit.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../config/schema';
 import { canonicalJson, stageFingerprint } from '../fingerprint';
-import { REPO_ROOT, venvBin } from '../paths';
+import { CCMIX_HOME, REPO_ROOT, venvBin } from '../paths';
 import { readCommitted, SUCCESS_MARKER } from '../stage';
 import { LocalStorage, openStorage } from '../storage';
 import { freeLocalPort } from '../net';
@@ -142,6 +151,18 @@ export async function sparkStageDir(storage: LocalStorage, input: SparkJobInput)
   return `spark/${input.stage}/${fingerprint}`;
 }
 
+/** spark_jobs as a zip for `--py-files`, built once per code version. */
+function jobsArchive(): string {
+  const archive = path.join(CCMIX_HOME, 'spark', `spark_jobs-${sparkJobsCodeVersion()}.zip`);
+  if (!existsSync(archive)) {
+    mkdirSync(path.dirname(archive), { recursive: true });
+    const temp = `${archive}.${process.pid}.tmp`;
+    execFileSync(venvBin('python'), ['-m', 'zipfile', '-c', temp, path.join(JOBS_DIR, 'spark_jobs')]);
+    renameSync(temp, archive);
+  }
+  return archive;
+}
+
 function tail(file: string, lines: number): string {
   if (!existsSync(file)) return '(no log)';
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -179,6 +200,9 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     ...input.spark.conf,
   };
   const args = [
+    // Executors on a cluster import spark_jobs from this archive; locally PYTHONPATH suffices too.
+    '--py-files',
+    jobsArchive(),
     '--master',
     input.spark.master,
     '--driver-memory',
