@@ -15,7 +15,6 @@ figure subtracts the tiny-file run. Prints one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -25,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import bench_args, generate_mini_crawl
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,9 +33,6 @@ sys.path.insert(0, str(SPARK_JOBS))
 
 from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
-
-CCMIX = REPO / "bin" / "ccmix.js"
-CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 
 
 def warcio_pass(files: list[Path]) -> dict:
@@ -95,25 +92,11 @@ def rate(mb: float, docs: int, seconds: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--crawls", default=CRAWLS)
-    args = parser.parse_args()
+    args = bench_args(__doc__.splitlines()[0], default_size=4)
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         root = Path(tmp)
-        gen = [
-            "node",
-            str(CCMIX),
-            "mini-crawl",
-            "--out",
-            str(root / "mc"),
-            "--size",
-            str(args.size),
-        ]
-        gen += ["--seed", str(args.seed), "--crawls", args.crawls]
-        subprocess.run(gen, check=True, capture_output=True)
+        generate_mini_crawl(root / "mc", args)
         files = sorted((root / "mc" / "crawl-data").rglob("*.warc.wet.gz"))
         mb = sum(p.stat().st_size for p in files) / 1e6
         warcio = warcio_pass(files)

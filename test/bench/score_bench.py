@@ -17,7 +17,6 @@ the tiny run. Prints one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -28,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import bench_args, generate_mini_crawl
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,8 +38,6 @@ from spark_jobs.documents import DOCUMENTS, make_doc_id  # noqa: E402
 from spark_jobs.quality_filter import keep  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
 
-CCMIX = REPO / "bin" / "ccmix.js"
-CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 REFERENCES = ("webtext2", "books1", "books2", "wikipedia")
 WHITESPACE = re.compile(r"\s")
 
@@ -120,24 +118,11 @@ def rate(docs: int, mb: float, seconds: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--crawls", default=CRAWLS)
-    args = parser.parse_args()
+    args = bench_args(__doc__.splitlines()[0], default_size=16)
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         root = Path(tmp)
-        gen = [
-            "node",
-            str(CCMIX),
-            "mini-crawl",
-            "--out",
-            str(root / "mc"),
-            "--size",
-            str(args.size),
-        ]
-        subprocess.run([*gen, "--seed", str(args.seed), "--crawls", args.crawls], check=True)
+        generate_mini_crawl(root / "mc", args)
         cc, positives = write_documents(root, root / "mc")
         texts = [(row[0], row[-1]) for row in cc]
         mb = sum(len(t.encode()) for _, t in texts) / 1e6
