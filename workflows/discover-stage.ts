@@ -4,7 +4,7 @@ import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { DiscoverResult } from '../core/discover';
 import { DISCOVER_OPTIONS } from './activity-options';
-import { mapWithConcurrency } from './concurrency';
+import { mapWithConcurrency } from '../core/concurrency';
 import type { BuildMixtureProgress } from './progress';
 
 const { discoverCrawl } = proxyActivities<typeof activities>(DISCOVER_OPTIONS);

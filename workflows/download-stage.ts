@@ -3,7 +3,7 @@ import { executeChild, workflowInfo } from '@temporalio/workflow';
 import type { Config } from '../config/schema';
 import { downloadWorkflowId, RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { DiscoverResult } from '../core/discover';
-import { mapWithConcurrency } from './concurrency';
+import { mapWithConcurrency } from '../core/concurrency';
 import { downloadCrawl, type DownloadCrawlResult } from './download-crawl';
 import type { BuildMixtureProgress } from './progress';
 

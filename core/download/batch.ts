@@ -2,12 +2,13 @@
  * Downloads one batch of a crawl's chosen WET files and commits the batch's inventory part.
  * Files already published are not fetched again; a retried batch resumes each file from disk.
  */
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Source } from '../commoncrawl-source';
 import { LocalStorage, openStorage, s3Client, type Storage } from '../storage';
-import { discardPartial, downloadFile, verifyGzipFile, type RetryPolicy } from './download-file';
+import { mapWithConcurrency } from '../concurrency';
+import { discardPartial, downloadFile, verifyGzip, verifyGzipFile, type RetryPolicy } from './download-file';
 import {
   inventoryPartPath,
   quarantinePathFor,
@@ -85,28 +86,11 @@ export async function batchKeys(storage: Storage, input: DownloadBatchInput): Pr
 
 /** A file published by an attempt that died before reporting it: describe it from storage. */
 async function recordPublished(storage: Storage, key: string, rawPath: string): Promise<InventoryRecord> {
-  let file = storage.uri(rawPath);
-  let temp: string | null = null;
-  if (!(storage instanceof LocalStorage)) {
-    temp = path.join(storage.stagingDir(), 'rehash', path.basename(rawPath));
-    await new LocalStorage(path.dirname(temp)).write(path.basename(temp), await storage.read(rawPath));
-    file = temp;
-  }
-  try {
-    const { sha256 } = await verifyGzipFile(file);
-    const { size: bytes } = await stat(file);
-    return { key, rawPath, bytes, sha256, status: 'ok', reason: null, retries: 0 };
-  } finally {
-    if (temp) await rm(temp, { force: true });
-  }
-}
-
-async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  const local = storage instanceof LocalStorage;
+  const data = local ? null : await storage.read(rawPath);
+  const { sha256 } = data ? await verifyGzip([data]) : await verifyGzipFile(storage.uri(rawPath));
+  const bytes = data ? data.length : (await stat(storage.uri(rawPath))).size;
+  return { key, rawPath, bytes, sha256, status: 'ok', reason: null, retries: 0 };
 }
 
 export async function downloadBatch(
@@ -157,7 +141,7 @@ export async function downloadBatch(
       : undefined;
 
   try {
-    await runPool(
+    await mapWithConcurrency(
       keys.filter((key) => !completed.has(key)),
       input.parallelFiles,
       async (key) => {

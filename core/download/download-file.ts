@@ -7,8 +7,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PermanentSourceError, type Source } from '../commoncrawl-source';
@@ -46,8 +44,6 @@ export type FileOutcome =
       bytes: number;
       sha256: string;
       retries: number;
-      /** Bytes already on disk when this call started (kept, not fetched again). */
-      resumedFrom: number;
       fetchedBytes: number;
     }
   | {
@@ -99,34 +95,11 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs: nu
   return Math.max(retryAfterMs ?? 0, Math.random() * cap);
 }
 
-/** sha256 of the file, and whether it decodes as gzip to the end. */
-export async function verifyGzipFile(file: string): Promise<{ sha256: string; gzipError: string | null }> {
-  const hash = createHash('sha256');
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
-  let gzipError: string | null = null;
-  await pipeline(createReadStream(file), tap, createGunzip(), sink).catch((error: Error) => {
-    gzipError = error.message;
-  });
-  if (gzipError) {
-    // The gunzip error stopped the pipeline early; hash the rest so the record is complete.
-    const full = createHash('sha256');
-    for await (const chunk of createReadStream(file)) full.update(chunk as Buffer);
-    return { sha256: full.digest('hex'), gzipError };
-  }
-  return { sha256: hash.digest('hex'), gzipError };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const WRITE_BATCH_BYTES = 256 * 1024;
 
-/** sha256 and a gzip decode of a body as it arrives; `finish` gives the verdict of verifyGzipFile. */
+/** sha256 and a gzip decode of bytes as they come, without keeping them. */
 class StreamingVerifier {
   private readonly hash = createHash('sha256');
   private readonly gunzip = createGunzip();
@@ -156,12 +129,29 @@ class StreamingVerifier {
     await this.ended;
     return { sha256: this.hash.digest('hex'), gzipError: this.gzipError };
   }
+
+  /** For a body that broke off: the verdict would be meaningless. */
+  abandon(): void {
+    this.gunzip.destroy();
+  }
+}
+
+/** sha256 of all the bytes, and whether they decode as gzip to the end. */
+export async function verifyGzip(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<{ sha256: string; gzipError: string | null }> {
+  const verifier = new StreamingVerifier();
+  for await (const chunk of chunks) await verifier.update(chunk);
+  return verifier.finish();
+}
+
+export function verifyGzipFile(file: string): Promise<{ sha256: string; gzipError: string | null }> {
+  return verifyGzip(createReadStream(file) as AsyncIterable<Buffer>);
 }
 
 export async function downloadFile(input: DownloadFileInput): Promise<FileOutcome> {
   const { partialPath, retry } = input;
   await mkdir(path.dirname(partialPath), { recursive: true });
-  const resumedFrom = (await readMeta(partialPath)) ? await sizeOf(partialPath) : 0;
   let transient = 0;
   let corrupt = 0;
   let fetchedBytes = 0;
@@ -174,8 +164,11 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
 
   let streaming: StreamingVerifier | null = null;
   for (;;) {
+    streaming?.abandon();
     streaming = null;
     const meta = await readMeta(partialPath);
+    // The whole object's length, from the validators of the response that began this file.
+    let expected = meta?.length ?? 0;
     let start = meta ? await sizeOf(partialPath) : 0;
     if (start === 0) await discardPartial(partialPath);
     if (meta && start > meta.length) {
@@ -206,6 +199,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           start = 0;
         }
         if (start === 0) await writeFile(metaPath(partialPath), JSON.stringify(response.validators));
+        expected = response.validators.length;
         // Chunks are written in pieces of at most WRITE_BATCH_BYTES, each on disk before more is
         // read, so what a heartbeat reports is what a retry finds, even after SIGKILL.
         let onDisk = start;
@@ -234,7 +228,6 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           await flush();
         } catch (error) {
           await flush();
-          streaming = null;
           if (input.signal?.aborted) throw error;
           throw new TransientSourceError(
             `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
@@ -244,7 +237,6 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           await file.close();
         }
       }
-      const expected = (await readMeta(partialPath))?.length ?? 0;
       const size = await sizeOf(partialPath);
       if (size < expected)
         throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
@@ -261,7 +253,6 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           bytes: size,
           sha256: verdict.sha256,
           retries,
-          resumedFrom,
           fetchedBytes,
         };
       }

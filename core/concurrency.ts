@@ -1,4 +1,7 @@
-/** Runs `fn` over items with at most `limit` in flight; results keep the items' order. */
+/**
+ * Runs `fn` over items with at most `limit` in flight; results keep the items' order.
+ * Free of Node built-ins, so workflow code uses it as well as activities.
+ */
 export async function mapWithConcurrency<T, R>(
   items: readonly T[],
   limit: number,
