@@ -200,19 +200,19 @@ export async function multipartUpload(
   if (!UploadId) throw new Error(`no upload id for s3://${bucket}/${key}`);
   try {
     const size = (await stat(localPath)).size;
+    // An empty file is still one (empty) part: S3 completes no upload without parts.
+    const partCount = Math.max(1, Math.ceil(size / MULTIPART_PART_BYTES));
     const parts: { ETag: string; PartNumber: number }[] = [];
     const file = await open(localPath, 'r');
     try {
-      for (let offset = 0, partNumber = 1; offset < size || partNumber === 1; partNumber++) {
-        const length = Math.min(MULTIPART_PART_BYTES, size - offset);
-        const body = Buffer.alloc(length);
-        await file.read(body, 0, length, offset);
+      for (let PartNumber = 1; PartNumber <= partCount; PartNumber++) {
+        const offset = (PartNumber - 1) * MULTIPART_PART_BYTES;
+        const body = Buffer.alloc(Math.min(MULTIPART_PART_BYTES, size - offset));
+        await file.read(body, 0, body.length, offset);
         const out = await client.send(
-          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: partNumber, Body: body }),
+          new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber, Body: body }),
         );
-        parts.push({ ETag: out.ETag ?? '', PartNumber: partNumber });
-        offset += length;
-        if (length === 0) break;
+        parts.push({ ETag: out.ETag ?? '', PartNumber });
       }
     } finally {
       await file.close();

@@ -2,7 +2,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { LocalStorage, S3Storage, s3Client, type Storage } from '../core/storage';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  LocalStorage,
+  MULTIPART_PART_BYTES,
+  multipartUpload,
+  S3Storage,
+  s3Client,
+  type Storage,
+} from '../core/storage';
 import { commitStage, readCommitted } from '../core/stage';
 import { s3Endpoint } from '../infra/services';
 import { startTestServices, tempDir, type TestServices } from './helpers/services';
@@ -30,6 +39,22 @@ before(async () => {
   );
 });
 after(async () => services?.stop());
+
+test('S3 publishing is a multipart upload, whole or not at all', async () => {
+  const client = s3Client({ endpoint: s3Endpoint(services.settings) });
+  const dir = tempDir('multipart');
+  const file = path.join(dir, 'big.bin');
+  const data = Buffer.alloc(2 * MULTIPART_PART_BYTES + 12345, 7);
+  data.write('distinct start');
+  writeFileSync(file, data);
+  assert.equal(await multipartUpload(client, 'ccmix-test', 'multi/big.bin', file), 3);
+  const storage = new S3Storage('s3://ccmix-test/multi', client);
+  assert.deepEqual(await storage.read('big.bin'), data);
+  writeFileSync(file, '');
+  assert.equal(await multipartUpload(client, 'ccmix-test', 'multi/empty.bin', file), 1);
+  assert.equal((await storage.read('empty.bin')).length, 0);
+  client.destroy();
+});
 
 for (const backend of backends) {
   describe(`${backend.name} storage`, () => {

@@ -18,7 +18,7 @@ import {
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../config/schema';
-import { canonicalJson, stageFingerprint } from '../fingerprint';
+import { stageFingerprint } from '../fingerprint';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../paths';
 import { readCommitted, SUCCESS_MARKER } from '../stage';
 import { LocalStorage, openStorage } from '../storage';
@@ -125,7 +125,7 @@ async function inputSignature(
     )) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else hash.update(`${path.relative(local, full)}\0${readFileSync(full).length}\n`);
+      else hash.update(`${path.relative(local, full)}\0${statSync(full).size}\n`);
     }
   };
   if (existsSync(local)) walk(local);
@@ -136,7 +136,11 @@ function resolveInput(storage: LocalStorage, p: string, base: 'storage' | 'cwd')
   return base === 'storage' ? storage.uri(p) : path.resolve(p);
 }
 
-export async function sparkStageDir(storage: LocalStorage, input: SparkJobInput): Promise<string> {
+export async function sparkStageDir(
+  storage: LocalStorage,
+  input: SparkJobInput,
+  codeVersion = sparkJobsCodeVersion(),
+): Promise<string> {
   const signatures: string[] = [];
   for (const group of input.inputs) {
     for (const p of group.paths)
@@ -144,16 +148,16 @@ export async function sparkStageDir(storage: LocalStorage, input: SparkJobInput)
   }
   const fingerprint = stageFingerprint(input.stage, 1, {
     job: input.job,
-    code: sparkJobsCodeVersion(),
+    code: codeVersion,
     inputs: signatures,
-    params: canonicalJson(input.params),
+    params: input.params,
   });
   return `spark/${input.stage}/${fingerprint}`;
 }
 
 /** spark_jobs as a zip for `--py-files`, built once per code version. */
-function jobsArchive(): string {
-  const archive = path.join(CCMIX_HOME, 'spark', `spark_jobs-${sparkJobsCodeVersion()}.zip`);
+function jobsArchive(codeVersion: string): string {
+  const archive = path.join(CCMIX_HOME, 'spark', `spark_jobs-${codeVersion}.zip`);
   if (!existsSync(archive)) {
     mkdirSync(path.dirname(archive), { recursive: true });
     const temp = `${archive}.${process.pid}.tmp`;
@@ -178,7 +182,8 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   if (!(storage instanceof LocalStorage)) {
     throw new SparkBadInputError('Spark stages need a local storage root for now (S3A is not wired yet)');
   }
-  const stageDir = await sparkStageDir(storage, input);
+  const codeVersion = sparkJobsCodeVersion();
+  const stageDir = await sparkStageDir(storage, input, codeVersion);
   const output = `${stageDir}/data`;
   const committed = await readCommitted<JobMetrics>(storage, stageDir);
   if (committed) return { stageDir, output, metrics: committed, skipped: true };
@@ -202,7 +207,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   const args = [
     // Executors on a cluster import spark_jobs from this archive; locally PYTHONPATH suffices too.
     '--py-files',
-    jobsArchive(),
+    jobsArchive(codeVersion),
     '--master',
     input.spark.master,
     '--driver-memory',
@@ -221,13 +226,14 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     '--run-id',
     input.runId,
   ];
+  const java = javaHome();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PYTHONPATH: [JOBS_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
     PYSPARK_PYTHON: venvBin('python'),
     PYSPARK_DRIVER_PYTHON: venvBin('python'),
     SPARK_LOCAL_IP: '127.0.0.1',
-    ...(javaHome() ? { JAVA_HOME: javaHome() } : {}),
+    ...(java ? { JAVA_HOME: java } : {}),
   };
 
   const log = openSync(logFile, 'a');
