@@ -15,19 +15,12 @@ import { discoverStageDir } from '../core/discover';
 import { queryProgress, startBuildMixture } from '../cli/client';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import {
-  quietTemporalRuntime,
-  startTestServices,
-  startTestWorker,
-  tempDir,
-  type TestServices,
-  type TestWorker,
-} from './helpers/services';
+import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const crawls = ['CC-MAIN-2017-04', 'CC-MAIN-2019-04'];
 let services: TestServices;
 let client: Client;
-let testWorker: TestWorker;
+let stack: TestStack;
 let storageRoot: string;
 
 function writeCrawlLayout(root: string): void {
@@ -50,19 +43,14 @@ function writeCrawlLayout(root: string): void {
 }
 
 before(async () => {
-  quietTemporalRuntime();
   const mirrorRoot = tempDir('mirror');
   writeCrawlLayout(mirrorRoot);
   storageRoot = tempDir('storage');
-  services = await startTestServices(['temporal', 'mirror'], mirrorRoot);
-  testWorker = await startTestWorker(services.settings);
-  client = testWorker.client;
+  stack = await startTestStack(['temporal', 'mirror'], mirrorRoot);
+  ({ services, client } = stack);
 });
 
-after(async () => {
-  await testWorker?.stop();
-  await services?.stop();
-});
+after(() => stack?.stop());
 
 function demoInput(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -13,23 +13,15 @@ import { DEFAULT_CRAWLS } from '../config/crawls';
 import { startBuildMixture } from '../cli/client';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import {
-  quietTemporalRuntime,
-  startTestServices,
-  startTestWorker,
-  tempDir,
-  type TestServices,
-  type TestWorker,
-} from './helpers/services';
+import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const FILES_PER_CRAWL = 2000;
 const HISTORY_BOUND = 1000;
 let services: TestServices;
 let client: Client;
-let testWorker: TestWorker;
+let stack: TestStack;
 
 before(async () => {
-  quietTemporalRuntime();
   const root = tempDir('scale-src');
   const tiny = gzipSync('WARC/1.0\r\n');
   for (const crawl of DEFAULT_CRAWLS) {
@@ -43,15 +35,11 @@ before(async () => {
     }
     writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
   }
-  services = await startTestServices(['temporal', 'mirror'], root);
-  testWorker = await startTestWorker(services.settings);
-  client = testWorker.client;
+  stack = await startTestStack(['temporal', 'mirror'], root);
+  ({ services, client } = stack);
 });
 
-after(async () => {
-  await testWorker?.stop();
-  await services?.stop();
-});
+after(() => stack?.stop());
 
 test(`41 crawls × ${FILES_PER_CRAWL} files: every history stays under ${HISTORY_BOUND} events`, async (t) => {
   const started = Date.now();

@@ -18,19 +18,12 @@ import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { LocalStorage, s3Client } from '../core/storage';
 import { mirrorUrl, s3Endpoint } from '../infra/services';
 import type { BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
-import {
-  quietTemporalRuntime,
-  startTestServices,
-  startTestWorker,
-  tempDir,
-  type TestServices,
-  type TestWorker,
-} from './helpers/services';
+import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47', 'CC-MAIN-2019-30'];
 let services: TestServices;
 let client: Client;
-let testWorker: TestWorker;
+let stack: TestStack;
 let crawlDir: string;
 let miniCrawl: MiniCrawlSummary;
 
@@ -46,21 +39,16 @@ async function putFaults(faults: object): Promise<void> {
 }
 
 before(async () => {
-  quietTemporalRuntime();
   crawlDir = tempDir('mini');
   miniCrawl = await generateMiniCrawl({ outDir: crawlDir, size: 2, seed: 11, crawls });
-  services = await startTestServices(['temporal', 'mirror', 's3'], crawlDir);
+  stack = await startTestStack(['temporal', 'mirror', 's3'], crawlDir);
+  ({ services, client } = stack);
   process.env.AWS_ACCESS_KEY_ID ??= 'testing';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
   process.env.AWS_ENDPOINT_URL_S3 = s3Endpoint(services.settings);
-  testWorker = await startTestWorker(services.settings);
-  client = testWorker.client;
 });
 
-after(async () => {
-  await testWorker?.stop();
-  await services?.stop();
-});
+after(() => stack?.stop());
 
 function config(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -14,34 +14,27 @@ import { LocalStorage } from '../core/storage';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
 import {
-  quietTemporalRuntime,
   sparkProcessesFor,
-  startTestServices,
-  startTestWorker,
+  startTestStack,
   tempDir,
   type TestServices,
-  type TestWorker,
+  type TestStack,
 } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-50', 'CC-MAIN-2019-09'];
 let services: TestServices;
 let client: Client;
-let testWorker: TestWorker;
+let stack: TestStack;
 let crawlDir: string;
 
 before(async () => {
-  quietTemporalRuntime();
   crawlDir = tempDir('quality-crawl');
   await generateMiniCrawl({ outDir: crawlDir, size: 1, seed: 21, crawls });
-  services = await startTestServices(['temporal', 'mirror'], crawlDir);
-  testWorker = await startTestWorker(services.settings);
-  client = testWorker.client;
+  stack = await startTestStack(['temporal', 'mirror'], crawlDir);
+  ({ services, client } = stack);
 });
 
-after(async () => {
-  await testWorker?.stop();
-  await services?.stop();
-});
+after(() => stack?.stop());
 
 function config(name: string, storageRoot: string): Record<string, unknown> {
   return {

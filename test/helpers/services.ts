@@ -94,3 +94,27 @@ export function sparkProcessesFor(root: string): string[] {
     return [];
   }
 }
+
+export interface TestStack {
+  services: TestServices;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+/** Real services on free ports, an in-process worker that logs warnings only, and a client. */
+export async function startTestStack(names: ServiceName[], mirrorRoot?: string): Promise<TestStack> {
+  quietTemporalRuntime();
+  const services = await startTestServices(names, mirrorRoot);
+  const worker = await startTestWorker(services.settings).catch(async (error: unknown) => {
+    await services.stop();
+    throw error;
+  });
+  return {
+    services,
+    client: worker.client,
+    async stop() {
+      await worker.stop();
+      await services.stop();
+    },
+  };
+}
