@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { downloadFile, type RetryPolicy } from '../core/download/download-file';
+import { downloadFile, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
 import { downloadBatch } from '../core/download/batch';
 import { readInventory } from '../core/download/inventory';
@@ -42,6 +42,16 @@ function put(name: string, data: Buffer): string {
   return key;
 }
 
+/** One file from the mirror into `partialPath`; a fresh governor with a high ceiling unless given. */
+function fetchKey(
+  key: string,
+  partialPath: string,
+  opts: { governor?: RateGovernor; retry?: RetryPolicy } = {},
+): Promise<FileOutcome> {
+  const governor = opts.governor ?? new RateGovernor(1000, { ceiling: 1000 });
+  return downloadFile({ source: source(), key, partialPath, governor, retry: opts.retry ?? retry });
+}
+
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const source = () => ({ kind: 'http' as const, baseUrl: mirror.url + '/' });
 
@@ -63,13 +73,7 @@ beforeEach(() => {
 
 test('a file arrives byte-identical and verified', async () => {
   const partial = path.join(tempDir('dl'), 'big.partial');
-  const outcome = await downloadFile({
-    source: source(),
-    key: keyOf('big'),
-    partialPath: partial,
-    governor: new RateGovernor(1000, { ceiling: 1000 }),
-    retry,
-  });
+  const outcome = await fetchKey(keyOf('big'), partial);
   assert.equal(outcome.status, 'ok');
   assert.ok(outcome.status === 'ok' && outcome.sha256 === sha(sources[keyOf('big')]!));
   assert.deepEqual(readFileSync(partial), sources[keyOf('big')]);
@@ -78,13 +82,7 @@ test('a file arrives byte-identical and verified', async () => {
 test('a truncated body is resumed with a Range request, not fetched again', async () => {
   mirror.setFaults({ truncate: 1, truncateFraction: 0.4, forRequests: 1 });
   const partial = path.join(tempDir('dl'), 'big.partial');
-  const outcome = await downloadFile({
-    source: source(),
-    key: keyOf('big'),
-    partialPath: partial,
-    governor: new RateGovernor(1000, { ceiling: 1000 }),
-    retry,
-  });
+  const outcome = await fetchKey(keyOf('big'), partial);
   const size = sources[keyOf('big')]!.length;
   assert.equal(outcome.status, 'ok');
   assert.equal(outcome.retries, 1);
@@ -102,41 +100,23 @@ test('an object that changed between attempts is fetched again from zero', async
   const governor = new RateGovernor(1000, { ceiling: 1000 });
   // First attempt breaks off half-way and gives up (one transient attempt allowed).
   await assert.rejects(
-    downloadFile({
-      source: source(),
-      key,
-      partialPath: partial,
-      governor,
-      retry: { ...retry, maxTransientAttempts: 1 },
-    }),
+    fetchKey(key, partial, { governor, retry: { ...retry, maxTransientAttempts: 1 } }),
     /transient failures/,
   );
   const replaced = put('changing', gzipSync(pseudoRandomText(4, 210_000), { level: 1 }));
   utimesSync(path.join(root, replaced), new Date(), new Date(Date.now() + 5000));
-  const outcome = await downloadFile({ source: source(), key, partialPath: partial, governor, retry });
+  const outcome = await fetchKey(key, partial, { governor });
   assert.equal(outcome.status, 'ok');
   assert.deepEqual(readFileSync(partial), sources[key]);
 });
 
 test('a permanently corrupt gzip file and a 404 are quarantined with reasons', async () => {
   const governor = new RateGovernor(1000, { ceiling: 1000 });
-  const corrupt = await downloadFile({
-    source: source(),
-    key: keyOf('corrupt'),
-    partialPath: path.join(tempDir('dl'), 'c'),
-    governor,
-    retry,
-  });
+  const corrupt = await fetchKey(keyOf('corrupt'), path.join(tempDir('dl'), 'c'), { governor });
   assert.equal(corrupt.status, 'quarantined');
   assert.match(corrupt.status === 'quarantined' ? corrupt.reason : '', /^corrupt: /);
   assert.equal(corrupt.retries, 1, 'verification was retried once before quarantine');
-  const missing = await downloadFile({
-    source: source(),
-    key: keyOf('absent'),
-    partialPath: path.join(tempDir('dl'), 'm'),
-    governor,
-    retry,
-  });
+  const missing = await fetchKey(keyOf('absent'), path.join(tempDir('dl'), 'm'), { governor });
   assert.equal(missing.status, 'quarantined');
   assert.match(missing.status === 'quarantined' ? missing.reason : '', /^http_404/);
 });
@@ -144,13 +124,7 @@ test('a permanently corrupt gzip file and a 404 are quarantined with reasons', a
 test('a 503 storm slows the governor, and the file still arrives', async () => {
   mirror.setFaults({ storm503: 4, retryAfterSeconds: 0 });
   const governor = new RateGovernor(50, { ceiling: 50 });
-  const outcome = await downloadFile({
-    source: source(),
-    key: keyOf('small'),
-    partialPath: path.join(tempDir('dl'), 's'),
-    governor,
-    retry,
-  });
+  const outcome = await fetchKey(keyOf('small'), path.join(tempDir('dl'), 's'), { governor });
   assert.equal(outcome.status, 'ok');
   assert.equal(governor.throttleCount, 4);
   assert.ok(governor.currentRate < 50 / 8, `rate fell to ${governor.currentRate}`);
