@@ -13,6 +13,7 @@ import {
   servicesDown,
   servicesStatus,
   servicesUp,
+  temporalAddress,
   type ServiceName,
   type ServicesSettings,
 } from '../infra/services';
@@ -90,9 +91,7 @@ function selectedServices(values: Values): ServiceName[] {
 }
 
 function temporalAddressFrom(values: Values): string {
-  if (values.address) return values.address;
-  const s = loadSettings();
-  return `${s.host}:${s.temporalPort}`;
+  return values.address ?? temporalAddress(loadSettings());
 }
 
 function print(values: Values, json: unknown, text: string): void {

@@ -1,5 +1,5 @@
-/** Reads objects from Common Crawl (or a mirror of its layout) over HTTP or S3. */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+/** Where Common Crawl objects come from: an HTTP base (or a mirror of its layout) or an S3 bucket. */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/schema';
 import { s3Client } from './storage';
 
@@ -26,31 +26,9 @@ export function sourceUrl(source: Source, key: string): string {
     : `s3://${source.bucket}/${source.prefix}${key}`;
 }
 
-export async function fetchObject(source: Source, key: string): Promise<Buffer> {
-  if (source.kind === 'http') {
-    const url = sourceUrl(source, key);
-    const response = await fetch(url);
-    if (response.status === 404 || response.status === 403) {
-      throw new PermanentSourceError(`${response.status} for ${url}`, response.status);
-    }
-    if (!response.ok) throw new Error(`${response.status} ${response.statusText} for ${url}`);
-    return Buffer.from(await response.arrayBuffer());
-  }
-  const client = s3Client({
-    region: source.region,
-    ...(source.endpoint ? { endpoint: source.endpoint } : {}),
-  });
-  try {
-    const out = await client.send(new GetObjectCommand({ Bucket: source.bucket, Key: source.prefix + key }));
-    if (!out.Body) throw new Error(`empty body for s3://${source.bucket}/${source.prefix}${key}`);
-    return Buffer.from(await out.Body.transformToByteArray());
-  } catch (error) {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 404 || status === 403) {
-      throw new PermanentSourceError(`${status} for s3://${source.bucket}/${source.prefix}${key}`, status);
-    }
-    throw error;
-  } finally {
-    client.destroy();
-  }
+/** A client for an S3 source (its own region and endpoint); none for HTTP. The caller destroys it. */
+export function sourceS3Client(source: Source): S3Client | undefined {
+  return source.kind === 's3'
+    ? s3Client({ region: source.region, ...(source.endpoint ? { endpoint: source.endpoint } : {}) })
+    : undefined;
 }

@@ -4,7 +4,8 @@
  */
 import { gunzipSync } from 'node:zlib';
 import type { Config } from '../config/schema';
-import { describeSource, fetchObject } from './commoncrawl-source';
+import { describeSource } from './commoncrawl-source';
+import { fetchObject } from './download/source-reader';
 import { sha256Hex, stageFingerprint } from './fingerprint';
 import { commitStage, readCommitted } from './stage';
 import { openStorage } from './storage';

@@ -4,9 +4,8 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { Source } from '../commoncrawl-source';
-import { LocalStorage, openStorage, s3Client, type Storage } from '../storage';
+import { sourceS3Client, type Source } from '../commoncrawl-source';
+import { LocalStorage, openStorage, type Storage } from '../storage';
 import { mapWithConcurrency } from '../concurrency';
 import { discardPartial, downloadFile, verifyGzip, verifyGzipFile, type RetryPolicy } from './download-file';
 import {
@@ -132,13 +131,7 @@ export async function downloadBatch(
       rate: governor.currentRate,
     });
   };
-  const s3: S3Client | undefined =
-    input.source.kind === 's3'
-      ? s3Client({
-          region: input.source.region,
-          ...(input.source.endpoint ? { endpoint: input.source.endpoint } : {}),
-        })
-      : undefined;
+  const s3 = sourceS3Client(input.source);
 
   try {
     await mapWithConcurrency(

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { PermanentSourceError, sourceUrl, type Source } from '../commoncrawl-source';
+import { PermanentSourceError, sourceS3Client, sourceUrl, type Source } from '../commoncrawl-source';
 
 export interface ObjectValidators {
   etag: string | null;
@@ -159,4 +159,17 @@ async function openS3(
 
 export function openObject(source: Source, key: string, opts: OpenOptions): Promise<ObjectResponse> {
   return source.kind === 'http' ? openHttp(source, key, opts) : openS3(source, key, opts);
+}
+
+/** A whole (small) object, such as a paths list. */
+export async function fetchObject(source: Source, key: string): Promise<Buffer> {
+  const s3 = sourceS3Client(source);
+  try {
+    const response = await openObject(source, key, { start: 0, ifRange: null, ...(s3 ? { s3 } : {}) });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of response.body) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  } finally {
+    s3?.destroy();
+  }
 }
