@@ -7,7 +7,17 @@ import { crawlHasLanguageHeader } from '../../config/crawls';
 
 export const GENERATOR_VERSION = 'ccmix-minicrawl/1';
 
-export interface DocumentRow {
+/** Where a row stands among the planted duplicates (all null for a row outside any group). */
+export interface PlantedDuplicate {
+  dup_group: string | null;
+  dup_role: 'original' | 'exact' | 'near' | null;
+  dup_scope: string | null;
+  target_jaccard: number | null;
+  actual_jaccard: number | null;
+  dup_of: string | null;
+}
+
+export interface DocumentRow extends PlantedDuplicate {
   crawl: string;
   key: string;
   record_id: string;
@@ -19,30 +29,18 @@ export interface DocumentRow {
   /** The WARC-Identified-Content-Language written, or null. */
   lang_header: string | null;
   bytes: number;
-  dup_group: string | null;
-  dup_role: 'original' | 'exact' | 'near' | null;
-  dup_scope: string | null;
-  target_jaccard: number | null;
-  actual_jaccard: number | null;
-  dup_of: string | null;
   dup_of_dataset: string | null;
   /** The breakage that makes this record unreadable, or null. */
   lost: string | null;
 }
 
-export interface ReferenceRow {
+export interface ReferenceRow extends PlantedDuplicate {
   dataset: string;
   id: string;
   title: string;
   quality: 'high';
   kind: string;
   bytes: number;
-  dup_group: string | null;
-  dup_role: 'original' | 'exact' | 'near' | null;
-  dup_scope: string | null;
-  target_jaccard: number | null;
-  actual_jaccard: number | null;
-  dup_of: string | null;
 }
 
 const round4 = (x: number | null): number | null => (x === null ? null : Math.round(x * 1e4) / 1e4);

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,24 @@ def spark() -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+MiniCrawl = Callable[[Path, int, int, list[str]], dict]
+
+
+@pytest.fixture(scope="session")
+def make_mini_crawl() -> MiniCrawl:
+    """`ccmix mini-crawl --out DIR --size N --seed S --crawls …`; returns its summary.
+
+    The CLI is part of the build that `npm run setup` makes; it is rebuilt here if missing.
+    """
+    if not (REPO_ROOT / "dist" / "cli" / "main.js").exists():
+        subprocess.run(["npx", "tsc", "-p", "tsconfig.json"], cwd=REPO_ROOT, check=True)
+
+    def generate(out: Path, size: int, seed: int, crawls: list[str]) -> dict:
+        command = ["node", str(REPO_ROOT / "bin" / "ccmix.js"), "mini-crawl", "--out", str(out)]
+        command += ["--size", str(size), "--seed", str(seed), "--crawls", ",".join(crawls)]
+        result = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+        return json.loads(result.stdout)
+
+    return generate

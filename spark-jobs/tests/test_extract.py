@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +18,6 @@ from pyspark.sql import functions as F
 from spark_jobs import extract, ingest_reference
 from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
-CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 
 
@@ -48,12 +44,9 @@ def content_hash(df: DataFrame) -> str:
 
 
 @pytest.fixture(scope="module")
-def mini_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not CLI.exists():
-        pytest.skip(f"{CLI} not built (npx tsc -p tsconfig.json)")
+def mini_crawl(tmp_path_factory: pytest.TempPathFactory, make_mini_crawl) -> Path:
     out = tmp_path_factory.mktemp("minicrawl")
-    args = ["--out", str(out), "--size", "1", "--seed", "7", "--crawls", ",".join(CRAWLS)]
-    subprocess.run(["node", str(CCMIX), "mini-crawl", *args], check=True, capture_output=True)
+    make_mini_crawl(out, 1, 7, CRAWLS)
     return out
 
 

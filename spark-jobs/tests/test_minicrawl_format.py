@@ -4,33 +4,19 @@ import base64
 import gzip
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
-CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 FIRST_CRAWL_WITH_LANGUAGE = "CC-MAIN-2018-34"
 
 
 @pytest.fixture(scope="module")
-def mini_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not CLI.exists():
-        subprocess.run(["npx", "tsc", "-p", "tsconfig.json"], cwd=REPO_ROOT, check=True)
+def mini_crawl(tmp_path_factory: pytest.TempPathFactory, make_mini_crawl) -> Path:
     out = tmp_path_factory.mktemp("minicrawl")
-    args = ["--out", str(out), "--size", "1", "--seed", "7", "--crawls", ",".join(CRAWLS)]
-    result = subprocess.run(
-        ["node", str(CCMIX), "mini-crawl", *args],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    summary = json.loads(result.stdout)
+    summary = make_mini_crawl(out, 1, 7, CRAWLS)
     assert summary["params"]["crawls"] == CRAWLS
     return out
 

@@ -4,7 +4,6 @@ the saved model, deterministic sampling."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,6 @@ from spark_jobs.job import BadInput, Metrics
 from spark_jobs.quality_filter import is_empty, uniform_col
 from spark_jobs.train_classifier import NAME, TrainParams, body, build_parser, class_targets
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI = REPO_ROOT / "dist" / "cli" / "main.js"  # built by setup; run through bin/ccmix.js
-CCMIX = REPO_ROOT / "bin" / "ccmix.js"
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2018-34", "CC-MAIN-2019-04"]
 REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
 PARAMS = TrainParams(holdout_fraction=0.3)  # the default seed, 0
@@ -61,14 +57,11 @@ def cc_documents(crawl_dir: Path) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, make_mini_crawl) -> dict:
     """Mini crawl (size 2, seed 7) as documents Parquet: CC negatives and four reference sets."""
-    if not CLI.exists():
-        subprocess.run(["npx", "tsc", "-p", "tsconfig.json"], cwd=REPO_ROOT, check=True)
     root = tmp_path_factory.mktemp("classifier")
     crawl_dir = root / "crawl"
-    args = ["--out", str(crawl_dir), "--size", "2", "--seed", "7", "--crawls", ",".join(CRAWLS)]
-    subprocess.run(["node", str(CCMIX), "mini-crawl", *args], check=True, capture_output=True)
+    make_mini_crawl(crawl_dir, 2, 7, CRAWLS)
     cc = cc_documents(crawl_dir)
     spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
     positives = []
