@@ -4,6 +4,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { PermanentSourceError } from '../core/commoncrawl-source';
+import { UnsafePathError } from '../core/storage';
 import type { SparkProgress } from '../core/spark/progress';
 import {
   runSparkJob as runSparkJobPlain,
@@ -32,7 +33,7 @@ function asPermanent(error: unknown): never {
   if (error instanceof PermanentSourceError) {
     throw ApplicationFailure.nonRetryable(error.message, 'SourceObjectMissing', { status: error.status });
   }
-  if (error instanceof Error && error.message.startsWith('unsafe storage path')) {
+  if (error instanceof UnsafePathError) {
     throw ApplicationFailure.nonRetryable(error.message, 'UnsafePath');
   }
   throw error;

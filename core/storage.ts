@@ -43,11 +43,19 @@ export interface Storage {
   uri(relPath: string): string;
 }
 
+/** A path that could write outside the storage root; retrying cannot make it safe. */
+export class UnsafePathError extends Error {
+  constructor(message: string) {
+    super(`unsafe storage path: ${message}`);
+    this.name = 'UnsafePathError';
+  }
+}
+
 /** Rejects anything that could escape the root: `..`, absolute paths, empty segments. */
 export function safeRelativePath(relPath: string): string {
   const parts = relPath.split('/');
   if (relPath.startsWith('/') || parts.some((p) => p === '..' || p === '.' || p === '' || p.includes('\\'))) {
-    throw new Error(`unsafe storage path: ${JSON.stringify(relPath)}`);
+    throw new UnsafePathError(JSON.stringify(relPath));
   }
   return relPath;
 }

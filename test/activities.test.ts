@@ -71,3 +71,26 @@ test('a storage root that cannot be written is an ordinary (retryable) error', a
     (error: unknown) => !(error instanceof ApplicationFailure),
   );
 });
+
+test('a path that would leave the storage root is a non-retryable UnsafePath failure', async () => {
+  await assert.rejects(
+    new MockActivityEnvironment().run(activities.downloadBatch, {
+      crawl,
+      source: { kind: 'http' as const, baseUrl },
+      storageRoot: tempDir('act'),
+      keysPath: '../outside/keys.txt',
+      listId: 'x',
+      batch: 0,
+      batchSize: 1,
+      parallelFiles: 1,
+      maxRequestsPerSecond: 10,
+      retry: { maxTransientAttempts: 1, maxCorruptAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof ApplicationFailure);
+      assert.equal(error.type, 'UnsafePath');
+      assert.equal(error.nonRetryable, true);
+      return true;
+    },
+  );
+});

@@ -3,7 +3,7 @@
  * written as Parquet. Each batch commits a part; finalizing merges them into the crawl's
  * `raw/<crawl>/inventory.parquet`.
  */
-import type { Storage } from '../storage';
+import { UnsafePathError, type Storage } from '../storage';
 
 export interface InventoryRecord {
   key: string;
@@ -27,7 +27,7 @@ export function crawlRawDir(crawl: string): string {
 /** Where a WET key is published: raw/<crawl>/ plus the key's path below the crawl. */
 export function rawPathFor(crawl: string, key: string): string {
   const prefix = `crawl-data/${crawl}/`;
-  if (!key.startsWith(prefix)) throw new Error(`unsafe storage path: ${key} is not under ${prefix}`);
+  if (!key.startsWith(prefix)) throw new UnsafePathError(`${key} is not under ${prefix}`);
   return `${crawlRawDir(crawl)}/${key.slice(prefix.length)}`;
 }
 
