@@ -153,6 +153,22 @@ test('the governor halves on throttling, recovers while requests succeed, and pa
   assert.equal(governor.currentRate, 10, 'back to the ceiling, never above');
 });
 
+test('governors share a throttle through storage, and none is held down by its own old record', async () => {
+  const shared = new LocalStorage(tempDir('rate'));
+  let now = 0;
+  const clock = { now: () => now, sleep: () => Promise.resolve(), recoveryPerSecond: 1 };
+  const first = new RateGovernor(10, { ceiling: 10, shared, ...clock });
+  const second = new RateGovernor(10, { ceiling: 10, shared, ...clock });
+  await first.onThrottle(); // 10 -> 5 requests/s, recorded for the others
+  now += 3000;
+  await second.acquire();
+  assert.ok(second.currentRate < 10, `the other worker slowed down too (${second.currentRate}/s)`);
+  await first.acquire(); // recovering at 1/s: 8
+  now += 3000;
+  await first.acquire();
+  assert.equal(first.currentRate, 10, 'back at the ceiling, not pulled down to its own old record');
+});
+
 test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
   const storageRoot = tempDir('dl-root');
   const storage = new LocalStorage(storageRoot);

@@ -4,6 +4,7 @@
  * rate creeps back up while requests succeed (AIMD). Workers share the lowest recent rate through
  * a small file in the storage root, so a throttle seen by one worker slows every worker.
  */
+import { randomBytes } from 'node:crypto';
 import type { Storage } from '../storage';
 
 export const SHARED_RATE_PATH = '_control/download-rate.json';
@@ -23,6 +24,8 @@ export interface GovernorOptions {
 interface SharedRate {
   rate: number;
   updatedAt: number;
+  /** Which governor wrote it: a governor never slows itself down with its own old record. */
+  writer: string;
 }
 
 export class RateGovernor {
@@ -31,6 +34,7 @@ export class RateGovernor {
   private lastRefill: number;
   private lastSync = 0;
   private throttles = 0;
+  private readonly id = randomBytes(8).toString('hex');
   private readonly floor: number;
   private readonly recovery: number;
   private readonly now: () => number;
@@ -96,18 +100,18 @@ export class RateGovernor {
     if (!shared || this.now() - this.lastSync < SYNC_EVERY_MS) return;
     this.lastSync = this.now();
     try {
-      if (!(await shared.exists(SHARED_RATE_PATH))) return;
       const other = JSON.parse((await shared.read(SHARED_RATE_PATH)).toString('utf8')) as SharedRate;
-      if (this.now() - other.updatedAt < SHARE_WINDOW_MS && other.rate < this.rate) this.rate = other.rate;
+      const recent = this.now() - other.updatedAt < SHARE_WINDOW_MS;
+      if (other.writer !== this.id && recent && other.rate < this.rate) this.rate = other.rate;
     } catch {
-      // The shared rate is advice; a torn or missing file must not stop downloads.
+      // The shared rate is advice; a missing or torn file must not stop downloads.
     }
   }
 
   private async publishShared(): Promise<void> {
     const shared = this.opts.shared;
     if (!shared) return;
-    const record: SharedRate = { rate: this.rate, updatedAt: this.now() };
+    const record: SharedRate = { rate: this.rate, updatedAt: this.now(), writer: this.id };
     await shared.write(SHARED_RATE_PATH, JSON.stringify(record)).catch(() => undefined);
   }
 }
