@@ -75,6 +75,7 @@ export async function runSparkJob(input: SparkJobInput): Promise<SparkJobResult>
         beat();
       },
       signal: context.cancellationSignal,
+      attempt: context.info.attempt,
     });
   } catch (error) {
     if (error instanceof SparkBadInputError)

@@ -11,6 +11,21 @@ import { REPO_ROOT } from '../core/paths';
 import { loadSettings, mirrorUrl, servicesUp, temporalAddress } from '../infra/services';
 import { connectClient, startBuildMixture, waitForResult } from './client';
 import { renderProgress } from './render';
+import type { StageOutcome } from '../workflows/quality-stage';
+
+/** Rows in and kept over the per-crawl extractions; skipped only if every one was. */
+function totalOf(outcomes: Record<string, StageOutcome>): {
+  rowsIn: number;
+  rowsKept: number;
+  skipped: boolean;
+} {
+  const list = Object.values(outcomes);
+  return {
+    rowsIn: list.reduce((n, o) => n + o.rowsIn, 0),
+    rowsKept: list.reduce((n, o) => n + o.rowsKept, 0),
+    skipped: list.length > 0 && list.every((o) => o.skipped),
+  };
+}
 
 export const DEMO_CONFIG_PATH = path.join(REPO_ROOT, 'config/examples/demo.json');
 /** The miniature crawl the demo serves: size 1 with the config's crawls. */
@@ -78,7 +93,10 @@ export async function runDemo(): Promise<number> {
   if (q) {
     const kept = (o: { rowsKept: number; rowsIn: number; skipped: boolean }): string =>
       `${o.rowsKept}/${o.rowsIn}${o.skipped ? ' (committed earlier)' : ''}`;
-    console.log(`extract: ${kept(q.extract)} WET records became documents`);
+    const crawlsExtracted = Object.keys(q.extract).length;
+    console.log(
+      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls)`,
+    );
     for (const [name, r] of Object.entries(q.references))
       console.log(`reference ${name}: ${kept(r)} documents`);
     const auc =

@@ -25,8 +25,9 @@ import { runWorker } from './worker';
 const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
 
   ccmix demo                                  services up, miniature crawl, buildMixture, summary
-  ccmix services up|down|status [--only temporal,mirror,s3,worker] [--json]
-        [--temporal-port N] [--ui-port N] [--mirror-port N] [--s3-port N] [--mirror-root DIR]
+  ccmix services up|down|status [--only mirror,s3,spark,temporal,worker] [--json]
+        [--temporal-port N] [--ui-port N] [--mirror-port N] [--s3-port N] [--spark-port N]
+        [--mirror-root DIR] [--state-dir DIR]
   ccmix mini-crawl --out DIR [--size N] [--seed S] [--crawls A,B]
   ccmix config validate FILE | ccmix config schema [--out FILE]
   ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
@@ -50,6 +51,8 @@ const options = {
   'ui-port': { type: 'string' },
   'mirror-port': { type: 'string' },
   's3-port': { type: 'string' },
+  'spark-port': { type: 'string' },
+  'state-dir': { type: 'string' },
   'mirror-root': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -73,12 +76,14 @@ function settingsFrom(values: Values): ServicesSettings {
     ['temporalUiPort', 'ui-port'],
     ['mirrorPort', 'mirror-port'],
     ['s3Port', 's3-port'],
+    ['sparkServerPort', 'spark-port'],
   ];
   for (const [key, flag] of ports) {
     const port = intOption(values[flag as keyof Values] as string | undefined, flag);
     if (port !== undefined) (overrides as Record<string, number>)[key] = port;
   }
   if (values['mirror-root']) overrides.mirrorRoot = values['mirror-root'];
+  if (values['state-dir']) overrides.stateDir = values['state-dir'];
   return loadSettings(overrides);
 }
 

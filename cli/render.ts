@@ -36,7 +36,19 @@ export function renderProgress(
     else if (p.keysRejected > 0) lines.push(`    ${crawl} ${p.keysRejected} keys rejected by discover`);
   }
   lines.push(...downloads.map(renderDownload));
-  for (const [stage, p] of Object.entries(progress.spark)) {
+  // One extraction per crawl: 41 of them read as one line.
+  const spark = Object.entries(progress.spark);
+  const extracts = spark.filter(([stage]) => stage.startsWith('extract-')).map(([, p]) => p);
+  if (extracts.length > 0) {
+    const finished = extracts.filter((p) => p.state !== 'running');
+    const rowsIn = finished.reduce((n, p) => n + (p.rowsIn ?? 0), 0);
+    const rowsKept = finished.reduce((n, p) => n + (p.rowsKept ?? 0), 0);
+    lines.push(
+      `  spark ${'extract'.padEnd(20)} ${bar(finished.length, extracts.length, 16)} crawls, ` +
+        `${extracts.length - finished.length} running  ${rowsKept}/${rowsIn} rows kept`,
+    );
+  }
+  for (const [stage, p] of spark.filter(([name]) => !name.startsWith('extract-'))) {
     const rows = p.rowsIn === undefined ? '' : `  ${p.rowsKept}/${p.rowsIn} rows kept`;
     lines.push(`  spark ${stage.padEnd(20)} ${p.state}${rows}`);
   }

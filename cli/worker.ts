@@ -2,6 +2,20 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as activities from '../activities';
 import { NAMESPACE, TASK_QUEUE } from '../config/temporal';
+import { cancelOrphanedServerJobs } from '../core/spark/launch';
+import { killOrphanedProcesses, ownerAlive } from '../core/spark/orphans';
+import { JOB_SERVER_ENV } from '../core/spark/submit';
+
+/**
+ * Spark jobs of workers that died (SIGKILL, a crash) keep running and keep writing: stop them
+ * before this worker takes their retried activities.
+ */
+export async function stopOrphanedSparkJobs(): Promise<{ processes: number[]; serverJobs: string[] }> {
+  const processes = killOrphanedProcesses();
+  const url = process.env[JOB_SERVER_ENV];
+  const serverJobs = url ? await cancelOrphanedServerJobs(url, ownerAlive) : [];
+  return { processes, serverJobs };
+}
 
 export interface WorkerOptions {
   address: string;
@@ -12,6 +26,12 @@ export interface WorkerOptions {
 export async function createWorker(
   opts: WorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const orphans = await stopOrphanedSparkJobs();
+  if (orphans.processes.length + orphans.serverJobs.length > 0) {
+    console.warn(
+      `ccmix worker: stopped orphaned Spark jobs of earlier workers: ${orphans.processes.length} process(es), ${orphans.serverJobs.length} job-server job(s)`,
+    );
+  }
   const connection = await NativeConnection.connect({ address: opts.address });
   const worker = await Worker.create({
     connection,

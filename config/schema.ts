@@ -161,6 +161,18 @@ export const configSchema = z.strictObject({
         .describe('Training tokens; capped by what the run has.'),
       nCtx: positiveInt.default(2048),
       endOfTextToken: z.number().int().nonnegative().default(50256),
+      onMissingSource: z
+        .enum(['error', 'renormalise'])
+        .default('error')
+        .describe(
+          'A source with weight > 0 and no data: fail the plan, or drop it and renormalise the other weights.',
+        ),
+      rowsPerFile: positiveInt
+        .default(50_000)
+        .describe('Rows per output Parquet file (a 2048-token row is 8 KiB of int32 before compression).'),
+      verifySampleRows: positiveInt
+        .default(16)
+        .describe('Rows decoded by the verification and matched against the source documents.'),
     })
     .prefault({}),
   stopAfter: z
@@ -175,6 +187,15 @@ export const configSchema = z.strictObject({
         .regex(/^\d+[kmgt]$/i, 'like 4g')
         .default('4g'),
       conf: z.record(z.string(), z.string()).default({}),
+      jobServer: z
+        .enum(['auto', 'never'])
+        .default('auto')
+        .describe(
+          'auto: a local master runs jobs on the job server that `ccmix services up` starts (one JVM for every stage) when it runs the same code; never: always spark-submit.',
+        ),
+      maxConcurrentJobs: positiveInt
+        .default(2)
+        .describe('Spark jobs in flight at once (extraction runs one job per crawl).'),
     })
     .prefault({}),
 });

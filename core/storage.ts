@@ -32,6 +32,8 @@ export interface Storage {
   /** Relative paths under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
   remove(relPath: string): Promise<void>;
+  /** Removes everything under the folder `relPath` (S3: every key with that prefix). */
+  removeTree(relPath: string): Promise<void>;
   /**
    * Moves a whole local file to relPath: a rename when the root is local (the file must be on the
    * same filesystem), a multipart upload when it is S3. The local file is gone afterwards.
@@ -62,6 +64,10 @@ export function safeRelativePath(relPath: string): string {
 
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
+
+  async removeTree(relPath: string): Promise<void> {
+    await rm(this.uri(relPath), { recursive: true, force: true });
+  }
 
   uri(relPath: string): string {
     return path.resolve(this.root, safeRelativePath(relPath));
@@ -185,6 +191,10 @@ export class S3Storage implements Storage {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
   }
 
+  async removeTree(relPath: string): Promise<void> {
+    for (const key of await this.list(`${safeRelativePath(relPath)}/`)) await this.remove(key);
+  }
+
   async publishFile(localPath: string, relPath: string): Promise<void> {
     await multipartUpload(this.client, this.bucket, this.key(relPath), localPath);
     await rm(localPath, { force: true });
@@ -252,6 +262,11 @@ export function s3Client(opts: { region?: string; endpoint?: string } = {}): S3C
     region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
   });
+}
+
+/** The URI Spark (Hadoop's FileSystem) uses for a storage path: `s3://` becomes `s3a://`. */
+export function sparkUri(storage: Storage, relPath: string): string {
+  return storage.uri(relPath).replace(/^s3:\/\//, 's3a://');
 }
 
 export function openStorage(root: string): Storage {

@@ -1,6 +1,6 @@
 /**
- * Local services: the Temporal dev server, the Common Crawl mirror, the S3 emulator and a ccmix
- * worker. Each runs detached with a PID file, a log file and a health check, under
+ * Local services: the Temporal dev server, the Common Crawl mirror, the S3 emulator, the Spark job
+ * server (one local JVM for every Spark stage) and a ccmix worker. Each runs detached with a PID file, a log file and a health check, under
  * <CCMIX_HOME>/services. Ports are configurable and remembered in state.json, so `status` and
  * `down` find what `up` started.
  */
@@ -19,9 +19,13 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
+import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
+import { launchSettings, s3aJars } from '../core/spark/conf';
+import { jobServerHealth } from '../core/spark/launch';
+import { JOB_SERVER_ENV } from '../core/spark/submit';
 
 // Start order: the mirror and S3 bind their ports before the dev server binds its many internal ones.
-export const SERVICE_NAMES = ['mirror', 's3', 'temporal', 'worker'] as const;
+export const SERVICE_NAMES = ['mirror', 's3', 'spark', 'temporal', 'worker'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export interface ServicesSettings {
@@ -30,6 +34,10 @@ export interface ServicesSettings {
   temporalUiPort: number;
   mirrorPort: number;
   s3Port: number;
+  sparkServerPort: number;
+  /** Master and driver memory of the job server's one JVM. */
+  sparkMaster: string;
+  sparkDriverMemory: string;
   /** The folder the mirror serves (a Common Crawl layout). */
   mirrorRoot: string;
   stateDir: string;
@@ -41,6 +49,9 @@ export const DEFAULT_SETTINGS: ServicesSettings = {
   temporalUiPort: 8233,
   mirrorPort: 8780,
   s3Port: 5055,
+  sparkServerPort: 8790,
+  sparkMaster: 'local[2]',
+  sparkDriverMemory: '2g',
   mirrorRoot: path.join(CCMIX_HOME, 'mini-crawl'),
   stateDir: path.join(CCMIX_HOME, 'services'),
 };
@@ -58,6 +69,12 @@ export interface ServiceStatus {
 export const temporalAddress = (s: ServicesSettings): string => `${s.host}:${s.temporalPort}`;
 export const mirrorUrl = (s: ServicesSettings): string => `http://${s.host}:${s.mirrorPort}/`;
 export const s3Endpoint = (s: ServicesSettings): string => `http://${s.host}:${s.s3Port}`;
+export const sparkServerUrl = (s: ServicesSettings): string => `http://${s.host}:${s.sparkServerPort}`;
+
+/** S3 for local services: the emulator unless the environment names another endpoint. */
+function s3Env(s: ServicesSettings): NodeJS.ProcessEnv {
+  return { ...process.env, AWS_ENDPOINT_URL_S3: process.env.AWS_ENDPOINT_URL_S3 ?? s3Endpoint(s) };
+}
 
 function addressOf(name: ServiceName, s: ServicesSettings): string {
   switch (name) {
@@ -67,6 +84,8 @@ function addressOf(name: ServiceName, s: ServicesSettings): string {
       return mirrorUrl(s);
     case 's3':
       return s3Endpoint(s);
+    case 'spark':
+      return `${sparkServerUrl(s)} (${s.sparkMaster})`;
     case 'worker':
       return `task queue ${TASK_QUEUE} on ${temporalAddress(s)}`;
   }
@@ -113,13 +132,50 @@ function command(
       };
     case 's3':
       return { cmd: venvBin('moto_server'), args: ['-H', s.host, '-p', String(s.s3Port)] };
+    case 'spark':
+      return jobServerCommand(s);
     case 'worker':
       return {
         cmd: process.execPath,
         args: [path.join(REPO_ROOT, 'bin/ccmix.js'), 'worker', '--address', temporalAddress(s)],
-        env: { ...process.env, AWS_ENDPOINT_URL_S3: process.env.AWS_ENDPOINT_URL_S3 ?? s3Endpoint(s) },
+        env: { ...s3Env(s), [JOB_SERVER_ENV]: sparkServerUrl(s) },
       };
   }
+}
+
+/** spark-submit of `spark_jobs/server.py`, with the S3A jars so an S3 storage root works too. */
+function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const env = s3Env(s);
+  const spark = {
+    master: s.sparkMaster,
+    driverMemory: s.sparkDriverMemory,
+    conf: {},
+    jobServer: 'never' as const,
+  };
+  const settings = launchSettings({ ...spark, maxConcurrentJobs: 1 }, []);
+  // The S3A jars are on the server's classpath from the start; each job brings its buckets' settings.
+  const jars = s3aJars();
+  const conf = { ...settings.conf, 'spark.ui.enabled': 'false' };
+  return {
+    cmd: venvBin('spark-submit'),
+    args: [
+      '--master',
+      s.sparkMaster,
+      '--driver-memory',
+      s.sparkDriverMemory,
+      ...(jars.length > 0 ? ['--jars', jars.join(',')] : []),
+      ...Object.entries(conf).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
+      path.join(JOBS_DIR, 'spark_jobs', 'server.py'),
+      ...['--host', s.host, '--port', String(s.sparkServerPort)],
+    ],
+    env: {
+      ...env,
+      ...settings.env,
+      PYTHONPATH: JOBS_DIR,
+      PYSPARK_PYTHON: venvBin('python'),
+      PYSPARK_DRIVER_PYTHON: venvBin('python'),
+    },
+  };
 }
 
 const pidFile = (s: ServicesSettings, name: ServiceName): string => path.join(s.stateDir, `${name}.pid`);
@@ -193,6 +249,12 @@ async function checkHealth(
       return { ok: await httpResponds(`${mirrorUrl(s)}_mirror/stats`) };
     case 's3':
       return { ok: await httpResponds(`${s3Endpoint(s)}/`) };
+    case 'spark': {
+      const health = await jobServerHealth(sparkServerUrl(s));
+      return health
+        ? { ok: true, detail: `code ${health.code_version}, ${health.jobs_running} job(s) running` }
+        : { ok: false };
+    }
     case 'worker':
       return workerHealthy(s);
   }
@@ -235,8 +297,15 @@ function lastLines(file: string, n: number): string {
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
 }
 
-/** A worker started before the last build runs old code: it must be restarted. */
-function runsOldCode(name: ServiceName, s: ServicesSettings): boolean {
+/**
+ * A worker started before the last build runs old code, and so does a job server whose Spark
+ * jobs changed since it started: either must be restarted.
+ */
+async function runsOldCode(name: ServiceName, s: ServicesSettings): Promise<boolean> {
+  if (name === 'spark') {
+    const health = await jobServerHealth(sparkServerUrl(s));
+    return health !== null && health.code_version !== sparkJobsCodeVersion();
+  }
   const build = path.join(REPO_ROOT, 'dist', '.tsbuildinfo');
   const pid = pidFile(s, name);
   return (
@@ -255,7 +324,7 @@ export async function startService(
 ): Promise<ServiceStatus> {
   mkdirSync(s.stateDir, { recursive: true });
   const current = await serviceStatus(name, s);
-  if (current.running && current.healthy && !runsOldCode(name, s)) return current;
+  if (current.running && current.healthy && !(await runsOldCode(name, s))) return current;
   if (current.running) await stopService(name, s);
 
   const { cmd, args, env } = command(name, s);

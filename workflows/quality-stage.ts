@@ -2,10 +2,13 @@
  * Step 3 (appendix A, step 1): extract documents from the downloaded WET files, ingest the
  * reference corpora, train the logistic-regression classifier (reference corpora positive, raw
  * Common Crawl negative) and keep Common Crawl documents by the Pareto rule.
+ *
+ * Extraction is one committed job per crawl, so a failure in one crawl redoes that crawl only.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { REFERENCE_CORPORA, type Config } from '../config/schema';
+import { mapWithConcurrency } from '../core/concurrency';
 import type { JobMetrics, SparkJobInput, SparkJobResult } from '../core/spark/submit';
 import { SPARK_OPTIONS } from './activity-options';
 import type { BuildMixtureProgress } from './progress';
@@ -22,7 +25,8 @@ export interface StageOutcome {
 }
 
 export interface QualitySummary {
-  extract: StageOutcome;
+  /** One extraction per crawl. */
+  extract: Record<string, StageOutcome>;
   references: Record<string, StageOutcome>;
   classifier: StageOutcome;
   filter: StageOutcome;
@@ -67,29 +71,32 @@ export async function qualityStage(
   };
 
   enter('extract');
-  const extract = await run({
-    job: 'extract',
-    stage: 'extract',
-    // The inventories, not the folders: only the files this run chose and verified.
-    inputs: [
-      {
-        flag: '--input',
-        paths: downloadedCrawls.map((crawl) => `raw/${crawl}/inventory.parquet`),
-        base: 'storage',
-      },
-    ],
-    params: { max_document_chars: config.extract.maxDocumentChars },
-  });
-  const references: Record<string, StageOutcome> = {};
-  for (const name of REFERENCE_CORPORA) {
+  const limit = config.spark.maxConcurrentJobs;
+  const extracted = await mapWithConcurrency(downloadedCrawls, limit, (crawl) =>
+    run({
+      job: 'extract',
+      stage: `extract-${crawl}`,
+      // The inventory, not the folder: only the files this run chose and verified.
+      inputs: [{ flag: '--input', paths: [`raw/${crawl}/inventory.parquet`], base: 'storage' }],
+      params: { max_document_chars: config.extract.maxDocumentChars },
+    }),
+  );
+  const extract = Object.fromEntries(
+    downloadedCrawls.map((crawl, i) => [crawl, extracted[i] as StageOutcome]),
+  );
+  const crawlOutputs = extracted.map((e) => e.output);
+  const ingested = await mapWithConcurrency(REFERENCE_CORPORA, limit, (name) => {
     const corpus = config.referenceCorpora[name];
-    references[name] = await run({
+    return run({
       job: 'ingest_reference',
       stage: `reference-${name}`,
       inputs: [{ flag: '--input', paths: [corpus.path], base: 'cwd' }],
       params: { dataset: name, format: corpus.format, max_document_chars: config.extract.maxDocumentChars },
     });
-  }
+  });
+  const references = Object.fromEntries(
+    REFERENCE_CORPORA.map((name, i) => [name, ingested[i] as StageOutcome]),
+  );
 
   enter('classify');
   const c = config.classifier;
@@ -98,7 +105,7 @@ export async function qualityStage(
     stage: 'train-classifier',
     inputs: [
       { flag: '--positives', paths: Object.values(references).map((r) => r.output), base: 'storage' },
-      { flag: '--negatives', paths: [extract.output], base: 'storage' },
+      { flag: '--negatives', paths: crawlOutputs, base: 'storage' },
     ],
     params: {
       num_features: c.numFeatures,
@@ -115,7 +122,7 @@ export async function qualityStage(
     stage: 'quality-filter',
     inputs: [
       { flag: '--model', paths: [`${classifier.output}/model`], base: 'storage' },
-      { flag: '--input', paths: [extract.output], base: 'storage' },
+      { flag: '--input', paths: crawlOutputs, base: 'storage' },
     ],
     params: { alpha: config.pareto.alpha, seed: config.seed },
   });

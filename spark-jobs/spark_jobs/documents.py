@@ -2,20 +2,26 @@
 
 Jobs that produce documents (extract, ingest_reference) emit one flat row per event (`ROWS`):
 a kept document, a dropped one, a file-level problem, or a per-file summary of counts. `publish`
-writes the documents and the excluded rows and derives the metrics from those same rows, so the
-counts add up by construction and are checked against the readers' own tallies.
+writes all of them in one pass, split by `kind` into `<output>/kind=doc/` (the documents),
+`kind=dropped/` and `kind=problem/` (the excluded rows, with reasons) and `kind=file/` (per-file
+tallies), then derives the metrics from what it wrote, so the counts add up by construction and
+are checked against the readers' own tallies. Readers of a stage's documents use
+`read_documents`, which reads `kind=doc` with the `DOCUMENTS` schema.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame
+import pyarrow as pa
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import LongType, MapType, StringType, StructField, StructType
+from pyspark.sql.types import DoubleType, LongType, MapType, StringType, StructField, StructType
 
-from spark_jobs.job import Distribution, Metrics
+from spark_jobs import fs
+from spark_jobs.job import BadInput, Distribution, Metrics
 
 DOCUMENTS = StructType(
     [
@@ -44,12 +50,22 @@ EXCLUDED = StructType(
 # problem, excluded), "file" (one per input file: `counts` of records, bytes and reasons).
 ROWS = StructType(
     [StructField("kind", StringType(), False)]
-    + [StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields if f.name != "dataset"]
-    + [StructField(f.name, f.dataType, True) for f in EXCLUDED.fields if f.name != "doc_id"]
+    + [StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
+    + [
+        StructField(f.name, f.dataType, True)
+        for f in EXCLUDED.fields
+        if f.name not in DOCUMENTS.names
+    ]
     + [StructField("counts", MapType(StringType(), LongType()), True)]
 )
 
 LENGTH_EDGES = (0, 100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 1_000_000)
+DOC_KIND, EXCLUDED_KINDS = "doc", ("dropped", "problem")
+ROWS_PER_BATCH = 2048  # rows per Arrow batch back to the JVM
+
+
+def kind_path(output: str, kind: str) -> str:
+    return fs.join(output, f"kind={kind}")
 
 
 def make_doc_id(dataset: str, identity: str) -> str:
@@ -69,6 +85,26 @@ def row(kind: str, **fields: object) -> tuple:
     if unknown:
         raise ValueError(f"not ROWS fields: {sorted(unknown)}")
     return (kind, *(fields.get(name) for name in ROWS.names[1:]))
+
+
+def rows_to_batches(rows: Iterable[tuple], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """ROWS tuples -> Arrow batches of at most ROWS_PER_BATCH rows (bounded memory per task)."""
+    counts = schema.names.index("counts")
+    pending: list[tuple] = []
+    for item in rows:
+        pending.append(item)
+        if len(pending) >= ROWS_PER_BATCH:
+            yield _batch(pending, counts, schema)
+            pending = []
+    if pending:
+        yield _batch(pending, counts, schema)
+
+
+def _batch(rows: list[tuple], counts: int, schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True))
+    columns[counts] = tuple(None if c is None else list(c.items()) for c in columns[counts])
+    arrays = [pa.array(column, type=schema.field(i).type) for i, column in enumerate(columns)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _length_aggregates(column: str) -> list[Column]:
@@ -103,41 +139,98 @@ def length_distribution(df: DataFrame, column: str) -> Distribution:
     return _merge_lengths([list(df.agg(*_length_aggregates(column)).first())])
 
 
+def content_digest(df: DataFrame) -> Column:
+    """An aggregate that is the same for the same set of rows, in any order or file layout."""
+    total = F.coalesce(F.sum(_row_hash(df.columns)), F.lit(0).cast("decimal(38,0)"))
+    return F.concat_ws(":", F.count(F.lit(1)).cast("string"), total.cast("string"))
+
+
+def digest_of(values: Sequence[object]) -> str:
+    return hashlib.sha256("\x00".join(str(v) for v in values).encode()).hexdigest()[:32]
+
+
+def read_documents(
+    spark: SparkSession, outputs: Sequence[str], what: str, extra: Sequence[str] = ()
+) -> DataFrame:
+    """The documents (`DOCUMENTS` columns + `extra`) of stage outputs written by `publish` or
+    `write_documents`. `doc_id` and `text` must be there; other missing columns read as null.
+
+    A stage that kept no document has no `kind=doc` folder: it reads as no rows, not an error.
+    """
+    if not outputs:
+        raise BadInput(f"{what}: no input path given")
+    missing = [o for o in outputs if not fs.exists(spark, o)]
+    if missing:
+        raise BadInput(f"{what}: input not found: {', '.join(missing)}")
+    fields = [*DOCUMENTS.fields, *(_EXTRA_FIELDS[name] for name in extra)]
+    present = [kind_path(o, DOC_KIND) for o in outputs if fs.exists(spark, kind_path(o, DOC_KIND))]
+    if not present:
+        return spark.createDataFrame([], StructType(fields))
+    try:
+        df = spark.read.parquet(*present)
+    except AnalysisException as error:
+        reason = (error.getMessage() or str(error)).strip().splitlines()[0]
+        raise BadInput(f"{what}: cannot read {', '.join(outputs)}: {reason}") from error
+    types = {f.name: f.dataType for f in df.schema.fields}
+    for name in ("doc_id", "text"):
+        if types.get(name) != StringType():
+            raise BadInput(f"{what}: needs column {name} string, has {types}")
+    return df.select(
+        *[
+            F.col(f.name).cast(f.dataType) if f.name in types else F.lit(None).cast(f.dataType)
+            for f in fields
+        ]
+    )
+
+
+def write_documents(docs: DataFrame, output: str) -> None:
+    """Documents alone, in the layout `read_documents` reads (`<output>/kind=doc/`)."""
+    docs.write.mode("overwrite").parquet(kind_path(output, DOC_KIND))
+
+
+def read_excluded(spark: SparkSession, output: str) -> DataFrame:
+    """The excluded rows (`EXCLUDED` columns, with reasons) of one stage output."""
+    present = [
+        kind_path(output, k) for k in EXCLUDED_KINDS if fs.exists(spark, kind_path(output, k))
+    ]
+    if not present:
+        return spark.createDataFrame([], EXCLUDED)
+    return spark.read.schema(EXCLUDED).parquet(*present).select(*EXCLUDED.names)
+
+
+_EXTRA_FIELDS = {"score": StructField("score", DoubleType(), True)}
+
+
 def publish(
     rows: DataFrame,
     dataset: str,
     output: str,
-    partitions: int,
     metrics: Metrics,
     problem_reasons: tuple[str, ...],
 ) -> None:
-    """Writes `<output>/` (documents) and `<output>/_excluded/`, and fills `metrics`.
+    """Writes `rows` (ROWS) under `<output>/kind=…/` in one pass, then fills `metrics` from them.
 
-    Layout is deterministic: hash-partitioned by doc_id into `partitions` files, sorted by
-    doc_id within each. Raises if the rows disagree with the readers' per-file counts.
+    The file layout follows the input partitions (no shuffle of the text); content is
+    deterministic, and `metrics.output_digest` does not depend on the layout. Raises if the rows
+    disagree with the readers' per-file counts.
     """
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        docs = rows.where(F.col("kind") == "doc").select(
-            *[F.lit(dataset).alias(c) if c == "dataset" else F.col(c) for c in DOCUMENTS.names]
-        )
-        docs = docs.repartition(partitions, "doc_id").sortWithinPartitions("doc_id")
-        docs.write.mode("overwrite").parquet(output)
-        excluded = rows.where(F.col("kind").isin("dropped", "problem")).select(
-            *[F.lit(dataset).alias(c) if c == "dataset" else F.col(c) for c in EXCLUDED.names]
-        )
-        order = ["source_file", "record_offset", "reason", "doc_id"]
-        excluded.coalesce(1).sortWithinPartitions(*order).write.mode("overwrite").parquet(
-            f"{output}/_excluded"
-        )
-        _fill_metrics(rows, metrics, problem_reasons)
-    finally:
-        rows.unpersist()
+    rows.withColumn("dataset", F.lit(dataset)).select(*ROWS.names).write.partitionBy("kind").mode(
+        "overwrite"
+    ).parquet(output)
+    written = rows.sparkSession.read.schema(ROWS).parquet(output)
+    _fill_metrics(written, metrics, problem_reasons)
+
+
+def _row_hash(columns: Sequence[str]) -> Column:
+    return F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
 
 
 def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str, ...]) -> None:
+    # One read of what was written gives the counts, the length histogram and the digest.
     aggregates = [F.count(F.lit(1)), *_length_aggregates("text")]
-    groups = rows.groupBy("kind", "reason", "crawl").agg(*aggregates).collect()  # a handful
+    aggregates.append(F.sum(_row_hash(DOCUMENTS.names)))
+    # bounded: one group per (kind, reason, crawl): a few dozen.
+    groups = rows.groupBy("kind", "reason", "crawl").agg(*aggregates).collect()
     count: dict[tuple, int] = {}  # (kind, crawl for documents else reason) -> rows
     for g in groups:
         key = (g["kind"], g["crawl"] if g["kind"] == "doc" else g["reason"])
@@ -153,7 +246,7 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
         .select(F.explode("counts"))
         .groupBy("key")
         .agg(F.sum("value").alias("total"))
-        .collect()
+        .collect()  # bounded: one row per counter name (a dozen)
     }
     metrics.rows_kept = sum(kept_by_crawl.values())
     metrics.rows_dropped = sum(dropped.values())
@@ -165,7 +258,9 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
     for reason, n in {**dropped, **problem_rows}.items():
         if problems.get(reason, 0) != n:
             raise RuntimeError(f"{reason}: {n} excluded rows but readers counted {problems}")
-    doc_lengths = [list(g)[4:] for g in groups if g["kind"] == "doc"]
+    doc_groups = [list(g)[3:] for g in groups if g["kind"] == DOC_KIND]
+    doc_lengths = [g[1:-1] for g in doc_groups]
+    metrics.output_digest = digest_of([metrics.rows_kept, sum(int(g[-1] or 0) for g in doc_groups)])
     metrics.distributions["document_chars"] = _merge_lengths(doc_lengths)
     metrics.extra.update(
         problems=problems,

@@ -3,92 +3,79 @@
     python -m spark_jobs.extract --input <storage>/raw/CC-MAIN-2019-04 --output OUT \\
         --metrics OUT.json --run-id R [--params-json '{"max_document_chars": 100000}']
 
-Each `--input` is a WET file or a folder searched recursively for `*.warc.wet.gz` / `*.warc.wet`
-(names starting with `_` or `.` are skipped). The sorted file list is distributed and every
-task streams its files through `wet.WetDocuments`; the dataset itself is never collected.
+Each `--input` is a download inventory (`<root>/raw/<crawl>/inventory.parquet`: only the files it
+lists as verified), a WET file, or a folder searched recursively for `*.warc.wet.gz` /
+`*.warc.wet` (names starting with `_` or `.` are skipped). Paths may be local or `s3a://`.
+
+Spark's `binaryFile` source reads the files through Hadoop's FileSystem; each file crosses into
+Python as one Arrow record (`mapInArrow`), is parsed by `wet.WetDocuments`, and its rows go back
+in Arrow batches. Nothing is shuffled: each task writes the documents of its own files.
 """
 
 from __future__ import annotations
 
-import os
+import io
+import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from spark_jobs.documents import ROWS, make_doc_id, publish, row
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
+
+from spark_jobs import fs
+from spark_jobs.documents import ROWS, make_doc_id, publish, row, rows_to_batches
 from spark_jobs.job import BadInput, run_job
 from spark_jobs.wet import CONTAINER_PROBLEMS, DOCUMENT_PROBLEMS, WetDocuments
 
 WET_SUFFIXES = (".warc.wet.gz", ".warc.wet")
 CRAWL_ID = r"CC-MAIN-\d{4}-\d{2}"
+INVENTORY_NAME = "inventory.parquet"
+# The session's split size also governs reading back what the job wrote: far below a Parquet
+# page it would cut each file into thousands of splits.
+MIN_PARTITION_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class ExtractParams:
     max_document_chars: int = 100_000  # longer texts are cut to this many characters (too_long)
     dataset: str = "common_crawl"  # the dataset name in doc ids and rows
-    # Spark tasks (and output Parquet files) take consecutive WET files up to this many bytes:
-    # one real WET file (100-160 MiB) per task, many small ones together. From the inputs
-    # alone, so the layout does not depend on the master or the machine.
+    # Spark packs files into tasks up to this many bytes (Spark's maxPartitionBytes): one real
+    # WET file (100-160 MiB) per task, many small ones together.
     target_partition_bytes: int = 128 * 1024 * 1024
 
 
-INVENTORY_NAME = "inventory.parquet"
-
-
-def inventory_files(spark, inventory: str) -> list[str]:
-    """The files a download inventory lists as verified (`<root>/raw/<crawl>/inventory.parquet`).
+def inventory_files(spark: SparkSession, inventory: str) -> list[str]:
+    """The files a download inventory lists as verified.
 
     Reading the inventory, not the folder, keeps files published for another selection (another
-    run sharing the storage root) out of this run. Only the file list is collected, never data.
+    run sharing the storage root) out of this run.
     """
-    root = os.path.dirname(os.path.dirname(os.path.dirname(inventory)))
+    root = posixpath.dirname(posixpath.dirname(posixpath.dirname(fs.qualify(inventory))))
+    # bounded: one short path per WET file of one crawl (at most ~100k).
     rows = spark.read.parquet(inventory).filter("status = 'ok'").select("raw_path").collect()
-    return [os.path.join(root, r.raw_path) for r in rows]
+    return [fs.join(root, r.raw_path) for r in rows]
 
 
-def list_wet_files(inputs: Sequence[str], spark=None) -> list[str]:
-    """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none.
-
-    An input may be a WET file, a folder searched recursively, or a download inventory.
-    """
+def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
+    """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none."""
     found: set[str] = set()
     for given in inputs:
-        path = os.path.abspath(given.removeprefix("file://"))
-        if path.endswith(INVENTORY_NAME) and os.path.exists(path) and spark is not None:
-            listed = inventory_files(spark, path)
-            missing = [f for f in listed if not os.path.isfile(f)]
+        if given.endswith(INVENTORY_NAME) and fs.exists(spark, given):
+            listed = inventory_files(spark, given)
+            missing = [f for f in listed if not fs.is_file(spark, f)]
             if missing:
                 raise BadInput(f"{len(missing)} inventoried file(s) missing, e.g. {missing[0]}")
-            found.update(listed)
-        elif os.path.isfile(path):
-            found.add(path)
-        elif os.path.isdir(path):
-            for folder, dirs, names in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-                found.update(
-                    os.path.join(folder, n)
-                    for n in names
-                    if n.endswith(WET_SUFFIXES) and not n.startswith(("_", "."))
-                )
-        else:
-            raise BadInput(f"input not found: {given}")
+            found.update(fs.qualify(f) for f in listed)
+            continue
+        try:
+            found.update(entry.path for entry, _ in fs.list_files(spark, [given], WET_SUFFIXES))
+        except FileNotFoundError as error:
+            raise BadInput(f"input not found: {given}") from error
     if not found:
         raise BadInput(f"no *.warc.wet[.gz] files under {', '.join(inputs) or '(no --input)'}")
     return sorted(found)
-
-
-def group_files(files: Sequence[str], target_bytes: int) -> list[list[str]]:
-    """Consecutive files (in sorted order) grouped until a group reaches `target_bytes`."""
-    groups: list[list[str]] = []
-    size = 0
-    for path in files:
-        if not groups or size >= target_bytes:
-            groups.append([])
-            size = 0
-        groups[-1].append(path)
-        size += os.path.getsize(path)
-    return groups
 
 
 def crawl_of_path(path: str) -> str | None:
@@ -99,10 +86,10 @@ def crawl_of_path(path: str) -> str | None:
     return next((p for p in path.split("/") if re.fullmatch(CRAWL_ID, p)), None)
 
 
-def extract_file(path: str, params: ExtractParams) -> Iterator[tuple]:
+def extract_file(path: str, content: bytes, params: ExtractParams) -> Iterator[tuple]:
     """ROWS for one WET file: its documents, drops, problems and one `file` summary row."""
     crawl = crawl_of_path(path)
-    with open(path, "rb") as stream:
+    with io.BytesIO(content) as stream:
         documents = WetDocuments(stream, params.max_document_chars)
         for doc in documents:
             crawl = crawl or documents.crawl
@@ -138,26 +125,45 @@ def extract_file(path: str, params: ExtractParams) -> Iterator[tuple]:
         yield row("file", source_file=path, counts=counts)
 
 
+def extract_batches(
+    batches: Iterator[pa.RecordBatch], params: ExtractParams, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """binaryFile batches (`path`, `content`) -> ROWS batches."""
+    for batch in batches:
+        columns = [batch.column(c).to_pylist() for c in ("path", "content")]
+        for path, content in zip(*columns, strict=True):
+            yield from rows_to_batches(extract_file(path, content, params), schema)
+
+
 def _body(spark, args, params: ExtractParams, metrics) -> None:
-    if params.max_document_chars < 0 or params.target_partition_bytes < 1:
-        raise BadInput("max_document_chars must be >= 0 and target_partition_bytes >= 1")
+    if params.max_document_chars < 0 or params.target_partition_bytes < MIN_PARTITION_BYTES:
+        raise BadInput(
+            f"max_document_chars must be >= 0 and target_partition_bytes >= {MIN_PARTITION_BYTES}"
+        )
     if not params.dataset:
         raise BadInput("dataset must not be empty")
-    files = list_wet_files(args.input, spark)
-    groups = group_files(files, params.target_partition_bytes)
-    partitions = len(groups)
-    rdd = spark.sparkContext.parallelize(groups, partitions).flatMap(
-        lambda group: (r for path in group for r in extract_file(path, params))
+    files = list_wet_files(spark, args.input)
+    # One file per Arrow batch: a batch holds whole files, so keep it to one.
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(params.target_partition_bytes))
+    rows = extract_rows(spark.read.format("binaryFile").load(files), params)
+    publish(rows, params.dataset, args.output, metrics, PROBLEM_REASONS)
+
+
+def extract_rows(raw: DataFrame, params: ExtractParams) -> DataFrame:
+    """binaryFile rows (`path`, `content`) -> ROWS, file by file in Arrow batches; no shuffle."""
+    schema = to_arrow_schema(ROWS)
+    return raw.select("path", "content").mapInArrow(
+        lambda batches: extract_batches(batches, params, schema), ROWS
     )
-    rows = spark.createDataFrame(rdd, ROWS)
-    publish(rows, params.dataset, args.output, partitions, metrics, PROBLEM_REASONS)
 
 
 PROBLEM_REASONS = (*CONTAINER_PROBLEMS, *DOCUMENT_PROBLEMS)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_job("extract", ExtractParams, _body, argv, description=__doc__ or "")
+def main(argv: Sequence[str] | None = None, **session) -> int:
+    """`session`: `spark` and `on_error` when run inside the job server (see `run_job`)."""
+    return run_job("extract", ExtractParams, _body, argv, description=__doc__ or "", **session)
 
 
 if __name__ == "__main__":

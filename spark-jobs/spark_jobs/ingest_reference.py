@@ -13,18 +13,20 @@ path relative to its input folder). Dropped with a reason: `empty`, `invalid_jso
 from __future__ import annotations
 
 import gzip
+import io
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_jobs.documents import ROWS, doc_id_column, make_doc_id, publish, row
+from spark_jobs import fs
+from spark_jobs.documents import ROWS, doc_id_column, make_doc_id, publish, row, rows_to_batches
 from spark_jobs.job import BadInput, run_job
 
 FORMATS = {"jsonl": (".jsonl", ".json", ".jsonl.gz"), "text": (".txt",), "parquet": (".parquet",)}
@@ -47,25 +49,17 @@ class IngestParams:
     max_document_chars: int = 0  # 0 keeps whole texts; > 0 cuts longer ones (too_long)
 
 
-def list_files(inputs: Sequence[str], suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
+def list_files(
+    spark: SparkSession, inputs: Sequence[str], suffixes: tuple[str, ...]
+) -> list[tuple[str, str]]:
     """Sorted (path, name relative to its input) of every matching file; BadInput if none."""
-    found: dict[str, str] = {}
-    for given in inputs:
-        root = os.path.abspath(given.removeprefix("file://"))
-        if os.path.isfile(root):
-            found[root] = os.path.basename(root)
-        elif os.path.isdir(root):
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-                for name in names:
-                    if name.endswith(suffixes) and not name.startswith(("_", ".")):
-                        path = os.path.join(folder, name)
-                        found[path] = os.path.relpath(path, root)
-        else:
-            raise BadInput(f"input not found: {given}")
+    try:
+        found = fs.list_files(spark, inputs, suffixes)
+    except FileNotFoundError as error:
+        raise BadInput(f"input not found: {error}") from error
     if not found:
         raise BadInput(f"no {'/'.join(suffixes)} files under {', '.join(inputs) or '(no --input)'}")
-    return sorted(found.items())
+    return [(entry.path, name) for entry, name in found]
 
 
 def _decode(raw: bytes, counts: Counter[str]) -> str:
@@ -91,18 +85,15 @@ def _record(
     return row("doc", doc_id=doc_id, text=text)
 
 
-def read_file(item: tuple[str, str], params: IngestParams) -> Iterator[tuple]:
+def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Iterator[tuple]:
     """ROWS for one jsonl or text file, ending with its `file` summary row."""
-    path, name = item
     counts: Counter[str] = Counter()
     if params.format == "text":
-        with open(path, "rb") as stream:
-            raw = stream.read()
-        counts["bytes"] = len(raw)
-        yield _record(params, path, 0, name, _decode(raw, counts), counts)
+        counts["bytes"] = len(content)
+        yield _record(params, path, 0, name, _decode(content, counts), counts)
     else:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as stream:
+        raw = io.BytesIO(content)
+        with gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw as stream:
             for index, line in enumerate(stream):
                 counts["bytes"] += len(line)
                 if not line.strip():
@@ -186,19 +177,34 @@ def _body(spark: SparkSession, args, params: IngestParams, metrics) -> None:
         raise BadInput(f"format must be one of {', '.join(FORMATS)}, got {params.format!r}")
     if params.max_document_chars < 0:
         raise BadInput("max_document_chars must be >= 0")
-    files = list_files(args.input, FORMATS[params.format])
+    files = list_files(spark, args.input, FORMATS[params.format])
     if params.format == "parquet":
         rows = parquet_rows(spark, [p for p, _ in files], params)
-        partitions = len(files)
     else:
-        partitions = len(files)
-        rdd = spark.sparkContext.parallelize(files, partitions)
-        rows = spark.createDataFrame(rdd.flatMap(partial(read_file, params=params)), ROWS)
-    publish(rows, params.dataset, args.output, partitions, metrics, PROBLEM_REASONS)
+        names = spark.createDataFrame(files, "path string, name string")
+        # One whole file per Arrow batch (a book or a jsonl shard); files over 2 GiB must be split.
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")
+        raw = spark.read.format("binaryFile").load([p for p, _ in files])
+        raw = raw.join(names.hint("broadcast"), "path").select("path", "name", "content")
+        schema = to_arrow_schema(ROWS)
+        rows = raw.mapInArrow(lambda batches: read_batches(batches, params, schema), ROWS)
+    publish(rows, params.dataset, args.output, metrics, PROBLEM_REASONS)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_job("ingest_reference", IngestParams, _body, argv, description=__doc__ or "")
+def read_batches(
+    batches: Iterator[pa.RecordBatch], params: IngestParams, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        columns = [batch.column(c).to_pylist() for c in ("path", "name", "content")]
+        for path, name, content in zip(*columns, strict=True):
+            yield from rows_to_batches(read_file(path, name, content, params), schema)
+
+
+def main(argv: Sequence[str] | None = None, **session) -> int:
+    """`session`: `spark` and `on_error` when run inside the job server (see `run_job`)."""
+    return run_job(
+        "ingest_reference", IngestParams, _body, argv, description=__doc__ or "", **session
+    )
 
 
 if __name__ == "__main__":

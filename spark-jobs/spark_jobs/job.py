@@ -5,11 +5,30 @@ A job is a module with a `main()` that calls `run_job`. On the command line it t
     python -m spark_jobs.<job> --output DIR --metrics FILE --params-json JSON --run-id ID
                                [--input PATH ...] [--master local[2]]
 
-- `--output` is a staging folder chosen by the caller; the caller commits it after exit 0.
+- `--output` is a staging folder chosen by the caller, one per attempt; the caller commits it
+  after exit 0. Paths may be local or `s3a://`: every path goes through Hadoop's FileSystem.
 - `--metrics` receives one JSON object of fixed shape (see `Metrics`).
 - `--params-json` is parsed into the job's frozen params dataclass; unknown keys are an error. The
   resolved params are written to `<output>/_params.json` beside the data.
 - A bad input exits 2 with one line on stderr (`BadInput`); anything else is a bug and exits 1.
+- The same `run_job` runs a job inside a long-lived driver (`spark_jobs.server`), which passes
+  its SparkSession in; a job never assumes it owns the JVM.
+
+Rules that keep a job alive at 45 TB (260,000 WET files; see DESIGN.md "Spark jobs at 45 TB"):
+
+1. No single-task step over the data: no `coalesce(1)`, `repartition(1)`, global sort into one
+   file, or window without a partition key.
+2. No `collect()` of data. Only small metrics and file lists reach the driver, and every such
+   line carries a `# bounded: …` comment saying why its size is bounded.
+3. Cache only what is reused, and sample before caching (training needs a bounded sample, not
+   the corpus). Write several outputs of one computation in one pass (`partitionBy`), not by
+   persisting the corpus.
+4. Data crosses between Python and the JVM in Arrow batches (`mapInArrow`), never row by row.
+5. Paths go through Hadoop's FileSystem (`spark_jobs.fs`, Spark's sources), never `open()` on
+   an executor, so `s3a://` works wherever a local path does.
+6. Determinism: randomness only from `spark_jobs.seeded` (seed + stable ids); output content
+   never depends on partition layout, timing or the run id.
+7. The metrics' counts add up (`Metrics.check_counts`); every dropped row has a reason.
 """
 
 from __future__ import annotations
@@ -21,10 +40,11 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from pyspark.sql import SparkSession
+
+from spark_jobs import fs
 
 P = TypeVar("P")
 
@@ -57,6 +77,9 @@ class Metrics:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     distributions: dict[str, Distribution] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # An order-free digest of the output's content: downstream fingerprints use it, so a re-run
+    # that writes the same rows (in any file layout) leaves every later stage committed.
+    output_digest: str | None = None
     seconds: float = 0.0
 
     def check_counts(self) -> None:
@@ -95,12 +118,8 @@ def arg_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def write_json(path: str | Path, payload: Any) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
-    tmp.replace(target)
+def to_json(payload: Any) -> str:
+    return json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:
@@ -116,29 +135,41 @@ def run_job(
     argv: Sequence[str] | None = None,
     description: str = "",
     parser: argparse.ArgumentParser | None = None,
+    spark: SparkSession | None = None,
+    on_error: Callable[[str], None] | None = None,
 ) -> int:
-    """Parses arguments, runs `body` in a SparkSession that is always stopped, writes metrics."""
+    """Parses arguments, runs `body`, writes params and metrics; returns the exit code.
+
+    Without `spark` the job owns a new session and always stops it; with one (the job server's),
+    it runs in a child session of it (own SQL conf, shared JVM) and leaves the JVM running.
+    """
+    report = on_error or (lambda line: print(line, file=sys.stderr))
     args = (parser or arg_parser(description or name)).parse_args(argv)
     try:
         params = parse_params(params_cls, json.loads(args.params_json))
     except (BadInput, TypeError, json.JSONDecodeError) as error:
-        print(f"{name}: bad parameters: {error}", file=sys.stderr)
+        report(f"{name}: bad parameters: {error}")
         return 2
     metrics = Metrics(job=name, run_id=args.run_id, params=dataclasses.asdict(params))
-    builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
-    if args.master:
-        builder = builder.master(args.master)
-    spark = builder.getOrCreate()
+    owned = spark is None
+    if spark is None:
+        builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
+        if args.master:
+            builder = builder.master(args.master)
+        session = builder.getOrCreate()
+    else:
+        session = spark.newSession()
     started = time.monotonic()
     try:
-        body(spark, args, params, metrics)
+        body(session, args, params, metrics)
         metrics.check_counts()
+        metrics.seconds = round(time.monotonic() - started, 3)
+        fs.write_text(session, fs.join(args.output, "_params.json"), to_json(metrics.params))
+        fs.write_text(session, args.metrics, to_json(metrics))
     except BadInput as error:
-        print(f"{name}: {error}", file=sys.stderr)
+        report(f"{name}: {error}")
         return 2
     finally:
-        spark.stop()
-    metrics.seconds = round(time.monotonic() - started, 3)
-    write_json(Path(args.output) / "_params.json", metrics.params)
-    write_json(args.metrics, metrics)
+        if owned:
+            session.stop()
     return 0

@@ -9,33 +9,32 @@ the draw is seeded per document: u = uniform(seed, doc_id) from sha256, x = (1 -
 (the inverse CDF of numpy's Lomax-shaped pareto), so P(keep | s) = (2 - s)^-alpha and a re-run keeps
 exactly the same documents whatever the partition layout.
 
-Writes the kept documents (input columns + `score`) to `<output>/` and the rest, with `reason`
-(`empty_text` before scoring, `pareto` after), to `<output>/_excluded/`.
+Writes the kept documents (input columns + `score`) to `<output>/kind=doc/` and the rest, with
+`reason` (`empty_text` before scoring, `pareto` after), to `<output>/kind=dropped/`, in one pass;
+the metrics are read back from what was written (score, reason, crawl: no text).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.errors import AnalysisException
 from pyspark.ml import PipelineModel
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
 
+from spark_jobs.documents import DOC_KIND, DOCUMENTS, content_digest, digest_of, read_documents
+from spark_jobs.features import is_empty
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
+from spark_jobs.seeded import uniform, uniform_col
 
 NAME = "quality_filter"
-UNIFORM_BITS = 52  # 13 hex digits: exact as a double and as a Spark long, so u is bit-identical
 SCORE_BUCKETS = 10
 EMPTY_TEXT, PARETO = "empty_text", "pareto"
-REQUIRED = {"doc_id": StringType(), "text": StringType()}
 
 
 @dataclass(frozen=True)
@@ -51,19 +50,6 @@ class FilterParams:
 
 
 # --- the seeded uniform and the Pareto draw, as plain Python and as Spark columns -------------
-
-
-def uniform(seed: int, doc_id: str, stream: str) -> float:
-    """u in [0, 1) from the first 52 bits of sha256(f"{stream}\\0{seed}\\0{doc_id}")."""
-    digest = hashlib.sha256(f"{stream}\x00{seed}\x00{doc_id}".encode()).hexdigest()
-    return int(digest[: UNIFORM_BITS // 4], 16) / float(1 << UNIFORM_BITS)
-
-
-def uniform_col(seed: int, doc_id: Column, stream: str) -> Column:
-    """The same u as `uniform`, as a Spark expression (no Python UDF)."""
-    digest = F.sha2(F.concat(F.lit(f"{stream}\x00{seed}\x00"), doc_id), 256)
-    bits = F.conv(F.substring(digest, 1, UNIFORM_BITS // 4), 16, 10).cast("long")
-    return bits.cast("double") / F.lit(float(1 << UNIFORM_BITS))
 
 
 def pareto_draw(seed: int, doc_id: str, alpha: float) -> float:
@@ -89,30 +75,6 @@ def keep_probability(score: float, alpha: float) -> float:
 
 
 # --- transforms ----------------------------------------------------------------------------------
-
-
-def is_empty(text: Column) -> Column:
-    """Null or whitespace only (Java's \\s: space, tab, newlines; `F.trim` strips spaces only)."""
-    return text.isNull() | ~text.rlike(r"\S")
-
-
-def check_columns(df: DataFrame, what: str) -> None:
-    fields = {f.name: f.dataType for f in df.schema.fields}
-    for name, kind in REQUIRED.items():
-        if fields.get(name) != kind:
-            raise BadInput(f"{what}: needs column {name} {kind.simpleString()}, has {fields}")
-
-
-def read_documents(spark: SparkSession, paths: Sequence[str], what: str) -> DataFrame:
-    if not paths:
-        raise BadInput(f"{what}: no input path given")
-    try:
-        df = spark.read.parquet(*paths)
-    except AnalysisException as error:
-        reason = (error.getMessage() or str(error)).strip().splitlines()[0]
-        raise BadInput(f"{what}: cannot read {', '.join(paths)}: {reason}") from error
-    check_columns(df, what)
-    return df
 
 
 def score_and_decide(df: DataFrame, model: PipelineModel, params: FilterParams) -> DataFrame:
@@ -145,6 +107,7 @@ def score_bucket(score: Column) -> Column:
 def summarise(decided: DataFrame, alpha: float, metrics: Metrics) -> None:
     """Fills metrics from one small aggregation (groups: crawl x reason x bucket)."""
     crawl = F.coalesce(F.col("crawl"), F.lit("(none)")) if "crawl" in decided.columns else F.lit("")
+    # The groups are crawls x reasons x score buckets: a few hundred at paper scale.
     rows = (
         decided.groupBy(crawl.alias("crawl"), "reason", score_bucket(F.col("score")).alias("b"))
         .agg(
@@ -154,7 +117,7 @@ def summarise(decided: DataFrame, alpha: float, metrics: Metrics) -> None:
             F.max("score").alias("max"),
             F.sum(F.pow(F.lit(2.0) - F.col("score"), F.lit(-alpha))).alias("expected"),
         )
-        .collect()
+        .collect()  # bounded: crawls x reasons x buckets
     )
     per_crawl: dict[str, dict[str, int]] = {}
     buckets = [{"in": 0, "kept": 0, "expected": 0.0} for _ in range(SCORE_BUCKETS)]
@@ -214,17 +177,16 @@ def load_model(path: str) -> PipelineModel:
 def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, metrics: Metrics):
     model = load_model(args.model)
     docs = read_documents(spark, args.input, "CC documents")
-    decided = score_and_decide(docs, model, params).persist()
-    try:
-        out = args.output.rstrip("/")
-        # Same input files give the same partitions; sorting within them makes the files stable.
-        kept = decided.filter(F.col("reason").isNull()).drop("reason")
-        kept.sortWithinPartitions("doc_id").write.mode("overwrite").parquet(out)
-        excluded = decided.filter(F.col("reason").isNotNull())
-        excluded.sortWithinPartitions("doc_id").write.mode("overwrite").parquet(f"{out}/_excluded")
-        summarise(decided, params.alpha, metrics)
-    finally:
-        decided.unpersist()
+    decided = score_and_decide(docs, model, params).withColumn(
+        "kind", F.when(F.col("reason").isNull(), DOC_KIND).otherwise("dropped")
+    )
+    # One pass: kept documents (with `score`) under kind=doc, the rest with `reason` beside them.
+    decided.write.partitionBy("kind").mode("overwrite").parquet(args.output)
+    written = spark.read.parquet(args.output)
+    summarise(written, params.alpha, metrics)
+    kept = written.where(F.col("kind") == DOC_KIND).select(*DOCUMENTS.names, "score")
+    digest = kept.agg(content_digest(kept)).first()[0]  # bounded: one row
+    metrics.output_digest = digest_of([digest])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_job(NAME, FilterParams, body, argv, parser=build_parser())
+def main(argv: Sequence[str] | None = None, **session) -> int:
+    """`session`: `spark` and `on_error` when run inside the job server (see `run_job`)."""
+    return run_job(NAME, FilterParams, body, argv, parser=build_parser(), **session)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.ml.feature import HashingTF, Tokenizer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_jobs import fs
+from spark_jobs.documents import digest_of, read_documents
+from spark_jobs.features import DEFAULT_NUM_FEATURES, feature_stages, is_empty
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
-from spark_jobs.quality_filter import EMPTY_TEXT, is_empty, read_documents, uniform_col
+from spark_jobs.quality_filter import EMPTY_TEXT
+from spark_jobs.seeded import uniform_col
 
 NAME = "train_classifier"
 SAMPLED_OUT = "sampled_out"
@@ -46,7 +49,7 @@ class TrainParams:
     seed: the run seed behind the sampling and the split.
     """
 
-    num_features: int = 1 << 18
+    num_features: int = DEFAULT_NUM_FEATURES
     reg_param: float = 0.01
     max_iter: int = 100
     elastic_net_param: float = 0.0
@@ -67,8 +70,7 @@ class TrainParams:
 def build_pipeline(params: TrainParams) -> Pipeline:
     return Pipeline(
         stages=[
-            Tokenizer(inputCol="text", outputCol="tokens"),
-            HashingTF(inputCol="tokens", outputCol="features", numFeatures=params.num_features),
+            *feature_stages(params.num_features),
             LogisticRegression(
                 featuresCol="features",
                 labelCol="label",
@@ -131,27 +133,31 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
     if args.input:
         raise BadInput("train_classifier takes --positives and --negatives, not --input")
     positives = read_documents(spark, args.positives, "positives").select("doc_id", "text")
-    negatives = read_documents(spark, [args.negatives], "negatives").select("doc_id", "text")
+    negatives = read_documents(spark, args.negatives, "negatives").select("doc_id", "text")
     docs = positives.withColumn("label", F.lit(1.0)).unionByName(
         negatives.withColumn("label", F.lit(0.0))
     )
-    docs = docs.withColumn("empty", is_empty(F.col("text"))).cache()
-    tally = {
-        (r.label, r.empty): r["count"] for r in docs.groupBy("label", "empty").count().collect()
-    }
+    docs = docs.withColumn("empty", is_empty(F.col("text")))
+    # A counting pass (no cache): the corpus may be all of Common Crawl.
+    # bounded: 4 groups (label x empty).
+    counted = docs.groupBy("label", "empty").count().collect()
+    tally = {(r.label, r.empty): r["count"] for r in counted}
     n_pos, n_neg = tally.get((1.0, False), 0), tally.get((0.0, False), 0)
     if n_pos == 0 or n_neg == 0:
         raise BadInput(f"need non-empty positives and negatives, have {n_pos} and {n_neg}")
     empties = tally.get((1.0, True), 0) + tally.get((0.0, True), 0)
 
+    # Sample first, then cache only the sample (at most 2 x max_docs_per_class documents):
+    # logistic regression iterates over it max_iter times.
     sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params).cache()
+    # bounded: 4 groups (holdout x label).
     split_counts = {
         (r.holdout, r.label): r["count"]
         for r in sampled.groupBy("holdout", "label").count().collect()
     }
     used = sum(split_counts.values())
     model = build_pipeline(params).fit(sampled.filter(~F.col("holdout")))
-    model.write().overwrite().save(f"{args.output.rstrip('/')}/model")
+    model.write().overwrite().save(fs.join(args.output, "model"))
 
     metrics.rows_in = n_pos + n_neg + empties
     metrics.rows_kept = used
@@ -172,7 +178,15 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
         }
     )
     sampled.unpersist()
-    docs.unpersist()
+    metrics.output_digest = model_digest(model)
+
+
+def model_digest(model: PipelineModel) -> str:
+    """What the filter depends on: the features and the weights (rounded: Spark's tree
+    aggregation sums in a varying order, so the last bits of a retrained model can differ)."""
+    lr = model.stages[-1]
+    weights = [round(w, 8) for w in lr.coefficients.toArray().tolist()]
+    return digest_of([model.stages[1].getNumFeatures(), round(lr.intercept, 8), *weights])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,12 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--positives", action="append", default=[], help="reference documents Parquet (repeatable)"
     )
-    parser.add_argument("--negatives", required=True, help="Common Crawl documents Parquet")
+    parser.add_argument(
+        "--negatives",
+        action="append",
+        required=True,
+        help="Common Crawl documents (repeatable: one extract output per crawl)",
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_job(NAME, TrainParams, body, argv, parser=build_parser())
+def main(argv: Sequence[str] | None = None, **session) -> int:
+    """`session`: `spark` and `on_error` when run inside the job server (see `run_job`)."""
+    return run_job(NAME, TrainParams, body, argv, parser=build_parser(), **session)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import extract, ingest_reference
-from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id
+from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id, read_documents, read_excluded
 
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 
@@ -68,7 +68,7 @@ def test_documents_match_ground_truth(spark: SparkSession, mini_crawl: Path, ext
     truth = read_jsonl(mini_crawl / "ground-truth" / "documents.jsonl")
     seen = [t for t in truth if t["lost"] is None]
     expected = {make_doc_id("common_crawl", t["record_id"]): t for t in seen if t["bytes"] > 0}
-    docs = spark.read.parquet(str(out))
+    docs = read_documents(spark, [str(out)], "test")
     assert [(f.name, f.dataType) for f in docs.schema] == [(f.name, f.dataType) for f in DOCUMENTS]
     rows = {r["doc_id"]: r for r in docs.collect()}
     assert set(rows) == set(expected)
@@ -92,7 +92,7 @@ def test_broken_files_and_empty_records_are_excluded_with_reasons(
     out, metrics = extracted[0]
     truth = read_jsonl(mini_crawl / "ground-truth" / "documents.jsonl")
     broken = json.loads((mini_crawl / "ground-truth" / "broken-files.json").read_text())
-    excluded = spark.read.parquet(str(out / "_excluded"))
+    excluded = read_excluded(spark, str(out))
     assert excluded.schema.names == EXCLUDED.names
     rows = excluded.collect()
     empties = {make_doc_id("common_crawl", t["record_id"]) for t in truth if t["kind"] == "empty"}
@@ -114,7 +114,7 @@ def test_broken_files_and_empty_records_are_excluded_with_reasons(
 
 def test_two_runs_give_identical_content_and_layout(spark: SparkSession, extracted) -> None:
     (first, m1), (second, m2) = extracted
-    a, b = spark.read.parquet(str(first)), spark.read.parquet(str(second))
+    a, b = (read_documents(spark, [str(p)], "test") for p in (first, second))
     assert content_hash(a) == content_hash(b)
 
     def layout(df: DataFrame) -> list:
@@ -148,10 +148,11 @@ def test_extract_reads_only_what_the_inventory_lists(
     code, metrics = run(extract.main, tmp_path, [inventory])
     assert code == 0
     assert metrics["extra"]["files_read"] == 1
-    sources = {
-        r.source_file for r in spark.read.parquet(str(tmp_path / "out" / "_excluded")).collect()
-    }
-    assert str(root / other) not in sources
+    # The one file read is the chosen one, by size (the other file differs in size).
+    assert (root / chosen).stat().st_size != (root / other).stat().st_size
+    assert metrics["extra"]["bytes_read"] == (root / chosen).stat().st_size
+    sources = {r.source_file for r in read_excluded(spark, str(tmp_path / "out")).collect()}
+    assert sources <= {f"file:{root / chosen}"}
 
 
 def test_extract_reports_bad_input(tmp_path: Path) -> None:
@@ -166,7 +167,9 @@ def test_ingest_reference_jsonl(spark: SparkSession, mini_crawl: Path, tmp_path:
     records = read_jsonl(source / "part-00000.jsonl")
     code, metrics = run(ingest_reference.main, tmp_path, [source], {"dataset": "webtext2"})
     assert code == 0
-    docs = {r["doc_id"]: r for r in spark.read.parquet(str(tmp_path / "out")).collect()}
+    docs = {
+        r["doc_id"]: r for r in read_documents(spark, [str(tmp_path / "out")], "test").collect()
+    }
     assert docs.keys() == {make_doc_id("webtext2", r["id"]) for r in records}
     for r in records:
         doc = docs[make_doc_id("webtext2", r["id"])]
@@ -185,7 +188,10 @@ def test_ingest_reference_text_folder(spark: SparkSession, tmp_path: Path) -> No
         ingest_reference.main, tmp_path, [folder], {"dataset": "books1", "format": "text"}
     )
     assert code == 0
-    docs = {r["doc_id"]: r["text"] for r in spark.read.parquet(str(tmp_path / "out")).collect()}
+    docs = {
+        r["doc_id"]: r["text"]
+        for r in read_documents(spark, [str(tmp_path / "out")], "test").collect()
+    }
     assert docs == {
         make_doc_id("books1", "a.txt"): "Chapter 1\r\nIt was a dark night.\r\n",
         make_doc_id("books1", "sub/b.txt"): "caf\ufffd au lait",
@@ -207,7 +213,7 @@ def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: P
         {"dataset": "wikipedia", "format": "parquet"},
     )
     assert code == 0
-    docs = spark.read.parquet(str(tmp_path / "out"))
+    docs = read_documents(spark, [str(tmp_path / "out")], "test")
     got = {r["doc_id"]: r["text"] for r in docs.collect()}
     part = next((tmp_path / "wiki").glob("part-*.parquet")).name
     assert got == {
@@ -223,5 +229,5 @@ def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: P
     assert code == 0
     assert metrics["dropped_by_reason"] == {"invalid_json": 1, "missing_text": 1}
     assert metrics["extra"]["problems"]["blank_line"] == 1
-    kept = spark.read.parquet(str(tmp_path / "j" / "out")).collect()
+    kept = read_documents(spark, [str(tmp_path / "j" / "out")], "test").collect()
     assert [r["doc_id"] for r in kept] == [make_doc_id("books2", "x.jsonl:0")]

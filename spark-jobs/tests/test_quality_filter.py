@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.documents import DOCUMENTS, make_doc_id
+from spark_jobs.documents import DOCUMENTS, make_doc_id, write_documents
 from spark_jobs.job import BadInput, Metrics
 from spark_jobs.quality_filter import (
     NAME,
@@ -149,7 +149,7 @@ def setup(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict
         text = " ".join(words[: 4 + i % len(words)])  # a spread of scores
         rows.append(doc(i, text, crawl="CC-MAIN-2017-04" if i % 2 else "CC-MAIN-2019-04"))
     rows += [doc(1000, ""), doc(1001, "  \n "), doc(1002, "\t")]
-    spark.createDataFrame(rows, DOCUMENTS).repartition(3).write.parquet(str(root / "docs"))
+    write_documents(spark.createDataFrame(rows, DOCUMENTS).repartition(3), str(root / "docs"))
     return {"root": root, "model": str(root / "model"), "docs": str(root / "docs"), "n": len(rows)}
 
 
@@ -172,7 +172,7 @@ def content_hash(spark: SparkSession, path: Path) -> str:
 def test_filter_counts_output_and_determinism(spark: SparkSession, setup: dict, tmp_path) -> None:
     first = run_filter(spark, setup, tmp_path / "a", seed=SEED)
     second = run_filter(spark, setup, tmp_path / "b", seed=SEED)
-    for sub in ("", "_excluded"):
+    for sub in ("kind=doc", "kind=dropped"):
         assert content_hash(spark, tmp_path / "a" / sub) == content_hash(
             spark, tmp_path / "b" / sub
         )
@@ -190,10 +190,11 @@ def test_filter_counts_output_and_determinism(spark: SparkSession, setup: dict, 
     buckets = first.extra["keep_rate_by_score_bucket"]
     assert sum(b["kept"] for b in buckets) == first.rows_kept
 
-    kept = spark.read.parquet(str(tmp_path / "a"))
-    assert kept.columns == [*DOCUMENTS.names, "score"]
+    kept = spark.read.parquet(str(tmp_path / "a" / "kind=doc"))
+    assert kept.columns == [*DOCUMENTS.names, "score", "reason"]
     assert kept.count() == first.rows_kept
-    excluded = spark.read.parquet(str(tmp_path / "a" / "_excluded"))
+    assert kept.where(F.col("reason").isNotNull()).count() == 0
+    excluded = spark.read.parquet(str(tmp_path / "a" / "kind=dropped"))
     assert excluded.columns == [*DOCUMENTS.names, "score", "reason"]
     for row in kept.collect():
         assert 0.0 <= row.score <= 1.0 and keep(SEED, row.doc_id, row.score, ALPHA)
@@ -220,7 +221,7 @@ def test_bad_inputs(spark: SparkSession, setup: dict, tmp_path) -> None:
     )
     with pytest.raises(BadInput, match="cannot load the classifier model"):
         body(spark, args, FilterParams(), Metrics(job=NAME, run_id="t", params={}))
-    spark.createDataFrame([("a",)], "doc_id string").write.parquet(str(tmp_path / "no_text"))
+    write_documents(spark.createDataFrame([("a",)], "doc_id string"), str(tmp_path / "no_text"))
     args.model, args.input = setup["model"], [str(tmp_path / "no_text")]
     with pytest.raises(BadInput, match="needs column text"):
         body(spark, args, FilterParams(), Metrics(job=NAME, run_id="t", params={}))

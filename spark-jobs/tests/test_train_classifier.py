@@ -13,9 +13,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from warcio.archiveiterator import ArchiveIterator
 
-from spark_jobs.documents import DOCUMENTS, make_doc_id
+from spark_jobs.documents import DOCUMENTS, make_doc_id, read_documents, write_documents
+from spark_jobs.features import is_empty
 from spark_jobs.job import BadInput, Metrics
-from spark_jobs.quality_filter import is_empty, uniform_col
+from spark_jobs.seeded import uniform_col
 from spark_jobs.train_classifier import NAME, TrainParams, body, build_parser, class_targets
 
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2018-34", "CC-MAIN-2019-04"]
@@ -63,12 +64,12 @@ def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, make_m
     crawl_dir = root / "crawl"
     make_mini_crawl(crawl_dir, 2, 7, CRAWLS)
     cc = cc_documents(crawl_dir)
-    spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
+    write_documents(spark.createDataFrame(cc, DOCUMENTS), str(root / "cc"))
     positives = []
     for name in REFERENCES:
         docs = read_jsonl(crawl_dir / "reference" / name / "part-00000.jsonl")
         rows = [(make_doc_id(name, d["id"]), name, None, None, None, None, d["text"]) for d in docs]
-        spark.createDataFrame(rows, DOCUMENTS).write.parquet(str(root / name))
+        write_documents(spark.createDataFrame(rows, DOCUMENTS), str(root / name))
         positives.append(str(root / name))
     truth = {
         make_doc_id("common_crawl", t["record_id"]): t
@@ -107,7 +108,7 @@ def test_held_out_cc_auc_against_ground_truth(spark, corpus, trained) -> None:
     output, metrics = trained
     truth = corpus["truth"]
     model = PipelineModel.load(str(output / "model"))
-    cc = spark.read.parquet(corpus["cc"]).filter(~is_empty(F.col("text")))  # empties never scored
+    cc = read_documents(spark, [corpus["cc"]], "cc").filter(~is_empty(F.col("text")))  # unscored
     holdout = uniform_col(PARAMS.seed, F.col("doc_id"), "train_holdout") < PARAMS.holdout_fraction
     scored = model.transform(cc.withColumn("holdout", holdout)).select(
         "doc_id", "holdout", vector_to_array("probability")[1].alias("score")
@@ -188,5 +189,5 @@ def test_bad_params_and_inputs(spark, corpus, tmp_path) -> None:
     with pytest.raises(BadInput, match="positives: no input path"):
         body(spark, args, TrainParams(), Metrics(job=NAME, run_id="t", params={}))
     args.positives = [str(tmp_path / "missing")]
-    with pytest.raises(BadInput, match="cannot read"):
+    with pytest.raises(BadInput, match="positives: input not found"):
         body(spark, args, TrainParams(), Metrics(job=NAME, run_id="t", params={}))

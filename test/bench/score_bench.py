@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
 
-from spark_jobs.documents import DOCUMENTS, make_doc_id  # noqa: E402
+from spark_jobs.documents import DOCUMENTS, make_doc_id, write_documents  # noqa: E402
 from spark_jobs.quality_filter import keep  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
 
@@ -62,12 +62,12 @@ def cc_rows(crawl_dir: Path) -> list[tuple]:
     return rows
 
 
-def write_documents(root: Path, crawl_dir: Path) -> tuple[list[tuple], list[str]]:
+def write_corpora(root: Path, crawl_dir: Path) -> tuple[list[tuple], list[str]]:
     spark = local_spark("score-bench-setup")
     try:
         cc = cc_rows(crawl_dir)
-        spark.createDataFrame(cc, DOCUMENTS).write.parquet(str(root / "cc"))
-        spark.createDataFrame(cc[:1], DOCUMENTS).write.parquet(str(root / "tiny"))
+        write_documents(spark.createDataFrame(cc, DOCUMENTS), str(root / "cc"))
+        write_documents(spark.createDataFrame(cc[:1], DOCUMENTS), str(root / "tiny"))
         positives = []
         for name in REFERENCES:
             lines = (crawl_dir / "reference" / name / "part-00000.jsonl").read_text().splitlines()
@@ -75,7 +75,7 @@ def write_documents(root: Path, crawl_dir: Path) -> tuple[list[tuple], list[str]
             rows = [
                 (make_doc_id(name, d["id"]), name, None, None, None, None, d["text"]) for d in docs
             ]
-            spark.createDataFrame(rows, DOCUMENTS).write.parquet(str(root / name))
+            write_documents(spark.createDataFrame(rows, DOCUMENTS), str(root / name))
             positives.append(str(root / name))
     finally:
         spark.stop()
@@ -123,7 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:
         root = Path(tmp)
         generate_mini_crawl(root / "mc", args)
-        cc, positives = write_documents(root, root / "mc")
+        cc, positives = write_corpora(root, root / "mc")
         texts = [(row[0], row[-1]) for row in cc]
         mb = sum(len(t.encode()) for _, t in texts) / 1e6
         (root / "train").mkdir()

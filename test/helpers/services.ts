@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
 import { connectClient } from '../../cli/client';
 import { createWorker } from '../../cli/worker';
 import { freeLocalPort } from '../../core/net';
@@ -82,17 +81,6 @@ export async function startTestWorker(settings: ServicesSettings): Promise<TestW
       await client.connection.close();
     },
   };
-}
-
-/** Processes whose command line mentions `root` and Spark: what a cancelled job must not leave. */
-export function sparkProcessesFor(root: string): string[] {
-  try {
-    return execFileSync('pgrep', ['-af', root], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.includes('spark') && !line.includes('pgrep'));
-  } catch {
-    return [];
-  }
 }
 
 export interface TestStack {

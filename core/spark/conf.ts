@@ -1,0 +1,91 @@
+/**
+ * How a Spark job is configured for where it runs: a local master binds the driver to loopback;
+ * a cluster master leaves binding to the cluster. Storage on S3 adds the S3A jars that setup
+ * installed (never fetched at run time) and the endpoint, never credentials: S3A reads those
+ * from the environment or the AWS credential chain, like every other ccmix component.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../config/schema';
+import { CCMIX_HOME, REPO_ROOT } from '../paths';
+
+export const S3A_JARS_DIR = path.join(CCMIX_HOME, 'spark-jars');
+
+export const isLocalMaster = (master: string): boolean => /^local(\[.*\])?$/.test(master);
+
+export interface SparkLaunchSettings {
+  conf: Record<string, string>;
+  jars: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** The S3A jars installed by infra/setup.sh (hadoop-aws matching pyspark's Hadoop). */
+export function s3aJars(): string[] {
+  if (!existsSync(S3A_JARS_DIR)) return [];
+  return readdirSync(S3A_JARS_DIR)
+    .filter((name) => name.endsWith('.jar'))
+    .sort()
+    .map((name) => path.join(S3A_JARS_DIR, name));
+}
+
+/**
+ * S3A settings from the environment (the endpoint of an emulator, the region); no secrets. With
+ * `buckets`, they apply to those buckets only (`fs.s3a.bucket.<name>.…`), so one long-lived JVM
+ * can serve jobs whose buckets live behind different endpoints.
+ */
+export function s3aConf(
+  env: NodeJS.ProcessEnv = process.env,
+  buckets: string[] = [],
+): Record<string, string> {
+  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const settings: Record<string, string> = {
+    'endpoint.region': region,
+    ...(endpoint
+      ? {
+          endpoint,
+          'path.style.access': 'true',
+          'connection.ssl.enabled': String(endpoint.startsWith('https:')),
+        }
+      : {}),
+  };
+  const scopes = buckets.length > 0 ? buckets.map((b) => `fs.s3a.bucket.${b}.`) : ['fs.s3a.'];
+  return Object.fromEntries(
+    scopes.flatMap((scope) => Object.entries(settings).map(([k, v]) => [`spark.hadoop.${scope}${k}`, v])),
+  );
+}
+
+/** The buckets of `s3://` / `s3a://` URIs. */
+export function bucketsOf(uris: string[]): string[] {
+  return [...new Set(uris.flatMap((u) => /^s3a?:\/\/([^/]+)/.exec(u)?.[1] ?? []))].sort();
+}
+
+export function javaHome(): string | undefined {
+  const recorded = path.join(REPO_ROOT, '.ccmix', 'java-home');
+  return process.env.JAVA_HOME ?? (existsSync(recorded) ? readFileSync(recorded, 'utf8').trim() : undefined);
+}
+
+/** `buckets`: the S3 buckets the job touches (none: no S3A). */
+export function launchSettings(spark: Config['spark'], buckets: string[]): SparkLaunchSettings {
+  const local = isLocalMaster(spark.master);
+  const usesS3 = buckets.length > 0;
+  const jars = usesS3 ? s3aJars() : [];
+  if (usesS3 && jars.length === 0) {
+    throw new Error(`storage on S3 needs the S3A jars in ${S3A_JARS_DIR}: run \`npm run setup\``);
+  }
+  const java = javaHome();
+  return {
+    conf: {
+      'spark.ui.showConsoleProgress': 'false',
+      'spark.sql.session.timeZone': 'UTC',
+      ...(local ? { 'spark.driver.host': '127.0.0.1', 'spark.driver.bindAddress': '127.0.0.1' } : {}),
+      ...(usesS3 ? s3aConf(process.env, buckets) : {}),
+      ...spark.conf,
+    },
+    jars,
+    env: {
+      ...(local ? { SPARK_LOCAL_IP: '127.0.0.1' } : {}),
+      ...(java ? { JAVA_HOME: java } : {}),
+    },
+  };
+}

@@ -1,0 +1,180 @@
+"""Tokenize documents and pack them into rows of exactly n_ctx ids, per source and epoch.
+
+- Tokenize: GPT-2 BPE through tiktoken, in Arrow batches (`mapInArrow`); every document is its
+  text as ordinary text (a literal `<|endoftext|>` is characters, not id 50256) followed by 50256.
+- Order: each epoch orders a source's documents by a seeded hash of (source, epoch, doc_id).
+- Offsets: a document's first token offset in its epoch's stream is a prefix sum in that order,
+  computed in two levels so no task sees a whole source: the hash is uniform, so documents fall
+  into `buckets` contiguous key ranges; bucket totals (a few per 10^4 documents) are summed on the
+  driver, and a window inside each bucket adds the documents before it.
+- Rows: the stream is cut every n_ctx ids; a document yields one slice per row it overlaps, and
+  a row is its slices concatenated in offset order. The partial tail of an epoch is dropped; a
+  partial last epoch keeps its first `rows` rows, i.e. the documents that come first in that
+  epoch's seeded order (a seeded subset, as training that stops mid-epoch would see).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from spark_jobs.seeded import uniform_col
+from spark_jobs.tokenizer import GPT2_EOT, gpt2_encoding
+
+DOCS_PER_BUCKET = 20_000
+
+TOKENIZED = StructType(
+    [
+        StructField("source", StringType(), False),
+        StructField("doc_id", StringType(), False),
+        StructField("n_tokens", LongType(), False),
+        StructField("input_ids", ArrayType(IntegerType(), True), False),
+    ]
+)
+
+
+def encode_texts(enc, texts: list[str | None]) -> tuple[pa.ListArray, np.ndarray]:
+    """Each text's ids then EOT, as one Arrow list<int32> column, and the lengths."""
+    ids = array("i")
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    for i, text in enumerate(texts):
+        ids.extend(enc.encode_ordinary(text or ""))
+        ids.append(GPT2_EOT)
+        offsets[i + 1] = len(ids)
+    values = pa.array(np.frombuffer(ids, dtype=np.int32), type=pa.int32())
+    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+    return lists, np.diff(offsets)
+
+
+def tokenize_batches(rank_file: str | None):
+    """A `mapInArrow` function: (source, doc_id, text) batches -> TOKENIZED batches."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        enc = gpt2_encoding(_resolve(rank_file))
+        for batch in batches:
+            lists, lengths = encode_texts(enc, batch.column("text").to_pylist())
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("source"), batch.column("doc_id"), pa.array(lengths), lists],
+                schema=TOKENIZED_ARROW,
+            )
+
+    return run
+
+
+TOKENIZED_ARROW = pa.schema(
+    [
+        pa.field("source", pa.string(), False),
+        pa.field("doc_id", pa.string(), False),
+        pa.field("n_tokens", pa.int64(), False),
+        pa.field("input_ids", pa.list_(pa.int32()), False),
+    ]
+)
+
+
+def _resolve(rank_file: str | None) -> str | None:
+    """A rank file shipped with `SparkContext.addFile` is found by its name on executors."""
+    if rank_file and rank_file.startswith("sparkfiles:"):
+        from pyspark import SparkFiles
+
+        return SparkFiles.get(rank_file.removeprefix("sparkfiles:"))
+    return rank_file
+
+
+def tokenize(docs: DataFrame, rank_file: str | None) -> DataFrame:
+    """(source, doc_id, text) -> TOKENIZED, Python <-> JVM in Arrow batches."""
+    return docs.select("source", "doc_id", "text").mapInArrow(
+        tokenize_batches(rank_file), TOKENIZED
+    )
+
+
+def epoch_order(thin: DataFrame, epochs: DataFrame, seed: int) -> DataFrame:
+    """(source, doc_id, n_tokens) x epochs -> + epoch, key (seeded, uniform in [0, 1)), bucket.
+
+    `epochs` has one row per (source, epoch) with `buckets` (see DOCS_PER_BUCKET).
+    """
+    tag = F.concat_ws("\x00", "source", F.col("epoch").cast("string"), "doc_id")
+    ordered = thin.join(F.broadcast(epochs), "source").withColumn(
+        "key", uniform_col(seed, tag, "mix-epoch-order")
+    )
+    bucket = F.least(F.floor(F.col("key") * F.col("buckets")), F.col("buckets") - 1)
+    return ordered.withColumn("bucket", bucket.cast("long"))
+
+
+def bucket_totals(ordered: DataFrame) -> DataFrame:
+    """Tokens per (source, epoch, bucket): the small table the driver prefix-sums."""
+    return ordered.groupBy("source", "epoch", "bucket").agg(F.sum("n_tokens").alias("tokens"))
+
+
+def prefix_bases(totals: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+    """(source, epoch, bucket, tokens) -> (source, epoch, bucket, tokens before the bucket)."""
+    bases, running = [], {}
+    for source, epoch, bucket, tokens in sorted(totals):
+        before = running.get((source, epoch), 0)
+        bases.append((source, epoch, bucket, before))
+        running[(source, epoch)] = before + tokens
+    return bases
+
+
+def offsets(ordered: DataFrame, bases: DataFrame) -> DataFrame:
+    """+ `offset`: the document's first token within its epoch's stream."""
+    window = (
+        Window.partitionBy("source", "epoch", "bucket")
+        .orderBy("key", "doc_id")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    inside = F.sum("n_tokens").over(window) - F.col("n_tokens")
+    joined = ordered.join(F.broadcast(bases), ["source", "epoch", "bucket"])
+    return joined.withColumn("offset", F.col("base") + inside)
+
+
+def spans(with_offsets: DataFrame, n_ctx: int) -> DataFrame:
+    """+ first_row, last_row: the rows of the epoch a document overlaps (`rows` taken only)."""
+    first = F.expr(f"offset div {int(n_ctx)}")
+    last = F.expr(f"(offset + n_tokens - 1) div {int(n_ctx)}")
+    return with_offsets.withColumn("first_row", first).withColumn(
+        "last_row", F.least(last, F.col("rows") - 1)
+    )
+
+
+def pack(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
+    """Documents with spans + their ids -> rows (source, epoch, row, input_ids of n_ctx)."""
+    pieces = (
+        placed.where(F.col("first_row") <= F.col("last_row"))
+        .join(ids, ["source", "doc_id"])
+        .withColumn("row", F.explode(F.sequence("first_row", "last_row")))
+        .withColumn("lo", F.greatest(F.col("offset"), F.col("row") * n_ctx))
+        .withColumn("hi", F.least(F.col("offset") + F.col("n_tokens"), (F.col("row") + 1) * n_ctx))
+        .select(
+            "source",
+            "epoch",
+            "row",
+            F.struct(
+                "lo",
+                F.slice(
+                    "input_ids", F.col("lo") - F.col("offset") + 1, F.col("hi") - F.col("lo")
+                ).alias("piece"),
+            ).alias("part"),
+        )
+    )
+    rows = pieces.groupBy("source", "epoch", "row").agg(
+        F.sort_array(F.collect_list("part")).alias("parts")
+    )
+    return rows.select(
+        "source",
+        "epoch",
+        "row",
+        F.flatten(F.transform("parts", lambda p: p["piece"])).alias("input_ids"),
+    )

@@ -1,0 +1,216 @@
+"""A long-lived Spark driver that runs ccmix jobs on request, so local stages share one JVM.
+
+    spark-submit [--driver-memory 2g] [--jars …] spark_jobs/server.py --port 8790 [--host 127.0.0.1]
+
+Every job started through `spark-submit` pays Spark's start-up (12-15 s here) before it reads a
+byte. Locally, `ccmix services up` starts this server once and `runSparkJob` sends it jobs over
+HTTP on loopback; on a cluster, jobs go through `spark-submit` as before. A job runs exactly as
+from the command line (`run_job`, same argv, same outputs and metrics), in a child session of
+the server's (own SQL conf, shared JVM), under a Spark job group so it can be watched and
+cancelled alone.
+
+    GET  /health                 {"code_version", "pid", "master", "jobs_running"}
+    POST /jobs                   {"id", "job", "argv", "owner", "hadoop_conf"} -> 202; runs in
+                                 its own thread (hadoop_conf: per-bucket S3A settings only)
+    GET  /jobs/<id>              {"state": running|succeeded|failed|cancelled, "exit_code",
+                                  "error", "progress": {jobsDone, jobsTotal, stagesDone, …}}
+    GET  /jobs                   every job the server knows, without progress
+    POST /jobs/<id>/cancel       cancels its Spark jobs until its thread ends
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import os
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+JOBS = ("extract", "ingest_reference", "train_classifier", "quality_filter", "dedup", "mix")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_version(package_dir: Path = PACKAGE_DIR) -> str:
+    """The same hash as the worker's `sparkJobsCodeVersion`: the sorted `*.py` names + bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.glob("*.py"), key=lambda p: p.name):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class JobRun:
+    id: str
+    job: str
+    argv: list[str]
+    owner: dict[str, Any]
+    state: str = "running"
+    exit_code: int | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    cancel_requested: bool = False
+
+
+class JobServer:
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.runs: dict[str, JobRun] = {}
+        self.lock = threading.Lock()
+        self.version = code_version()
+
+    def start(self, request: dict[str, Any]) -> JobRun:
+        job, run_id = str(request.get("job")), str(request.get("id") or "")
+        if job not in JOBS:
+            raise ValueError(f"unknown job {job!r}; known: {', '.join(JOBS)}")
+        if not run_id:
+            raise ValueError("a job needs an id")
+        argv = [str(a) for a in request.get("argv", [])]
+        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        for key, value in dict(request.get("hadoop_conf") or {}).items():
+            if not str(key).startswith("fs.s3a.bucket."):
+                raise ValueError(f"only per-bucket S3A settings may change at run time, not {key}")
+            hadoop_conf.set(str(key), str(value))
+        with self.lock:
+            existing = self.runs.get(run_id)
+            if existing and existing.state == "running":
+                return existing  # the same attempt asked twice: one run
+            run = JobRun(run_id, job, argv, dict(request.get("owner") or {}))
+            self.runs[run_id] = run
+        threading.Thread(target=self._run, args=(run,), name=f"job-{run_id}", daemon=True).start()
+        return run
+
+    def _run(self, run: JobRun) -> None:
+        sc = self.spark.sparkContext
+        sc.setJobGroup(run.id, f"ccmix {run.job}", interruptOnCancel=True)
+        errors: list[str] = []
+        try:
+            module = importlib.import_module(f"spark_jobs.{run.job}")
+            code = module.main(run.argv, spark=self.spark, on_error=errors.append)
+        except BaseException as error:  # a job's bug must not take the server down
+            code = 1
+            errors.append(f"{type(error).__name__}: {error}")
+            traceback.print_exc()
+        with self.lock:
+            run.exit_code = code
+            run.error = errors[-1] if errors else None
+            run.ended = time.time()
+            if run.cancel_requested:
+                run.state = "cancelled"
+            else:
+                run.state = "succeeded" if code == 0 else "failed"
+
+    def cancel(self, run_id: str) -> JobRun | None:
+        run = self.runs.get(run_id)
+        if run is None or run.state != "running":
+            return run
+        run.cancel_requested = True
+
+        def keep_cancelling() -> None:
+            # A job group cancels the Spark jobs running now; the job's next action starts a
+            # new one, so keep cancelling until its thread has ended.
+            while run.state == "running":
+                self.spark.sparkContext.cancelJobGroup(run.id)
+                time.sleep(0.5)
+
+        threading.Thread(target=keep_cancelling, daemon=True).start()
+        return run
+
+    def progress(self, run_id: str) -> dict[str, int]:
+        tracker = self.spark.sparkContext.statusTracker()
+        jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(run_id)]
+        jobs = [j for j in jobs if j is not None]
+        stages = [tracker.getStageInfo(s) for j in jobs for s in j.stageIds]
+        stages = [s for s in stages if s is not None]
+        return {
+            "jobsDone": sum(1 for j in jobs if j.status == "SUCCEEDED"),
+            "jobsTotal": len(jobs),
+            "stagesDone": sum(1 for s in stages if s.numTasks == s.numCompletedTasks),
+            "tasksDone": sum(s.numCompletedTasks for s in stages),
+            "tasksTotal": sum(s.numTasks for s in stages),
+            "activeTasks": sum(s.numActiveTasks for s in stages),
+        }
+
+    def describe(self, run: JobRun, with_progress: bool) -> dict[str, Any]:
+        described = {k: v for k, v in asdict(run).items() if k != "argv"}
+        if with_progress:
+            described["progress"] = self.progress(run.id)
+        return described
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "code_version": self.version,
+            "pid": os.getpid(),
+            "master": self.spark.sparkContext.master,
+            "jobs_running": sum(1 for r in self.runs.values() if r.state == "running"),
+        }
+
+
+def handler_for(server: JobServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # requests are polled every second
+            pass
+
+        def reply(self, status: int, payload: object) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            parts = [p for p in self.path.split("/") if p]
+            if parts == ["health"]:
+                return self.reply(200, server.health())
+            if parts == ["jobs"]:
+                return self.reply(200, [server.describe(r, False) for r in server.runs.values()])
+            if len(parts) == 2 and parts[0] == "jobs" and parts[1] in server.runs:
+                return self.reply(200, server.describe(server.runs[parts[1]], True))
+            return self.reply(404, {"error": f"no such resource {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            parts = [p for p in self.path.split("/") if p]
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                request = json.loads(self.rfile.read(length) or b"{}")
+                if parts == ["jobs"]:
+                    return self.reply(202, server.describe(server.start(request), False))
+                if len(parts) == 3 and parts[0] == "jobs" and parts[2] == "cancel":
+                    run = server.cancel(parts[1])
+                    if run is None:
+                        return self.reply(404, {"error": f"no job {parts[1]}"})
+                    return self.reply(200, server.describe(run, False))
+            except (ValueError, json.JSONDecodeError) as error:
+                return self.reply(400, {"error": str(error)})
+            return self.reply(404, {"error": f"no such resource {self.path}"})
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="ccmix Spark job server (local, loopback)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    spark = SparkSession.builder.appName("ccmix-job-server").getOrCreate()
+    try:
+        http = ThreadingHTTPServer((args.host, args.port), handler_for(JobServer(spark)))
+        print(f"ccmix job server on http://{args.host}:{args.port}", flush=True)
+        http.serve_forever()
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""The dedup job on local Spark, against the miniature crawl's planted near-duplicates.
+
+The mini crawl (size 1, two crawls) plants exact and near copies at known token-set Jaccard
+within a crawl, across crawls (same URL re-crawled), inside every reference dataset and from
+Common Crawl to WebText2. A pair is "above the threshold" when its planted Jaccard is >= 0.8.
+Precision counts a found pair as right when it is planted or when its Jaccard, recomputed here in
+plain Python from Spark's tokenisation rule, is >= 0.8 (the crawl's random pages are unrelated).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from spark_jobs import dedup, extract
+from spark_jobs.documents import DOC_KIND, DOCUMENTS, ROWS, kind_path, make_doc_id
+
+CRAWLS = ["CC-MAIN-2019-04", "CC-MAIN-2019-09"]
+REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
+SCHEMA = StructType(  # all nullable: the job must count a null text, not crash on it
+    [StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
+    + [StructField("score", DoubleType(), True)]
+)
+THRESHOLD = dedup.DedupParams().jaccard_threshold
+JAVA_WHITESPACE = re.compile(r"[ \t\n\x0b\f\r]")
+
+
+def tokens(text: str) -> set[str]:
+    """Spark's Tokenizer: lowercase, split on each Java whitespace char, drop trailing empties."""
+    parts = JAVA_WHITESPACE.split(text.lower()) if text else [""]
+    while parts and parts[-1] == "":
+        parts.pop()
+    return set(parts)
+
+
+def jaccard(a: str, b: str) -> float:
+    x, y = tokens(a), tokens(b)
+    return len(x & y) / len(x | y) if x | y else 1.0
+
+
+def doc(doc_id: str, dataset: str, text: str | None, crawl: str | None = None, score=None):
+    return (doc_id, dataset, crawl, None, None, None, text, score)
+
+
+def write_inputs(spark: SparkSession, rows: dict[str, list], root: Path, parts: int = 1) -> dict:
+    """Each dataset as a stage output (`<root>/<name>/kind=doc/`); returns name -> folder."""
+    folders = {}
+    for name, data in rows.items():
+        folders[name] = root / name
+        df = spark.createDataFrame(data, SCHEMA).repartition(parts)
+        df.write.mode("overwrite").parquet(kind_path(str(folders[name]), DOC_KIND))
+    return folders
+
+
+def run(spark: SparkSession, tmp: Path, inputs: dict, params: dict | None = None) -> tuple:
+    argv = [f"--input-dataset={name}={path}" for name, path in inputs.items()]
+    argv += ["--output", str(tmp / "out"), "--metrics", str(tmp / "metrics.json")]
+    argv += ["--run-id", "test", "--params-json", json.dumps(params or {})]
+    code = dedup.main(argv, spark=spark)
+    metrics = tmp / "metrics.json"
+    return code, json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
+def read_out(spark: SparkSession, out: Path, what: str) -> DataFrame:
+    return spark.read.parquet(str(out / what))
+
+
+# --- the mini crawl as documents, with its ground truth -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus(spark: SparkSession, make_mini_crawl, tmp_path_factory) -> dict:
+    mc = tmp_path_factory.mktemp("dedup-minicrawl")
+    make_mini_crawl(mc, 1, 1, CRAWLS)
+    names = ROWS.names
+    rows: dict[str, list] = {"common_crawl": []}
+    for path in sorted((mc / "crawl-data").rglob("*.warc.wet.gz")):
+        for r in extract.extract_file(str(path), path.read_bytes(), extract.ExtractParams()):
+            d = dict(zip(names, r, strict=True))
+            if d["kind"] == "doc":
+                rows["common_crawl"].append(doc(d["doc_id"], "common_crawl", d["text"], d["crawl"]))
+    for name in REFERENCES:
+        lines = (mc / "reference" / name / "part-00000.jsonl").read_text().splitlines()
+        rows[name] = [
+            doc(make_doc_id(name, r["id"]), name, r["text"]) for r in map(json.loads, lines)
+        ]
+    truth = [
+        json.loads(x)
+        for x in (mc / "ground-truth" / "documents.jsonl").read_text().split("\n")
+        if x
+    ]
+    refs = [
+        json.loads(x)
+        for x in (mc / "ground-truth" / "reference.jsonl").read_text().split("\n")
+        if x
+    ]
+    folders = write_inputs(spark, rows, tmp_path_factory.mktemp("dedup-in"))
+    texts = {r[0]: r[6] for data in rows.values() for r in data}
+    return {"rows": rows, "truth": truth, "refs": refs, "folders": folders, "texts": texts}
+
+
+def planted(corpus: dict) -> dict[str, set]:
+    """Planted pairs above the threshold by scope (both documents present after extract)."""
+    texts = corpus["texts"]
+    cc = {t["record_id"]: make_doc_id("common_crawl", t["record_id"]) for t in corpus["truth"]}
+    pairs: dict[str, set] = {"within_crawl": set(), "cross_crawl": set(), "webtext": set()}
+    pairs["within_dataset"] = set()
+    for t in corpus["truth"]:
+        if t["dup_of"] is None or (t["actual_jaccard"] or 0) < THRESHOLD:
+            continue
+        a = cc[t["record_id"]]
+        if t["dup_scope"] == "webtext":
+            b = make_doc_id("webtext2", t["dup_of"])
+        else:
+            b = cc.get(t["dup_of"])
+        if a in texts and b in texts:
+            pairs[t["dup_scope"]].add(tuple(sorted((a, b))))
+    for r in corpus["refs"]:
+        if r["dup_of"] is not None and r["actual_jaccard"] >= THRESHOLD:
+            ids = make_doc_id(r["dataset"], r["id"]), make_doc_id(r["dataset"], r["dup_of"])
+            pairs["within_dataset"].add(tuple(sorted(ids)))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def banded(spark: SparkSession, corpus: dict, tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("dedup-banded")
+    code, metrics = run(spark, tmp, corpus["folders"])
+    assert code == 0
+    return tmp / "out", metrics
+
+
+def cluster_pairs(clusters: list) -> set:
+    groups: dict[str, list[str]] = {}
+    for r in clusters:
+        groups.setdefault(r["cluster_id"], []).append(r["doc_id"])
+    return {tuple(sorted(p)) for m in groups.values() for p in itertools.combinations(m, 2)}
+
+
+def scope_of(pair: tuple, crawl: dict) -> str:
+    a, b = pair
+    if a in crawl and b in crawl:
+        return "within_crawl" if crawl[a] == crawl[b] else "cross_crawl"
+    return "within_dataset"
+
+
+def figures(found: set, truth: set, texts: dict, name: str) -> tuple[float, float]:
+    right = {p for p in found if p in truth or jaccard(texts[p[0]], texts[p[1]]) >= THRESHOLD}
+    precision = len(right) / len(found) if found else 1.0
+    recall = len(found & truth) / len(truth) if truth else 1.0
+    print(f"{name}: planted {len(truth)}, found {len(found)}, P {precision:.3f} R {recall:.3f}")
+    return precision, recall
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+def test_planted_near_duplicates_are_found(spark: SparkSession, corpus: dict, banded) -> None:
+    """Regression: a banding/threshold/star change that loses (or invents) near-duplicates."""
+    out, _ = banded
+    truth, texts = planted(corpus), corpus["texts"]
+    assert all(truth[s] for s in ("within_crawl", "cross_crawl", "webtext", "within_dataset"))
+    crawl = {r[0]: r[2] for r in corpus["rows"]["common_crawl"]}
+    found = cluster_pairs(read_out(spark, out, "clusters").collect())
+    for scope in ("within_crawl", "cross_crawl", "within_dataset"):
+        mine = {p for p in found if scope_of(p, crawl) == scope}
+        precision, recall = figures(mine, truth[scope], texts, scope)
+        assert precision >= 0.95 and recall >= 0.95, scope
+    # Against WebText2, by Common Crawl page: its match may be any WebText2 copy of the original.
+    excluded = read_out(spark, out, "_excluded").filter(F.col("reason") == "near_webtext2")
+    matched = {r["doc_id"]: r["detail"] for r in excluded.collect()}
+    pages = {a if a in crawl else b for a, b in truth["webtext"]}
+    right = {
+        c for c, w in matched.items() if c in pages or jaccard(texts[c], texts[w]) >= THRESHOLD
+    }
+    precision = len(right) / len(matched) if matched else 1.0
+    recall = len(pages & set(matched)) / len(pages)
+    figures_line = f"P {precision:.3f} R {recall:.3f}"
+    print(f"against webtext2: planted {len(pages)}, found {len(matched)}, {figures_line}")
+    assert precision >= 0.95 and recall >= 0.95, "against webtext2"
+
+
+def test_counts_add_up_and_outputs_keep_the_input_columns(
+    spark: SparkSession, corpus: dict, banded
+) -> None:
+    """Regression: a dropped row without a reason, or an output that changes the schema."""
+    out, metrics = banded
+    assert metrics["rows_in"] == sum(len(r) for r in corpus["rows"].values())
+    assert metrics["rows_in"] == metrics["rows_kept"] + metrics["rows_dropped"]
+    assert sum(metrics["dropped_by_reason"].values()) == metrics["rows_dropped"]
+    per = metrics["extra"]["per_dataset"]
+    for name, rows in corpus["rows"].items():
+        entry = per[name]
+        assert entry["in"] == len(rows) == entry["kept"] + sum(entry["dropped"].values())
+        kept = spark.read.parquet(kind_path(str(out / name), DOC_KIND))
+        assert kept.columns == SCHEMA.names and kept.count() == entry["kept"]
+    assert per["common_crawl"]["dropped"].get("near_webtext2", 0) >= 1
+    assert metrics["extra"]["removed_by_cross"] == metrics["dropped_by_reason"]["near_webtext2"]
+    clusters = read_out(spark, out, "clusters")
+    assert clusters.columns == dedup.CLUSTER_COLUMNS
+    rows = clusters.collect()
+    assert len(rows) == sum(e["docs_in_clusters"] for e in per.values())
+    by_cluster: dict[str, list] = {}
+    for r in rows:
+        by_cluster.setdefault(r["cluster_id"], []).append(r)
+    for cid, members in by_cluster.items():
+        assert cid == min(m["doc_id"] for m in members)  # smallest id names the cluster
+        assert all(m["cluster_size"] == len(members) for m in members)
+        assert sum(m["kept"] for m in members) <= 1  # one survivor (none if near WebText2)
+    assert metrics["extra"]["candidate_pairs"] >= metrics["extra"]["verified_pairs"] > 0
+    assert metrics["extra"]["buckets"]["largest_bucket"] >= 2
+
+
+def test_mllib_strategy_agrees_with_banded(
+    spark: SparkSession, corpus: dict, banded, tmp_path: Path
+) -> None:
+    """Regression: the strategies disagree on pairs both of them found.
+
+    mllib's candidates (any one of 10 min-hashes equal) contain banded's (two equal in a band),
+    so every verified banded pair is an mllib pair; on the planted data the sets are equal and so
+    are the clusters. A pair mllib alone finds is one the bands missed: printed if any.
+    """
+    inputs = {k: corpus["folders"][k] for k in ("common_crawl", "webtext2")}
+    code, metrics = run(spark, tmp_path, inputs, {"strategy": "mllib"})
+    assert code == 0
+    assert metrics["extra"]["buckets"]["or_candidate_pairs"] >= metrics["extra"]["candidate_pairs"]
+    out, _ = banded
+    mine = read_out(spark, tmp_path / "out", "clusters").collect()
+    theirs = read_out(spark, out, "clusters").filter(F.col("dataset").isin(*inputs)).collect()
+    only_mllib = cluster_pairs(mine) - cluster_pairs(theirs)
+    print(f"mllib: {len(cluster_pairs(mine))} pairs in clusters, only mllib: {len(only_mllib)}")
+    assert cluster_pairs(theirs) <= cluster_pairs(mine)
+    if not only_mllib:
+        assert sorted(map(tuple, mine)) == sorted(map(tuple, theirs))
+    reasons = {"near_webtext2"}
+    mllib_near = read_out(spark, tmp_path / "out", "_excluded").filter(
+        F.col("reason").isin(*reasons)
+    )
+    banded_near = read_out(spark, out, "_excluded").filter(F.col("reason").isin(*reasons))
+    assert {r.doc_id for r in banded_near.collect()} <= {r.doc_id for r in mllib_near.collect()}
+
+
+def test_same_output_across_runs_and_partitionings(
+    spark: SparkSession, corpus: dict, banded, tmp_path: Path
+) -> None:
+    """Regression: a result that depends on partition layout (row order, first(), ids)."""
+    folders = write_inputs(spark, corpus["rows"], tmp_path / "in", parts=3)
+    code, metrics = run(spark, tmp_path, folders)
+    assert code == 0
+    out, first = banded
+    assert metrics["output_digest"] == first["output_digest"]
+    assert metrics["dropped_by_reason"] == first["dropped_by_reason"]
+    for what in ("clusters", "_excluded"):
+        a = read_out(spark, out, what).collect()
+        b = read_out(spark, tmp_path / "out", what).collect()
+        assert sorted(map(tuple, a)) == sorted(map(tuple, b)), what
+
+
+def test_bucket_cap_is_counted_and_keeps_recall(spark: SparkSession, corpus: dict) -> None:
+    """Regression: a capped bucket silently dropped, or splitting it losing near-duplicates."""
+    frames = {
+        k: spark.read.parquet(kind_path(str(corpus["folders"][k]), DOC_KIND))
+        for k in ("common_crawl", "webtext2")
+    }
+    result = dedup.dedup_datasets(frames, dedup.DedupParams(max_bucket_size=3))
+    try:
+        buckets = result.counts["within"]
+        print(f"cap 3: {buckets}")
+        assert buckets["capped_buckets"] > 0 and buckets["split_rounds"] >= 1
+        assert buckets["docs_in_capped_buckets"] > 3 * buckets["capped_buckets"]
+        found = cluster_pairs(result.clusters.collect())
+        truth = planted(corpus)
+        webtext = {r[0] for r in corpus["rows"]["webtext2"]}
+        within = truth["within_crawl"] | truth["cross_crawl"]
+        within |= {p for p in truth["within_dataset"] if p[0] in webtext}
+        assert len(found & within) / len(within) >= 0.95
+    finally:
+        result.release()
+
+
+def test_degenerate_inputs_are_counted(spark: SparkSession, tmp_path: Path) -> None:
+    """Regression: empty/one-token texts crash MinHashLSH, or an empty dataset fails the job."""
+    cc = [
+        doc("e1", "common_crawl", ""),
+        doc("e2", "common_crawl", "   "),
+        doc("e3", "common_crawl", "\t\n"),
+        doc("e4", "common_crawl", None),
+        doc("t1", "common_crawl", "word"),
+        doc("t2", "common_crawl", "word"),  # exact copy of t1
+        doc("t3", "common_crawl", "other"),
+        doc("t3", "common_crawl", "other"),  # the same record twice (copied across crawls)
+        doc("c1", "common_crawl", "first text"),
+        doc("c1", "common_crawl", "second text"),  # one id, two texts: a collision
+    ]
+    rows = {"common_crawl": cc, "webtext2": [doc("w1", "webtext2", "word")], "books1": []}
+    code, metrics = run(spark, tmp_path, write_inputs(spark, rows, tmp_path / "in"))
+    assert code == 0
+    assert metrics["dropped_by_reason"] == {
+        "doc_id_collision": 1,
+        "duplicate_doc_id": 1,
+        "empty_text": 4,
+        "exact_duplicate": 1,
+        "near_webtext2": 1,  # "word" is WebText2's only document
+    }
+    per = metrics["extra"]["per_dataset"]
+    assert per["webtext2"]["dropped"] == {} and per["webtext2"]["kept"] == 1
+    assert per["books1"]["in"] == per["books1"]["kept"] == 0
+    out = tmp_path / "out"
+    assert spark.read.parquet(kind_path(str(out / "books1"), DOC_KIND)).count() == 0
+    kept = spark.read.parquet(kind_path(str(out / "common_crawl"), DOC_KIND)).collect()
+    chosen = min(
+        ("first text", "second text"), key=lambda t: hashlib.sha256(t.encode()).hexdigest()
+    )
+    assert sorted((r.doc_id, r.text) for r in kept) == [("c1", chosen), ("t3", "other")]
+
+
+def test_bad_input_exits_2(spark: SparkSession, tmp_path: Path) -> None:
+    """Regression: a bad spec or parameter reaching Spark instead of a one-line error."""
+    assert run(spark, tmp_path, {})[0] == 2
+    assert run(spark, tmp_path, {"cc": tmp_path / "missing"})[0] == 2
+    assert run(spark, tmp_path, {"_x": tmp_path}, {})[0] == 2
+    assert run(spark, tmp_path, {"cc": tmp_path}, {"bands": 3})[0] == 2
+    assert run(spark, tmp_path, {"cc": tmp_path}, {"survivor": "newest"})[0] == 2
+
+
+def test_real_documents(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
+    """Real Common Crawl text (dolma's dedup fixture + cc_net head samples), 30 documents."""
+    texts: dict[str, str] = {}
+    files = [shared_data / "dedup" / "dolma-input-documents.json.gz"]
+    files += sorted((shared_data / "cc_derived").glob("*.jsonl.gz"))
+    for path in files:
+        for i, line in enumerate(gzip.open(path, "rt", encoding="utf-8")):
+            record = json.loads(line)
+            texts[make_doc_id("common_crawl", f"{path.name}:{i}")] = record["text"]
+    frame = spark.createDataFrame([doc(k, "common_crawl", v) for k, v in texts.items()], SCHEMA)
+    result = dedup.dedup_datasets({"common_crawl": frame}, dedup.DedupParams())
+    try:
+        found = cluster_pairs(result.clusters.collect())
+        scores = {
+            p: jaccard(texts[p[0]], texts[p[1]]) for p in itertools.combinations(sorted(texts), 2)
+        }
+        truth = {p for p, j in scores.items() if j >= THRESHOLD}
+        top = sorted(scores.values(), reverse=True)[:3]
+        print(
+            f"real: {len(texts)} docs, pairs >= {THRESHOLD}: {len(truth)}, found {len(found)},"
+            f" highest Jaccard {[round(j, 3) for j in top]}"
+        )
+        assert found == truth
+    finally:
+        result.release()

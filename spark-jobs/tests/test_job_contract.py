@@ -1,0 +1,85 @@
+"""The job contract's 45 TB rules (spark_jobs/job.py), checked where a test can check them: in the
+sources of every job, and in the physical plans of the jobs' data paths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs import extract, quality_filter
+from spark_jobs.documents import DOCUMENTS, write_documents
+from spark_jobs.train_classifier import TrainParams, build_pipeline
+
+PACKAGE = Path(extract.__file__).resolve().parent
+SOURCES = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+DRIVER_ONLY = {"server.py", "spark_session.py", "fs.py"}  # no executor code in these
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_no_single_task_step(path: Path) -> None:
+    """Rule 1: a `coalesce(1)` or `repartition(1)` funnels a whole dataset through one task."""
+    for number, line in enumerate(lines_of(path), 1):
+        assert not re.search(r"\.(coalesce|repartition)\(\s*1\s*[,)]", line), (
+            f"{path.name}:{number}"
+        )
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_every_collect_says_why_it_is_bounded(path: Path) -> None:
+    """Rule 2: only small results reach the driver, and the statement (a comment on it or just
+    above it) says why."""
+    lines = lines_of(path)
+    for index, line in enumerate(lines):
+        if re.search(
+            r"\.(collect|toPandas|toLocalIterator)\(\)", line
+        ) and not line.lstrip().startswith("#"):
+            window = "\n".join(lines[max(0, index - 6) : index + 1])
+            assert "# bounded:" in window, f"{path.name}:{index + 1}: {line.strip()}"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if p.name not in DRIVER_ONLY], ids=lambda p: p.name
+)
+def test_executors_never_open_paths(path: Path) -> None:
+    """Rule 5: files are read by Spark's sources through Hadoop's FileSystem, never `open()`."""
+    for number, line in enumerate(lines_of(path), 1):
+        assert not re.search(r"(?<![.\w`])open\(", line), f"{path.name}:{number}: {line.strip()}"
+
+
+def exchanges(df: DataFrame) -> list[str]:
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return [line.strip() for line in plan.splitlines() if "Exchange" in line]
+
+
+def test_extraction_plan_has_no_shuffle(spark: SparkSession, tmp_path: Path) -> None:
+    """Rules 1 and 4: files -> Arrow batches -> rows, each task on its own files, no exchange."""
+    (tmp_path / "a.warc.wet").write_bytes(b"")
+    raw = spark.read.format("binaryFile").load(str(tmp_path / "a.warc.wet"))
+    rows = extract.extract_rows(raw, extract.ExtractParams())
+    assert exchanges(rows) == []
+    assert "MapInArrow" in rows._jdf.queryExecution().executedPlan().toString()
+
+
+def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_path: Path) -> None:
+    """The quality filter scores each partition where it lies: no exchange over the documents."""
+    docs = spark.createDataFrame(
+        [(f"d{i}", "common_crawl", None, None, None, None, f"words {i}") for i in range(8)],
+        DOCUMENTS,
+    )
+    write_documents(docs, str(tmp_path / "docs"))
+    training = spark.createDataFrame(
+        [("good words", 1.0), ("bad", 0.0)], "text string, label double"
+    )
+    model = build_pipeline(TrainParams(num_features=64, max_iter=2)).fit(training)
+    read = spark.read.parquet(str(tmp_path / "docs" / "kind=doc"))
+    decided = quality_filter.score_and_decide(read, model, quality_filter.FilterParams())
+    assert [e for e in exchanges(decided) if "SinglePartition" in e] == []
+    assert exchanges(decided.where(F.col("reason").isNull())) == []

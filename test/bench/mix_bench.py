@@ -1,0 +1,139 @@
+"""Benchmark (not a test): tokenize + pack throughput of the `mix` job against plain tiktoken.
+
+    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 .venv/bin/python test/bench/mix_bench.py --mb 16
+
+Documents: the real books in ../shared/data/books cut into ~4 KB passages (synthetic words when
+absent), repeated with a numbered prefix until --mb MB of UTF-8. Measured in the same run:
+  - plain tiktoken: `encode_ordinary` of every document in one Python process (one core);
+  - the mix job with `--master local[1]` (one core) on those documents as one source, planned to
+    take exactly one epoch: read, tokenize (Arrow batches), seeded order, offsets, pack, interleave,
+    write Parquet, read back; net of a run on a tiny input (the fixed Spark start-up cost);
+  - the npm tokenizer (core/tokenizer.ts, WASM) on the same documents in one Node process.
+Throughput is MB (10^6 bytes of UTF-8 text) per second per core. Prints one JSON object with the
+ratio job / plain tiktoken (target >= 0.7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK_JOBS = REPO / "spark-jobs"
+sys.path.insert(0, str(SPARK_JOBS))
+
+from spark_jobs.spark_session import ensure_java_home  # noqa: E402
+from spark_jobs.tokenizer import gpt2_encoding  # noqa: E402
+
+SHARED = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
+NODE_SCRIPT = """
+const fs = require('node:fs');
+const tok = require(process.argv[1]);
+const texts = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+tok.gpt2Encode('');
+const start = process.hrtime.bigint();
+let ids = 0;
+for (const t of texts) ids += tok.gpt2Encode(t).length;
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+tok.freeGpt2();
+process.stdout.write(JSON.stringify({ seconds, ids }));
+"""
+
+
+def passages(mb: float) -> list[str]:
+    books = sorted((SHARED / "books").glob("*.txt")) if SHARED.is_dir() else []
+    base: list[str] = []
+    for path in books:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        base += [text[i : i + 4000] for i in range(0, len(text), 4000)]
+    if not base:
+        rng = random.Random(0)
+        words = "the of and a to in is was he for it with as his on be at by this had".split()
+        base = [" ".join(rng.choices(words, k=800)) for _ in range(500)]
+    docs, size, i = [], 0, 0
+    while size < mb * 1e6:
+        doc = f"[{i}] {base[i % len(base)]}"
+        docs.append(doc)
+        size += len(doc.encode())
+        i += 1
+    return docs
+
+
+def write_docs(folder: Path, docs: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    ids = [f"bench-{i:08d}" for i in range(len(docs))]
+    pq.write_table(pa.table({"doc_id": ids, "text": docs}), folder / "part-0.parquet")
+    return folder
+
+
+def run_job(docs_dir: Path, out: Path, rows: int) -> float:
+    params = {"seed": 1, "n_ctx": 2048, "rows_per_file": 50_000}
+    params["sources"] = {"bench": {"target_rows": rows, "weight": 1.0}}
+    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    argv = [sys.executable, "-m", "spark_jobs.mix", "--master", "local[1]", "--run-id", "bench"]
+    argv += ["--output", str(out), "--metrics", str(out.parent / f"{out.name}.json")]
+    argv += ["--input-dataset", f"bench={docs_dir}", "--params-json", json.dumps(params)]
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=SPARK_JOBS, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=16.0)
+    args = parser.parse_args()
+    ensure_java_home()
+    docs = passages(args.mb)
+    mb = sum(len(d.encode()) for d in docs) / 1e6
+    enc = gpt2_encoding()
+    started = time.perf_counter()
+    tokens = sum(len(enc.encode_ordinary(d)) + 1 for d in docs)
+    plain = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="mix-bench-") as tmp:
+        root = Path(tmp)
+        texts = root / "texts.json"
+        texts.write_text(json.dumps(docs))
+        node = subprocess.run(
+            ["node", "-e", NODE_SCRIPT, str(REPO / "dist" / "core" / "tokenizer.js"), str(texts)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        npm = json.loads(node.stdout)
+        tiny = write_docs(root / "tiny", ["hello world " * 2000])
+        startup = run_job(tiny, root / "out-tiny", 1)
+        full = run_job(write_docs(root / "docs", docs), root / "out", tokens // 2048)
+    net = full - startup
+    report = {
+        "documents": len(docs),
+        "text_mb": round(mb, 3),
+        "tokens": tokens,
+        "plain_tiktoken_1_core": {"seconds": round(plain, 3), "mb_per_s": round(mb / plain, 3)},
+        "npm_tiktoken_1_core": {
+            "seconds": round(npm["seconds"], 3),
+            "mb_per_s": round(mb / npm["seconds"], 3),
+        },
+        "spark_startup_seconds": round(startup, 3),
+        "mix_job_local1_gross": {"seconds": round(full, 3), "mb_per_s": round(mb / full, 3)},
+        "mix_job_local1_net": {"seconds": round(net, 3), "mb_per_s": round(mb / net, 3)}
+        if net > 0
+        else None,
+        "ratio_net_vs_plain_tiktoken": round(plain / net, 3) if net > 0 else None,
+        "ratio_gross_vs_plain_tiktoken": round(plain / full, 3),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
