@@ -196,7 +196,10 @@ test('re-running an upstream stage with the same output leaves downstream finger
   assert.notEqual(rerun.output, first.output, 'a new attempt folder');
   assert.equal(await downstream(rerun.output), before);
   // Another file layout (1 MiB tasks: one small WET file per task) is a new stage, same rows.
-  const relaid = await runSparkJob({ ...input, params: { ...input.params, target_partition_bytes: 2 ** 20 } });
+  const relaid = await runSparkJob({
+    ...input,
+    params: { ...input.params, target_partition_bytes: 2 ** 20 },
+  });
   assert.notEqual(relaid.stageDir, first.stageDir);
   assert.equal(relaid.metrics.output_digest, first.metrics.output_digest);
   assert.equal(await downstream(relaid.output), before);
