@@ -60,8 +60,11 @@ if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
   fi
   say "S3A jars (.ccmix/spark-jars) from infra/spark/pom.xml"
   rm -rf .ccmix/spark-jars
-  mvn -q -B -Dstyle.color=never -f infra/spark/pom.xml dependency:copy-dependencies \
-    -DoutputDirectory="$PWD/.ccmix/spark-jars" -DincludeScope=runtime
+  if ! mvn -q -B -f infra/spark/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$PWD/.ccmix/spark-jars" -DincludeScope=runtime > .ccmix/setup/mvn.log 2>&1; then
+    cat .ccmix/setup/mvn.log >&2
+    exit 1
+  fi
   echo "$jars_hash" > .ccmix/setup/spark-jars
 fi
 

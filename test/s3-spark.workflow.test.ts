@@ -62,7 +62,8 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
   // Every stage's marker and data are objects in the bucket, and nothing was written locally.
   const storage = new S3Storage(storageRoot, s3Client());
   const keys = await storage.list('spark/');
-  const committed = keys.filter((k) => k.endsWith('/_SUCCESS')).map((k) => k.split('/')[1]);
+  // Stage markers only (`spark/<stage>/<fingerprint>/_SUCCESS`), not Spark's own inside outputs.
+  const committed = keys.filter((k) => /^spark\/[^/]+\/[^/]+\/_SUCCESS$/.test(k)).map((k) => k.split('/')[1]);
   assert.deepEqual(
     committed.sort(),
     [

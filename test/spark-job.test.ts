@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { stopOrphanedSparkJobs } from '../cli/worker';
@@ -48,6 +49,14 @@ const ownedBy = (pid: number): number[] =>
   taggedProcesses()
     .filter((p) => p.owner.pid === pid)
     .map((p) => p.pid);
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
 
 async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -218,8 +227,8 @@ test('a worker that starts kills the Spark jobs of a worker that was SIGKILLed',
     },
   );
   const pid = worker.pid ?? 0;
-  // Wait for the Python side (PySpark's daemon or the driver) so every layer is there to orphan.
-  const pythonUp = (): boolean => ownedBy(pid).length >= 2;
+  // Wait for the Python side (the driver, then PySpark's daemon) so every layer is there to orphan.
+  const pythonUp = (): boolean => ownedBy(pid).some((p) => commandOf(p).includes('python'));
   assert.ok(await waitFor(pythonUp, 90_000), 'the job started under the stand-in worker');
   worker.kill('SIGKILL');
   await new Promise((resolve) => worker.once('exit', resolve));

@@ -22,6 +22,8 @@ export interface StageOutcome {
   rowsKept: number;
   droppedByReason: Record<string, number>;
   extra: Record<string, unknown>;
+  /** Where the job ran (`job server …` or `spark-submit`); absent when skipped. */
+  ranOn?: string;
 }
 
 export interface QualitySummary {
@@ -41,6 +43,7 @@ function outcome(result: SparkJobResult): StageOutcome {
     rowsKept: m.rows_kept,
     droppedByReason: m.dropped_by_reason,
     extra: m.extra,
+    ...(result.ranOn ? { ranOn: result.ranOn } : {}),
   };
 }
 
@@ -72,15 +75,22 @@ export async function qualityStage(
 
   enter('extract');
   const limit = config.spark.maxConcurrentJobs;
-  const extracted = await mapWithConcurrency(downloadedCrawls, limit, (crawl) =>
+  // Every crawl runs to its end even when another fails, so a re-run redoes the failed ones only.
+  const failures: unknown[] = [];
+  const settled = await mapWithConcurrency(downloadedCrawls, limit, (crawl) =>
     run({
       job: 'extract',
       stage: `extract-${crawl}`,
       // The inventory, not the folder: only the files this run chose and verified.
       inputs: [{ flag: '--input', paths: [`raw/${crawl}/inventory.parquet`], base: 'storage' }],
       params: { max_document_chars: config.extract.maxDocumentChars },
+    }).catch((error: unknown) => {
+      failures.push(error);
+      return null;
     }),
   );
+  if (failures.length > 0) throw failures[0];
+  const extracted = settled.filter((e): e is StageOutcome => e !== null);
   const extract = Object.fromEntries(
     downloadedCrawls.map((crawl, i) => [crawl, extracted[i] as StageOutcome]),
   );

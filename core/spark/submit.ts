@@ -19,7 +19,13 @@ import { readCommitted, SUCCESS_MARKER } from '../stage';
 import { openStorage, sparkUri, type Storage } from '../storage';
 import { sparkJobsCodeVersion } from './code';
 import { bucketsOf, isLocalMaster, launchSettings } from './conf';
-import { jobServerHealth, launchOnJobServer, launchWithSparkSubmit, type RunningJob } from './launch';
+import {
+  jobServerHealth,
+  launchOnJobServer,
+  launchWithSparkSubmit,
+  type LaunchRequest,
+  type RunningJob,
+} from './launch';
 import { ownerAlive, thisOwner, type Owner } from './orphans';
 import type { SparkProgress } from './progress';
 import { sparkStageDir, type InputGroup, type SparkCommit } from './signature';
@@ -129,18 +135,24 @@ async function removeAbandonedAttempts(storage: Storage, stageDir: string, winne
   }
 }
 
+type Launcher = (request: LaunchRequest) => Promise<RunningJob>;
+
+/** The job server for a local master when it runs this code; otherwise spark-submit, and why. */
 async function chooseLauncher(
   input: SparkJobInput,
   codeVersion: string,
-): Promise<(request: Parameters<typeof launchWithSparkSubmit>[0]) => Promise<RunningJob>> {
+): Promise<{ launch: Launcher; note: string }> {
   const url = process.env[JOB_SERVER_ENV];
   if (input.spark.jobServer === 'never' || !url || !isLocalMaster(input.spark.master)) {
-    return launchWithSparkSubmit;
+    return { launch: launchWithSparkSubmit, note: '' };
   }
   const health = await jobServerHealth(url);
-  // A server that runs other code (started before the last change) must not run this job.
-  if (health?.code_version !== codeVersion) return launchWithSparkSubmit;
-  return (request) => launchOnJobServer(url, request);
+  if (health?.code_version !== codeVersion) {
+    // A server started before spark_jobs changed must not run this job (`services up` restarts it).
+    const why = health ? 'the job server runs other code' : 'the job server does not answer';
+    return { launch: launchWithSparkSubmit, note: ` (${why})` };
+  }
+  return { launch: (request) => launchOnJobServer(url, request), note: '' };
 }
 
 export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {}): Promise<SparkJobResult> {
@@ -172,7 +184,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     ...['--run-id', input.runId],
   ];
   const buckets = bucketsOf([storage.root, ...input.inputs.flatMap((g) => g.paths)]);
-  const launch = await chooseLauncher(input, codeVersion);
+  const { launch, note } = await chooseLauncher(input, codeVersion);
   const running = await launch({
     job: input.job,
     argv,
@@ -223,7 +235,13 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   if (other) return other;
   const commit = await commitAttempt(storage, stageDir, attemptDir, metrics);
   await removeAbandonedAttempts(storage, stageDir, commit.output);
-  return { stageDir, output: commit.output, metrics: commit.metrics, skipped: false, ranOn: running.where };
+  return {
+    stageDir,
+    output: commit.output,
+    metrics: commit.metrics,
+    skipped: false,
+    ranOn: running.where + note,
+  };
 }
 
 function tailOf(file: string, lines = 30): string {
