@@ -134,6 +134,10 @@ def main() -> None:
         tiny = tiny_wet(root / "tiny.warc.wet.gz")
         (root / "cold").mkdir()
         cold = job_pass([tiny], root / "cold")
+        # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
+        )
         spark = local_spark("extract-bench", master="local[1]")
         try:
             warm_job_pass(spark, [tiny], root / "warmup")  # Python worker, JIT: once per server
