@@ -163,7 +163,8 @@ function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; e
       s.sparkMaster,
       '--driver-memory',
       s.sparkDriverMemory,
-      ...(jars.length > 0 ? ['--jars', jars.join(',')] : []),
+      // Executors run in this JVM: the class path, not `--jars` (which copies ~650 MiB per start).
+      ...(jars.length > 0 ? ['--driver-class-path', jars.join(':')] : []),
       ...Object.entries(conf).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
       path.join(JOBS_DIR, 'spark_jobs', 'server.py'),
       ...['--host', s.host, '--port', String(s.sparkServerPort)],
@@ -320,7 +321,8 @@ async function runsOldCode(name: ServiceName, s: ServicesSettings): Promise<bool
 export async function startService(
   name: ServiceName,
   s: ServicesSettings,
-  timeoutMs = 60_000,
+  // A JVM (the Spark job server) can take minutes to come up on a busy machine.
+  timeoutMs = name === 'spark' ? 240_000 : 60_000,
 ): Promise<ServiceStatus> {
   mkdirSync(s.stateDir, { recursive: true });
   const current = await serviceStatus(name, s);

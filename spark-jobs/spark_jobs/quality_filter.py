@@ -27,7 +27,14 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.documents import DOC_KIND, DOCUMENTS, content_digest, digest_of, read_documents
+from spark_jobs.documents import (
+    DOC_KIND,
+    DOCUMENTS,
+    content_digest,
+    digest_of,
+    read_documents,
+    write_by_kind,
+)
 from spark_jobs.features import is_empty
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
 from spark_jobs.seeded import uniform, uniform_col
@@ -181,7 +188,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, me
         "kind", F.when(F.col("reason").isNull(), DOC_KIND).otherwise("dropped")
     )
     # One pass: kept documents (with `score`) under kind=doc, the rest with `reason` beside them.
-    decided.write.partitionBy("kind").mode("overwrite").parquet(args.output)
+    write_by_kind(decided, args.output)
     written = spark.read.parquet(args.output)
     summarise(written, params.alpha, metrics)
     kept = written.where(F.col("kind") == DOC_KIND).select(*DOCUMENTS.names, "score")

@@ -5,6 +5,12 @@ within a crawl, across crawls (same URL re-crawled), inside every reference data
 Common Crawl to WebText2. A pair is "above the threshold" when its planted Jaccard is >= 0.8.
 Precision counts a found pair as right when it is planted or when its Jaccard, recomputed here in
 plain Python from Spark's tokenisation rule, is >= 0.8 (the crawl's random pages are unrelated).
+
+A job run costs tens of seconds of Spark overhead whatever its size, so the module runs the job
+few times and several tests assert on each run: one run of everything (the mini crawl, the
+degenerate rows, an empty dataset and, when present, the real documents, each scored only on its
+own rows; datasets are deduped independently), the same inputs re-partitioned, and one run each
+with the mllib strategy and with a tiny bucket cap on Common Crawl + WebText2.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import hashlib
 import itertools
 import json
 import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +60,24 @@ def doc(doc_id: str, dataset: str, text: str | None, crawl: str | None = None, s
     return (doc_id, dataset, crawl, None, None, None, text, score)
 
 
+# Empty/one-token texts (MinHashLSH throws on an empty vector), an exact copy, a record seen twice
+# and an id with two texts; "word" is also WebText2's document w1.
+DEGENERATE_CC = [
+    doc("e1", "common_crawl", ""),
+    doc("e2", "common_crawl", "   "),
+    doc("e3", "common_crawl", "\t\n"),
+    doc("e4", "common_crawl", None),
+    doc("t1", "common_crawl", "word"),
+    doc("t2", "common_crawl", "word"),  # exact copy of t1
+    doc("t3", "common_crawl", "other"),
+    doc("t3", "common_crawl", "other"),  # the same record twice (copied across crawls)
+    doc("c1", "common_crawl", "first text"),
+    doc("c1", "common_crawl", "second text"),  # one id, two texts: a collision
+]
+DEGENERATE_WEBTEXT = [doc("w1", "webtext2", "word")]
+DEGENERATE_IDS = {r[0] for r in DEGENERATE_CC + DEGENERATE_WEBTEXT}
+
+
 def write_inputs(spark: SparkSession, rows: dict[str, list], root: Path, parts: int = 1) -> dict:
     """Each dataset as a stage output (`<root>/<name>/kind=doc/`); returns name -> folder."""
     folders = {}
@@ -78,7 +105,7 @@ def read_out(spark: SparkSession, out: Path, what: str) -> DataFrame:
 
 
 @pytest.fixture(scope="module")
-def corpus(spark: SparkSession, make_mini_crawl, tmp_path_factory) -> dict:
+def corpus(spark: SparkSession, make_mini_crawl, tmp_path_factory, request) -> dict:
     mc = tmp_path_factory.mktemp("dedup-minicrawl")
     make_mini_crawl(mc, 1, 1, CRAWLS)
     names = ROWS.names
@@ -103,9 +130,45 @@ def corpus(spark: SparkSession, make_mini_crawl, tmp_path_factory) -> dict:
         for x in (mc / "ground-truth" / "reference.jsonl").read_text().split("\n")
         if x
     ]
-    folders = write_inputs(spark, rows, tmp_path_factory.mktemp("dedup-in"))
     texts = {r[0]: r[6] for data in rows.values() for r in data}
-    return {"rows": rows, "truth": truth, "refs": refs, "folders": folders, "texts": texts}
+    mini = set(texts)
+    # Degenerate rows ride along in the same run (their ids are not the mini crawl's).
+    rows["common_crawl"] += DEGENERATE_CC
+    rows["webtext2"] += DEGENERATE_WEBTEXT
+    rows["empty"] = []  # a dataset without rows must not fail the job
+    real = real_texts(request)
+    if real:
+        rows["real"] = [doc(k, "real", v) for k, v in real.items()]
+        texts |= real
+    folders = write_inputs(spark, rows, tmp_path_factory.mktemp("dedup-in"))
+    return {
+        "rows": rows,
+        "truth": truth,
+        "refs": refs,
+        "folders": folders,
+        "texts": texts,
+        "mini": mini,
+        "real": real,
+    }
+
+
+def real_texts(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Real Common Crawl text (dolma's dedup fixture + cc_net head samples), 30 documents.
+
+    Empty when the shared data is absent: `test_real_documents` then skips, saying why.
+    """
+    try:
+        shared_data = request.getfixturevalue("shared_data")
+    except pytest.skip.Exception:
+        return {}
+    texts: dict[str, str] = {}
+    files = [shared_data / "dedup" / "dolma-input-documents.json.gz"]
+    files += sorted((shared_data / "cc_derived").glob("*.jsonl.gz"))
+    for path in files:
+        for i, line in enumerate(gzip.open(path, "rt", encoding="utf-8")):
+            record = json.loads(line)
+            texts[make_doc_id("common_crawl", f"{path.name}:{i}")] = record["text"]
+    return texts
 
 
 def planted(corpus: dict) -> dict[str, set]:
@@ -154,11 +217,32 @@ def scope_of(pair: tuple, crawl: dict) -> str:
 
 
 def figures(found: set, truth: set, texts: dict, name: str) -> tuple[float, float]:
-    right = {p for p in found if p in truth or jaccard(texts[p[0]], texts[p[1]]) >= THRESHOLD}
+    right = {p for p in found if p in truth or similar(p, texts)}
     precision = len(right) / len(found) if found else 1.0
     recall = len(found & truth) / len(truth) if truth else 1.0
     print(f"{name}: planted {len(truth)}, found {len(found)}, P {precision:.3f} R {recall:.3f}")
     return precision, recall
+
+
+def similar(pair: tuple, texts: dict) -> bool:
+    """Jaccard >= the threshold; a pair with a document outside `texts` is wrong."""
+    a, b = pair
+    return a in texts and b in texts and jaccard(texts[a], texts[b]) >= THRESHOLD
+
+
+@contextmanager
+def shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
+    key = "spark.sql.shuffle.partitions"
+    old = spark.conf.get(key)
+    spark.conf.set(key, str(n))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, old)
+
+
+def read_frames(spark: SparkSession, corpus: dict, names: tuple[str, ...]) -> dict:
+    return {k: spark.read.parquet(kind_path(str(corpus["folders"][k]), DOC_KIND)) for k in names}
 
 
 # --- tests --------------------------------------------------------------------------------------
@@ -167,21 +251,20 @@ def figures(found: set, truth: set, texts: dict, name: str) -> tuple[float, floa
 def test_planted_near_duplicates_are_found(spark: SparkSession, corpus: dict, banded) -> None:
     """Regression: a banding/threshold/star change that loses (or invents) near-duplicates."""
     out, _ = banded
-    truth, texts = planted(corpus), corpus["texts"]
+    truth, texts, mini = planted(corpus), corpus["texts"], corpus["mini"]
     assert all(truth[s] for s in ("within_crawl", "cross_crawl", "webtext", "within_dataset"))
     crawl = {r[0]: r[2] for r in corpus["rows"]["common_crawl"]}
     found = cluster_pairs(read_out(spark, out, "clusters").collect())
+    found = {p for p in found if p[0] in mini or p[1] in mini}  # the mini crawl's pairs
     for scope in ("within_crawl", "cross_crawl", "within_dataset"):
         mine = {p for p in found if scope_of(p, crawl) == scope}
         precision, recall = figures(mine, truth[scope], texts, scope)
         assert precision >= 0.95 and recall >= 0.95, scope
     # Against WebText2, by Common Crawl page: its match may be any WebText2 copy of the original.
     excluded = read_out(spark, out, "_excluded").filter(F.col("reason") == "near_webtext2")
-    matched = {r["doc_id"]: r["detail"] for r in excluded.collect()}
+    matched = {r["doc_id"]: r["detail"] for r in excluded.collect() if r["doc_id"] in mini}
     pages = {a if a in crawl else b for a, b in truth["webtext"]}
-    right = {
-        c for c, w in matched.items() if c in pages or jaccard(texts[c], texts[w]) >= THRESHOLD
-    }
+    right = {c for c, w in matched.items() if c in pages or similar((c, w), texts)}
     precision = len(right) / len(matched) if matched else 1.0
     recall = len(pages & set(matched)) / len(pages)
     figures_line = f"P {precision:.3f} R {recall:.3f}"
@@ -220,41 +303,46 @@ def test_counts_add_up_and_outputs_keep_the_input_columns(
     assert metrics["extra"]["buckets"]["largest_bucket"] >= 2
 
 
-def test_mllib_strategy_agrees_with_banded(
-    spark: SparkSession, corpus: dict, banded, tmp_path: Path
-) -> None:
+def test_mllib_strategy_agrees_with_banded(spark: SparkSession, corpus: dict, banded) -> None:
     """Regression: the strategies disagree on pairs both of them found.
 
     mllib's candidates (any one of 10 min-hashes equal) contain banded's (two equal in a band),
     so every verified banded pair is an mllib pair; on the planted data the sets are equal and so
     are the clusters. A pair mllib alone finds is one the bands missed: printed if any.
     """
-    inputs = {k: corpus["folders"][k] for k in ("common_crawl", "webtext2")}
-    code, metrics = run(spark, tmp_path, inputs, {"strategy": "mllib"})
-    assert code == 0
-    assert metrics["extra"]["buckets"]["or_candidate_pairs"] >= metrics["extra"]["candidate_pairs"]
-    out, _ = banded
-    mine = read_out(spark, tmp_path / "out", "clusters").collect()
-    theirs = read_out(spark, out, "clusters").filter(F.col("dataset").isin(*inputs)).collect()
-    only_mllib = cluster_pairs(mine) - cluster_pairs(theirs)
-    print(f"mllib: {len(cluster_pairs(mine))} pairs in clusters, only mllib: {len(only_mllib)}")
-    assert cluster_pairs(theirs) <= cluster_pairs(mine)
-    if not only_mllib:
-        assert sorted(map(tuple, mine)) == sorted(map(tuple, theirs))
-    reasons = {"near_webtext2"}
-    mllib_near = read_out(spark, tmp_path / "out", "_excluded").filter(
-        F.col("reason").isin(*reasons)
-    )
-    banded_near = read_out(spark, out, "_excluded").filter(F.col("reason").isin(*reasons))
-    assert {r.doc_id for r in banded_near.collect()} <= {r.doc_id for r in mllib_near.collect()}
+    inputs = ("common_crawl", "webtext2")
+    params = dedup.DedupParams(strategy="mllib")
+    result = dedup.dedup_datasets(read_frames(spark, corpus, inputs), params)
+    try:
+        counts = result.counts  # what the job's metrics sum: candidate pairs over the datasets
+        candidates = sum(e["candidate_pairs"] for e in counts["pairs"].values())
+        assert counts["within"]["or_candidate_pairs"] >= candidates
+        out, _ = banded
+        mine = result.clusters.collect()
+        theirs = read_out(spark, out, "clusters").filter(F.col("dataset").isin(*inputs)).collect()
+        only_mllib = cluster_pairs(mine) - cluster_pairs(theirs)
+        print(f"mllib: {len(cluster_pairs(mine))} pairs in clusters, only mllib: {len(only_mllib)}")
+        assert cluster_pairs(theirs) <= cluster_pairs(mine)
+        if not only_mllib:
+            assert sorted(map(tuple, mine)) == sorted(map(tuple, theirs))
+        reasons = {"near_webtext2"}
+        mllib_near = result.decisions.filter(F.col("reason").isin(*reasons))
+        banded_near = read_out(spark, out, "_excluded").filter(F.col("reason").isin(*reasons))
+        assert {r.doc_id for r in banded_near.collect()} <= {r.doc_id for r in mllib_near.collect()}
+    finally:
+        result.release()
 
 
 def test_same_output_across_runs_and_partitionings(
     spark: SparkSession, corpus: dict, banded, tmp_path: Path
 ) -> None:
-    """Regression: a result that depends on partition layout (row order, first(), ids)."""
+    """Regression: a result that depends on partition layout (row order, first(), ids).
+
+    The same inputs in 3 files instead of 1, shuffled into 3 partitions instead of 4.
+    """
     folders = write_inputs(spark, corpus["rows"], tmp_path / "in", parts=3)
-    code, metrics = run(spark, tmp_path, folders)
+    with shuffle_partitions(spark, 3):
+        code, metrics = run(spark, tmp_path, folders)
     assert code == 0
     out, first = banded
     assert metrics["output_digest"] == first["output_digest"]
@@ -267,10 +355,7 @@ def test_same_output_across_runs_and_partitionings(
 
 def test_bucket_cap_is_counted_and_keeps_recall(spark: SparkSession, corpus: dict) -> None:
     """Regression: a capped bucket silently dropped, or splitting it losing near-duplicates."""
-    frames = {
-        k: spark.read.parquet(kind_path(str(corpus["folders"][k]), DOC_KIND))
-        for k in ("common_crawl", "webtext2")
-    }
+    frames = read_frames(spark, corpus, ("common_crawl", "webtext2"))
     result = dedup.dedup_datasets(frames, dedup.DedupParams(max_bucket_size=3))
     try:
         buckets = result.counts["within"]
@@ -287,40 +372,38 @@ def test_bucket_cap_is_counted_and_keeps_recall(spark: SparkSession, corpus: dic
         result.release()
 
 
-def test_degenerate_inputs_are_counted(spark: SparkSession, tmp_path: Path) -> None:
-    """Regression: empty/one-token texts crash MinHashLSH, or an empty dataset fails the job."""
-    cc = [
-        doc("e1", "common_crawl", ""),
-        doc("e2", "common_crawl", "   "),
-        doc("e3", "common_crawl", "\t\n"),
-        doc("e4", "common_crawl", None),
-        doc("t1", "common_crawl", "word"),
-        doc("t2", "common_crawl", "word"),  # exact copy of t1
-        doc("t3", "common_crawl", "other"),
-        doc("t3", "common_crawl", "other"),  # the same record twice (copied across crawls)
-        doc("c1", "common_crawl", "first text"),
-        doc("c1", "common_crawl", "second text"),  # one id, two texts: a collision
+def test_degenerate_inputs_are_counted(spark: SparkSession, corpus: dict, banded) -> None:
+    """Regression: empty/one-token texts crash MinHashLSH, or an empty dataset fails the job.
+
+    The degenerate rows (DEGENERATE_CC, DEGENERATE_WEBTEXT) and the dataset `empty` are part of
+    the module's run; their fates are read from its outputs by id.
+    """
+    out, metrics = banded
+    excluded = read_out(spark, out, "_excluded").collect()
+    assert metrics["dropped_by_reason"] == Counter(r["reason"] for r in excluded)
+    reasons = sorted((r["doc_id"], r["reason"]) for r in excluded if r["doc_id"] in DEGENERATE_IDS)
+    assert reasons == [
+        ("c1", "doc_id_collision"),
+        ("e1", "empty_text"),
+        ("e2", "empty_text"),
+        ("e3", "empty_text"),
+        ("e4", "empty_text"),
+        ("t1", "near_webtext2"),  # "word" is WebText2's document w1
+        ("t2", "exact_duplicate"),
+        ("t3", "duplicate_doc_id"),
     ]
-    rows = {"common_crawl": cc, "webtext2": [doc("w1", "webtext2", "word")], "books1": []}
-    code, metrics = run(spark, tmp_path, write_inputs(spark, rows, tmp_path / "in"))
-    assert code == 0
-    assert metrics["dropped_by_reason"] == {
-        "doc_id_collision": 1,
-        "duplicate_doc_id": 1,
-        "empty_text": 4,
-        "exact_duplicate": 1,
-        "near_webtext2": 1,  # "word" is WebText2's only document
-    }
     per = metrics["extra"]["per_dataset"]
-    assert per["webtext2"]["dropped"] == {} and per["webtext2"]["kept"] == 1
-    assert per["books1"]["in"] == per["books1"]["kept"] == 0
-    out = tmp_path / "out"
-    assert spark.read.parquet(kind_path(str(out / "books1"), DOC_KIND)).count() == 0
-    kept = spark.read.parquet(kind_path(str(out / "common_crawl"), DOC_KIND)).collect()
+    assert set(per["webtext2"]["dropped"]) <= {"exact_duplicate", "near_duplicate"}
+    assert per["empty"]["in"] == per["empty"]["kept"] == 0
+    assert spark.read.parquet(kind_path(str(out / "empty"), DOC_KIND)).count() == 0
+    kept = spark.read.parquet(kind_path(str(out / "common_crawl"), DOC_KIND))
+    kept = kept.filter(F.col("doc_id").isin(*DEGENERATE_IDS)).collect()
     chosen = min(
         ("first text", "second text"), key=lambda t: hashlib.sha256(t.encode()).hexdigest()
     )
     assert sorted((r.doc_id, r.text) for r in kept) == [("c1", chosen), ("t3", "other")]
+    webtext = spark.read.parquet(kind_path(str(out / "webtext2"), DOC_KIND))
+    assert webtext.filter(F.col("doc_id") == "w1").count() == 1  # the reference side is kept
 
 
 def test_bad_input_exits_2(spark: SparkSession, tmp_path: Path) -> None:
@@ -332,28 +415,23 @@ def test_bad_input_exits_2(spark: SparkSession, tmp_path: Path) -> None:
     assert run(spark, tmp_path, {"cc": tmp_path}, {"survivor": "newest"})[0] == 2
 
 
-def test_real_documents(spark: SparkSession, shared_data: Path, tmp_path: Path) -> None:
-    """Real Common Crawl text (dolma's dedup fixture + cc_net head samples), 30 documents."""
-    texts: dict[str, str] = {}
-    files = [shared_data / "dedup" / "dolma-input-documents.json.gz"]
-    files += sorted((shared_data / "cc_derived").glob("*.jsonl.gz"))
-    for path in files:
-        for i, line in enumerate(gzip.open(path, "rt", encoding="utf-8")):
-            record = json.loads(line)
-            texts[make_doc_id("common_crawl", f"{path.name}:{i}")] = record["text"]
-    frame = spark.createDataFrame([doc(k, "common_crawl", v) for k, v in texts.items()], SCHEMA)
-    result = dedup.dedup_datasets({"common_crawl": frame}, dedup.DedupParams())
-    try:
-        found = cluster_pairs(result.clusters.collect())
-        scores = {
-            p: jaccard(texts[p[0]], texts[p[1]]) for p in itertools.combinations(sorted(texts), 2)
-        }
-        truth = {p for p, j in scores.items() if j >= THRESHOLD}
-        top = sorted(scores.values(), reverse=True)[:3]
-        print(
-            f"real: {len(texts)} docs, pairs >= {THRESHOLD}: {len(truth)}, found {len(found)},"
-            f" highest Jaccard {[round(j, 3) for j in top]}"
-        )
-        assert found == truth
-    finally:
-        result.release()
+def test_real_documents(spark: SparkSession, shared_data: Path, corpus: dict, banded) -> None:
+    """Real Common Crawl text (dolma's dedup fixture + cc_net head samples), 30 documents.
+
+    They are the dataset `real` of the module's run (default parameters, deduped on their own).
+    """
+    texts = corpus["real"]
+    assert texts, f"no documents read from {shared_data}"
+    out, _ = banded
+    clusters = read_out(spark, out, "clusters").filter(F.col("dataset") == "real")
+    found = cluster_pairs(clusters.collect())
+    scores = {
+        p: jaccard(texts[p[0]], texts[p[1]]) for p in itertools.combinations(sorted(texts), 2)
+    }
+    truth = {p for p, j in scores.items() if j >= THRESHOLD}
+    top = sorted(scores.values(), reverse=True)[:3]
+    print(
+        f"real: {len(texts)} docs, pairs >= {THRESHOLD}: {len(truth)}, found {len(found)},"
+        f" highest Jaccard {[round(j, 3) for j in top]}"
+    )
+    assert found == truth
