@@ -94,8 +94,10 @@ export async function runDemo(): Promise<number> {
     const kept = (o: { rowsKept: number; rowsIn: number; skipped: boolean }): string =>
       `${o.rowsKept}/${o.rowsIn}${o.skipped ? ' (committed earlier)' : ''}`;
     const crawlsExtracted = Object.keys(q.extract).length;
+    const ranOn = new Set(Object.values(q.extract).flatMap((e) => (e.ranOn ? [e.ranOn] : [])));
+    const where = ranOn.size > 0 ? `, on ${[...ranOn].join(', ')}` : '';
     console.log(
-      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls)`,
+      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls${where})`,
     );
     for (const [name, r] of Object.entries(q.references))
       console.log(`reference ${name}: ${kept(r)} documents`);
