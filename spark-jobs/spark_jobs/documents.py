@@ -134,11 +134,6 @@ def _merge_lengths(partials: list[list]) -> Distribution:
     return Distribution(count, mean, float(low), float(high), histogram)
 
 
-def length_distribution(df: DataFrame, column: str) -> Distribution:
-    """count, mean, min, max and a histogram over LENGTH_EDGES (lo <= x < hi) of len(column)."""
-    return _merge_lengths([list(df.agg(*_length_aggregates(column)).first())])
-
-
 def content_digest(df: DataFrame) -> Column:
     """An aggregate that is the same for the same set of rows, in any order or file layout."""
     total = F.coalesce(F.sum(_row_hash(df.columns)), F.lit(0).cast("decimal(38,0)"))

@@ -87,17 +87,6 @@ def list_files(
     return [found[key] for key in sorted(found)]
 
 
-def read_text(spark: SparkSession, path: str) -> str:
-    fs, hadoop_path = _fs(spark, path)
-    stream = fs.open(hadoop_path)
-    try:
-        jvm = spark.sparkContext._jvm
-        data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
-    finally:
-        stream.close()
-    return bytes(data).decode("utf-8")
-
-
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     """Writes a small file whole (no `.crc` side file on the local filesystem)."""
     fs, hadoop_path = _fs(spark, path)

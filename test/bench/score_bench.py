@@ -88,7 +88,9 @@ def run_job(module: str, args: list[str], work: Path, master: str) -> dict:
     argv = [sys.executable, "-m", f"spark_jobs.{module}", "--master", master, "--run-id", "bench"]
     argv += ["--output", str(work / "out"), "--metrics", str(work / "metrics.json"), *args]
     started = time.perf_counter()
-    subprocess.run(argv, cwd=SPARK_JOBS, env=env, check=True, capture_output=True)
+    done = subprocess.run(argv, cwd=SPARK_JOBS, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}")
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "metrics": json.loads((work / "metrics.json").read_text())}
 
