@@ -240,8 +240,8 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
     # One read of what was written gives the counts, the length histogram and the digest.
     aggregates = [F.count(F.lit(1)), *_length_aggregates("text")]
     aggregates.append(F.sum(_row_hash(DOCUMENTS.names)))
-    # bounded: one group per (kind, reason, crawl): a few dozen.
-    groups = rows.groupBy("kind", "reason", "crawl").agg(*aggregates).collect()
+    grouped = rows.groupBy("kind", "reason", "crawl").agg(*aggregates)
+    groups = grouped.collect()  # bounded: one row per (kind, reason, crawl), a few dozen
     count: dict[tuple, int] = {}  # (kind, crawl for documents else reason) -> rows
     for g in groups:
         key = (g["kind"], g["crawl"] if g["kind"] == "doc" else g["reason"])

@@ -53,8 +53,8 @@ def inventory_files(spark: SparkSession, inventory: str) -> list[str]:
     run sharing the storage root) out of this run.
     """
     root = posixpath.dirname(posixpath.dirname(posixpath.dirname(fs.qualify(inventory))))
-    # bounded: one short path per WET file of one crawl (at most ~100k).
-    rows = spark.read.parquet(inventory).filter("status = 'ok'").select("raw_path").collect()
+    listed = spark.read.parquet(inventory).filter("status = 'ok'").select("raw_path")
+    rows = listed.collect()  # bounded: one short path per WET file of one crawl (< ~100k)
     return [fs.join(root, r.raw_path) for r in rows]
 
 

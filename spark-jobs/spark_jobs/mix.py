@@ -193,8 +193,9 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
     ordered = mix_pack.epoch_order(tokenized.select("source", "doc_id", "n_tokens"), epochs, seed)
     ordered = ordered.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # bounded: one row per (source, epoch, bucket), about documents / DOCS_PER_BUCKET per epoch
-        totals = [tuple(r) for r in mix_pack.bucket_totals(ordered).collect()]
+        per_bucket = mix_pack.bucket_totals(ordered)
+        # One row per (source, epoch, bucket): about documents / DOCS_PER_BUCKET per epoch.
+        totals = [tuple(r) for r in per_bucket.collect()]  # bounded: buckets, not documents
         bases = spark.createDataFrame(
             mix_pack.prefix_bases(totals), ["source", "epoch", "bucket", "base"]
         )

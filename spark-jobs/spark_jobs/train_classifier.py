@@ -139,8 +139,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
     )
     docs = docs.withColumn("empty", is_empty(F.col("text")))
     # A counting pass (no cache): the corpus may be all of Common Crawl.
-    # bounded: 4 groups (label x empty).
-    counted = docs.groupBy("label", "empty").count().collect()
+    counted = docs.groupBy("label", "empty").count().collect()  # bounded: 4 groups
     tally = {(r.label, r.empty): r["count"] for r in counted}
     n_pos, n_neg = tally.get((1.0, False), 0), tally.get((0.0, False), 0)
     if n_pos == 0 or n_neg == 0:
@@ -150,11 +149,8 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
     # Sample first, then cache only the sample (at most 2 x max_docs_per_class documents):
     # logistic regression iterates over it max_iter times.
     sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params).cache()
-    # bounded: 4 groups (holdout x label).
-    split_counts = {
-        (r.holdout, r.label): r["count"]
-        for r in sampled.groupBy("holdout", "label").count().collect()
-    }
+    split = sampled.groupBy("holdout", "label").count().collect()  # bounded: 4 groups
+    split_counts = {(r.holdout, r.label): r["count"] for r in split}
     used = sum(split_counts.values())
     model = build_pipeline(params).fit(sampled.filter(~F.col("holdout")))
     model.write().overwrite().save(fs.join(args.output, "model"))
