@@ -611,8 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> int:
-    return run_job(NAME, DedupParams, body, argv, parser=build_parser(), spark=spark)
+def main(argv: Sequence[str] | None = None, **session) -> int:
+    """`session`: `spark` and `on_error` when run inside the job server (see `run_job`)."""
+    return run_job(NAME, DedupParams, body, argv, parser=build_parser(), **session)
 
 
 if __name__ == "__main__":
