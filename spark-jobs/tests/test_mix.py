@@ -1,12 +1,19 @@
-"""mix: exact rows, determinism, epochs, the literal end-of-text, and weights along every prefix."""
+"""mix: exact rows, determinism, epochs, the literal end-of-text, weights along every prefix, and
+an output that pyarrow and Hugging Face `datasets` read as it is."""
 
 from __future__ import annotations
 
 import argparse
 import random
+import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
@@ -180,6 +187,66 @@ def test_documents_come_back_whole(mixed: dict, corpus: dict) -> None:
     docs = decoded_documents(mixed["rows"])
     assert len(docs) > 20
     assert all(d in known for d in docs)
+
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("input_ids", pa.list_(pa.int32())),
+        pa.field("source", pa.string(), nullable=False),
+        ("epoch", pa.int32()),
+        ("position", pa.int64()),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def hf_datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Hugging Face `datasets`, offline, with every cache in a temp dir: nothing reaches the
+    network or stays in ~/.cache. `datasets` reads these variables once, when first imported,
+    so no other test may import it first."""
+    if "datasets" in sys.modules:
+        pytest.fail("datasets was imported before its offline and cache variables were set")
+    home, user_cache = tmp_path_factory.mktemp("hf"), Path.home() / ".cache" / "huggingface"
+    user_cache_existed = user_cache.exists()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(home))
+        mp.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        mp.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        import datasets
+
+        assert datasets.config.HF_HUB_OFFLINE and datasets.config.HF_CACHE_HOME == str(home)
+        yield datasets
+    assert user_cache_existed or not user_cache.exists(), f"datasets wrote to {user_cache}"
+
+
+def test_output_loads_in_pyarrow_and_hf_datasets(mixed: dict, hf_datasets) -> None:
+    out, rows = mixed["out"], mixed["metrics"].extra["rows"]
+    by_arrow = pds.dataset(out / "data", format="parquet")
+    assert by_arrow.schema.equals(OUTPUT_SCHEMA), by_arrow.schema
+    table = by_arrow.to_table()
+    assert table.num_rows == by_arrow.count_rows() == rows
+    assert pc.unique(pc.list_value_length(table["input_ids"])).to_pylist() == [N_CTX]
+
+    features = hf_datasets.Features(
+        {
+            "input_ids": hf_datasets.List(hf_datasets.Value("int32")),
+            "source": hf_datasets.Value("string"),
+            "epoch": hf_datasets.Value("int32"),
+            "position": hf_datasets.Value("int64"),
+        }
+    )
+    cache = str(hf_datasets.config.HF_DATASETS_CACHE)
+    files = hf_datasets.load_dataset(
+        "parquet", data_files=str(out / "data" / "*.parquet"), split="train", cache_dir=cache
+    )
+    by_card = hf_datasets.load_dataset(str(out), split="train", cache_dir=cache)  # README.md
+    for ds in (files, by_card):
+        assert ds.num_rows == rows
+        assert ds.features == features
+        # The same rows in the same order (the files sort by position) as pyarrow reads them.
+        assert all(ds.data.table[c].equals(table[c]) for c in OUTPUT_SCHEMA.names)
 
 
 def test_every_prefix_follows_the_weights(mixed: dict) -> None:
