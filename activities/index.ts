@@ -24,6 +24,22 @@ import {
   type DownloadBatchResult,
 } from '../core/download/batch';
 import {
+  verifyMixOutput,
+  VerificationUnavailableError,
+  writeMixManifest,
+  type ManifestStepInput,
+  type MixtureSummary,
+  type VerifyMixInput,
+} from '../core/mix/finish';
+import {
+  MixPlanError,
+  planMixture as planMixturePlain,
+  type Measured,
+  type MixPlan,
+  type Mixture,
+} from '../core/mix/plan';
+import { assertVerified, MixVerificationError, type VerificationReport } from '../core/mix/verify';
+import {
   finalizeCrawlInventory as finalizePlain,
   type FinalizeInput,
   type FinalizeResult,
@@ -84,4 +100,41 @@ export async function runSparkJob(input: SparkJobInput): Promise<SparkJobResult>
   } finally {
     clearInterval(timer);
   }
+}
+
+/** The mixture plan from what the count job measured; a source with no data is a plan error. */
+export function planMixture(input: {
+  mixture: Mixture;
+  measured: Record<string, Measured>;
+}): Promise<MixPlan> {
+  try {
+    return Promise.resolve(planMixturePlain(input.mixture, input.measured));
+  } catch (error) {
+    if (error instanceof MixPlanError) throw ApplicationFailure.nonRetryable(error.message, 'MixPlanError');
+    throw error;
+  }
+}
+
+/** A failed check fails the run: the output is wrong, and a retry would read the same bytes. */
+export async function verifyMixture(input: VerifyMixInput): Promise<VerificationReport> {
+  try {
+    const report = await verifyMixOutput(input);
+    assertVerified(report);
+    return report;
+  } catch (error) {
+    if (error instanceof MixVerificationError) {
+      throw ApplicationFailure.nonRetryable(error.message, 'MixVerificationFailed', {
+        check: error.check,
+        failed: error.failed,
+      });
+    }
+    if (error instanceof VerificationUnavailableError) {
+      throw ApplicationFailure.nonRetryable(error.message, 'VerificationUnavailable');
+    }
+    throw error;
+  }
+}
+
+export async function writeManifest(input: ManifestStepInput): Promise<MixtureSummary> {
+  return writeMixManifest(input);
 }

@@ -8,13 +8,9 @@ import {
   RUN_SEARCH_ATTRIBUTE,
   TASK_QUEUE,
 } from '../config/temporal';
-import { canonicalJson, sha256Hex } from '../core/fingerprint';
+import { configFingerprint } from '../core/fingerprint';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 import type { SparkLive } from './render';
-
-export function configFingerprint(config: Config): string {
-  return sha256Hex(canonicalJson(config)).slice(0, 12);
-}
 
 export async function connectClient(address: string): Promise<Client> {
   const connection = await Connection.connect({ address });

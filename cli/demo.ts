@@ -10,8 +10,8 @@ import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { REPO_ROOT } from '../core/paths';
 import { loadSettings, mirrorUrl, servicesUp, temporalAddress } from '../infra/services';
 import { connectClient, startBuildMixture, waitForResult } from './client';
-import { renderProgress } from './render';
-import type { StageOutcome } from '../workflows/quality-stage';
+import { renderMixture, renderProgress } from './render';
+import type { StageOutcome } from '../workflows/spark-stage';
 
 /** Rows in and kept over the per-crawl extractions; skipped only if every one was. */
 function totalOf(outcomes: Record<string, StageOutcome>): {
@@ -77,9 +77,10 @@ export async function runDemo(): Promise<number> {
     if (text !== last) console.log(text);
     last = text;
   });
+  console.log(`buildMixture finished in ${seconds(t)}`);
   console.log(
     `discover: ${result.crawls} crawls, ${result.wetFilesListed} WET keys listed, ${result.wetFilesSelected} selected, ` +
-      `${result.keysRejected} rejected, ${result.discoverSkipped} crawls already committed (${seconds(t)})`,
+      `${result.keysRejected} rejected, ${result.discoverSkipped} crawls already committed`,
   );
   const d = result.download;
   const reasons = Object.entries(d.quarantinedReasons)
@@ -110,6 +111,19 @@ export async function runDemo(): Promise<number> {
       `quality filter (Pareto, alpha ${config.pareto.alpha}): kept ${kept(q.filter)} Common Crawl documents`,
     );
   }
+  const dd = result.dedup;
+  if (dd) {
+    const removed = Object.entries(dd.droppedByReason)
+      .map(([r, n]) => `${r} ${n}`)
+      .join(', ');
+    const figure = (key: string): string => (typeof dd.extra[key] === 'number' ? String(dd.extra[key]) : '?');
+    console.log(
+      `dedup (MinHashLSH, ${config.dedup.numHashes} hashes, ${config.dedup.bands} bands): kept ${dd.rowsKept}/${dd.rowsIn} ` +
+        `documents${dd.skipped ? ' (committed earlier)' : ''}; removed ${removed || 'none'}; ` +
+        `${figure('candidate_pairs')} candidate pairs, ${figure('verified_pairs')} verified, ${figure('clusters')} clusters`,
+    );
+  }
+  if (result.mixture) console.log(renderMixture(result.mixture));
   for (const f of result.crawlsFailed) console.log(`crawl ${f.crawl} failed: ${f.reason}`);
   console.log(`storage root: ${path.resolve(REPO_ROOT, config.storageRoot)}`);
   console.log(

@@ -19,7 +19,7 @@ import {
 } from '../infra/services';
 import { connectClient, runStatus, startBuildMixture, waitForResult } from './client';
 import { runDemo } from './demo';
-import { renderProgress } from './render';
+import { renderMixture, renderProgress } from './render';
 import { runWorker } from './worker';
 
 const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
@@ -181,14 +181,22 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) throw new UsageError('run needs --config FILE');
       const client = await connectClient(temporalAddressFrom(values));
       const { workflowId } = await startBuildMixture(client, readJsonFile(values.config));
+      if (!values.wait) {
+        print(values, { runId: workflowId }, `started ${workflowId}`);
+        return 0;
+      }
       if (!values.json) console.log(`started ${workflowId}`);
-      if (!values.wait) return 0;
       const result = await waitForResult(
         client,
         workflowId,
         values.json ? undefined : (p) => console.log(renderProgress(p)),
       );
-      print(values, { workflowId, result }, JSON.stringify(result, null, 2));
+      const manifest = result.mixture?.manifest ?? null;
+      print(
+        values,
+        { runId: workflowId, manifest },
+        result.mixture ? renderMixture(result.mixture) : JSON.stringify(result, null, 2),
+      );
       return 0;
     }
     case 'status': {

@@ -1,5 +1,6 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
 import type { SparkProgress } from '../core/spark/progress';
+import type { MixtureSummary } from '../core/mix/finish';
 import type { BuildMixtureProgress, DownloadCrawlProgress } from '../workflows';
 
 export function bar(done: number, total: number, width = 24): string {
@@ -61,4 +62,44 @@ export function renderProgress(
     );
   }
   return lines.join('\n');
+}
+
+const percent = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
+
+/** The mixture as Table 2.2 reads, with what this run achieved beside the paper's figures. */
+export function renderMixture(m: MixtureSummary): string {
+  const header = [
+    'source',
+    'target',
+    'achieved',
+    'first 10%',
+    'rows',
+    'epochs',
+    'paper weight',
+    'paper epochs',
+  ];
+  const rows = m.sources.map((s) => [
+    s.source,
+    percent(s.targetWeight),
+    percent(s.achievedWeight),
+    percent(s.achievedPrefixWeight),
+    String(s.rows ?? 0),
+    s.epochs.toFixed(2),
+    percent(s.paper.weight),
+    s.paper.epochs.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')}`;
+  const failed = m.checks.filter((c) => !c.ok).map((c) => c.check);
+  return [
+    `mixture: ${m.rows} rows x ${m.tokens / Math.max(1, m.rows)} ids = ${m.tokens} tokens in ${m.files} Parquet file(s); ` +
+      (failed.length
+        ? `verification FAILED: ${failed.join(', ')}`
+        : `verified (${m.checks.length} checks passed)`),
+    line(header),
+    ...rows.map(line),
+    `  Parquet: ${m.data}`,
+    `  manifest: ${m.manifest}`,
+  ].join('\n');
 }

@@ -140,7 +140,18 @@ export const configSchema = z.strictObject({
       jaccardThreshold: fraction
         .default(0.8)
         .describe('Candidates are verified by exact Jaccard against this.'),
-      strategy: z.enum(['banded', 'mllib']).default('banded'),
+      strategy: z
+        .enum(['banded', 'mllib'])
+        .default('banded')
+        .describe(
+          'banded: near-linear candidates; mllib: approxSimilarityJoin literally (quadratic, small data only).',
+        ),
+      survivor: z
+        .enum(['minId', 'maxScore'])
+        .default('minId')
+        .describe(
+          'Which document of a near-duplicate cluster is kept: the smallest doc_id or the highest quality score.',
+        ),
     })
     .refine((d) => d.numHashes % d.bands === 0, { message: 'bands must divide numHashes', path: ['bands'] })
     .prefault({}),
@@ -158,7 +169,9 @@ export const configSchema = z.strictObject({
         .prefault({ ...TABLE_2_2_WEIGHTS }),
       totalTokens: positiveInt
         .default(300_000_000_000)
-        .describe('Training tokens; capped by what the run has.'),
+        .describe(
+          'Training tokens (the paper’s 300B). A source with fewer tokens than its share is repeated: more epochs.',
+        ),
       nCtx: positiveInt.default(2048),
       endOfTextToken: z.number().int().nonnegative().default(50256),
       onMissingSource: z
@@ -176,9 +189,9 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   stopAfter: z
-    .enum(['download', 'classify'])
-    .default('classify')
-    .describe('The last stage to run; later stages are not built yet.'),
+    .enum(['download', 'classify', 'dedup', 'mix'])
+    .default('mix')
+    .describe('The last stage to run (mix: the whole pipeline, verified and with its manifest).'),
   spark: z
     .strictObject({
       master: z.string().min(1).default('local[*]'),

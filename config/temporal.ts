@@ -20,4 +20,12 @@ export function downloadWorkflowId(parentId: string, crawl: string): string {
 }
 
 /** Error types that retrying cannot fix: every activity proxy lists them as non-retryable. */
-export const NON_RETRYABLE_ERRORS = ['InvalidConfig', 'SourceObjectMissing', 'UnsafePath', 'BadSparkInput'];
+export const NON_RETRYABLE_ERRORS = [
+  'InvalidConfig',
+  'SourceObjectMissing',
+  'UnsafePath',
+  'BadSparkInput',
+  'MixPlanError',
+  'MixVerificationFailed',
+  'VerificationUnavailable',
+];

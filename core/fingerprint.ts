@@ -20,3 +20,8 @@ export function sha256Hex(data: string | Uint8Array): string {
 export function stageFingerprint(stage: string, codeVersion: number, inputs: unknown): string {
   return sha256Hex(canonicalJson({ stage, codeVersion, inputs })).slice(0, 16);
 }
+
+/** Names a run's config: with the run name it forms the workflow id, and the manifest records it. */
+export function configFingerprint(config: unknown): string {
+  return sha256Hex(canonicalJson(config)).slice(0, 12);
+}

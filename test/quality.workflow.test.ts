@@ -4,12 +4,15 @@
  * and cancelling during a Spark job leaves no process and no committed output.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { runStatus, startBuildMixture } from '../cli/client';
 import { REFERENCE_CORPORA } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
+import type { Manifest } from '../core/mix/manifest';
 import { LocalStorage } from '../core/storage';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
@@ -17,6 +20,8 @@ import { taggedProcesses } from '../core/spark/orphans';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-50', 'CC-MAIN-2019-09'];
+/** A small mixture: 97 rows of 2048 ids. */
+const MIX_TOKENS = 200_000;
 let services: TestServices;
 let client: Client;
 let stack: TestStack;
@@ -50,6 +55,7 @@ function config(name: string, storageRoot: string): Record<string, unknown> {
       REFERENCE_CORPORA.map((c) => [c, { path: path.join(crawlDir, 'reference', c), format: 'jsonl' }]),
     ),
     spark: { master: 'local[2]', driverMemory: '1g' },
+    mixture: { totalTokens: MIX_TOKENS },
   };
 }
 
@@ -85,10 +91,41 @@ test('download, extract, reference corpora, classifier and Pareto filter run; a 
     q.filter.rowsKept > 0 && q.filter.rowsKept < q.filter.rowsIn,
     'the Pareto rule keeps some, not all',
   );
+  // Dedup sees every filtered Common Crawl document and every reference document, and its
+  // counts add up (a dropped row without a reason, or a dataset not passed, breaks them).
+  const d = result.dedup;
+  assert.ok(d, 'the dedup stage ran');
+  const referenceDocs = REFERENCE_CORPORA.reduce((n, c) => n + (q.references[c]?.rowsKept ?? 0), 0);
+  assert.equal(d.rowsIn, q.filter.rowsKept + referenceDocs);
+  const droppedByDedup = Object.values(d.droppedByReason).reduce((a, b) => a + b, 0);
+  assert.equal(d.rowsKept + droppedByDedup, d.rowsIn);
+  // The generator plants near-duplicates in every dataset: a dedup that finds none is broken.
+  assert.ok((d.droppedByReason.near_duplicate ?? 0) > 0, JSON.stringify(d.droppedByReason));
+
+  // The mixture: verified, the planned rows, and a manifest that names the files it describes.
+  const m = result.mixture;
+  assert.ok(m, 'the mixture was written');
+  assert.equal(m.rows, Math.floor(MIX_TOKENS / 2048));
+  assert.deepEqual(
+    m.checks.filter((c) => !c.ok),
+    [],
+  );
+  const manifest = JSON.parse(readFileSync(m.manifest, 'utf8')) as Manifest;
+  assert.equal(manifest.verification.ok, true);
+  assert.equal(manifest.fingerprints.stages.dedup, d.fingerprint);
+  for (const file of manifest.files) {
+    const content: Buffer = readFileSync(path.join(path.dirname(m.manifest), file.path));
+    assert.equal(createHash('sha256').update(content).digest('hex'), file.sha256, file.path);
+  }
+  assert.equal(
+    manifest.sources.reduce((n, s) => n + (s.rows ?? 0), 0),
+    m.rows,
+  );
+
   const status = await runStatus(client, workflowId);
   assert.deepEqual(
     Object.values(status.progress.spark).map((s) => s.state),
-    Array.from({ length: crawls.length + REFERENCE_CORPORA.length + 2 }, () => 'done'),
+    Array.from({ length: crawls.length + REFERENCE_CORPORA.length + 2 + 3 }, () => 'done'),
   );
 
   const again = await startBuildMixture(client, config('quality-again', storageRoot));
@@ -96,8 +133,13 @@ test('download, extract, reference corpora, classifier and Pareto filter run; a 
   const r = rerun.quality!;
   const stages = [...Object.values(r.extract), r.classifier, r.filter, ...Object.values(r.references)];
   assert.ok(stages.every((s) => s.skipped));
+  assert.equal(rerun.dedup?.skipped, true);
   assert.equal(r.filter.rowsKept, q.filter.rowsKept);
   assert.equal(rerun.download.fetchedBytes, 0);
+  // The same committed output, and a manifest that differs only in the config's run name.
+  assert.equal(rerun.mixture?.data, m.data);
+  const rewritten = JSON.parse(readFileSync(m.manifest, 'utf8')) as Manifest;
+  assert.deepEqual(rewritten.files, manifest.files);
 });
 
 test('cancelling the workflow during a Spark job leaves no Spark process and no committed output', async () => {
@@ -154,7 +196,10 @@ test('a failed crawl’s extraction is redone alone: the other crawl stays commi
   assert.equal(await committed(`extract-${broken}`), false);
 
   await storage.write(victim, bytes);
-  const retry = await startBuildMixture(client, config('retry-ok', storageRoot));
+  const retry = await startBuildMixture(client, {
+    ...config('retry-ok', storageRoot),
+    stopAfter: 'classify',
+  });
   const result = (await client.workflow.getHandle(retry.workflowId).result()) as BuildMixtureResult;
   assert.equal(result.quality?.extract[healthy]?.skipped, true, 'the committed crawl is not redone');
   assert.equal(result.quality?.extract[broken]?.skipped, false, 'the failed crawl runs again');

@@ -38,3 +38,15 @@ export const SPARK_OPTIONS: ActivityOptions = {
     nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
   },
 };
+
+/** Planning, verifying and the manifest: local work on the worker, bounded by the output's size. */
+export const MIX_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+  },
+};

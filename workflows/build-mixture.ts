@@ -5,7 +5,10 @@
  *   1. discover the WET files of every configured crawl
  *   2. download them, a child workflow per crawl
  *   3. extract documents, train the quality classifier, keep documents by the Pareto rule
- *   4. fuzzy-dedup, mix Table 2.2 into tokenized rows, report     (not built yet)
+ *   4. fuzzy-dedup within every dataset, and Common Crawl against WebText2
+ *   5. mix Table 2.2 into tokenized 2048-id rows, verify them, write the manifest
+ *
+ * `stopAfter` ends the run early (download, classify, dedup); by default it runs to the manifest.
  */
 import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ConfigError, parseConfig, type Config } from '../config/schema';
@@ -14,7 +17,11 @@ import { discoverStage, sumValues } from './discover-stage';
 import { sumDownloads, type DownloadSummary } from './download-crawl';
 import { downloadStage } from './download-stage';
 import { emptyProgress, type BuildMixtureProgress, type Stage } from './progress';
+import { dedupStage, DEDUP_STAGE } from './dedup-stage';
+import { mixStage } from './mix-stage';
 import { qualityStage, type QualitySummary } from './quality-stage';
+import type { StageOutcome } from './spark-stage';
+import type { MixtureSummary } from '../core/mix/finish';
 
 export const progressQuery = defineQuery<BuildMixtureProgress>('progress');
 
@@ -28,8 +35,10 @@ export interface BuildMixtureResult {
   /** Crawls whose paths list could not be read (404/403), with the reason. */
   crawlsFailed: { crawl: string; reason: string }[];
   download: DownloadSummary;
-  /** Absent when the run stops after download (`stopAfter`). */
+  /** Each absent when the run stops before it (`stopAfter`). */
   quality?: QualitySummary;
+  dedup?: StageOutcome;
+  mixture?: MixtureSummary;
 }
 
 function validate(input: unknown): Config {
@@ -64,15 +73,26 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   enter('download');
   const downloads = await downloadStage(config, discovered, progress);
 
-  const quality =
-    config.stopAfter === 'download'
-      ? undefined
-      : await qualityStage(
-          config,
-          downloads.filter((d) => d.ok > 0).map((d) => d.crawl),
-          progress,
-          enter,
-        );
+  const stopsAfter = (stage: Config['stopAfter']): boolean => config.stopAfter === stage;
+  const quality = stopsAfter('download')
+    ? undefined
+    : await qualityStage(
+        config,
+        downloads.filter((d) => d.ok > 0).map((d) => d.crawl),
+        progress,
+        enter,
+      );
+
+  let dedup: StageOutcome | undefined;
+  if (quality && !stopsAfter('classify')) {
+    enter('dedup');
+    dedup = await dedupStage(config, quality, progress);
+  }
+
+  const mixture =
+    quality && dedup && stopsAfter('mix')
+      ? await mixStage(config, dedup, stageFingerprints(quality, dedup), progress, enter)
+      : undefined;
 
   enter('done');
   return {
@@ -85,5 +105,22 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     crawlsFailed,
     download: sumDownloads(downloads),
     ...(quality ? { quality } : {}),
+    ...(dedup ? { dedup } : {}),
+    ...(mixture ? { mixture: mixture.summary } : {}),
+  };
+}
+
+/** Stage name -> fingerprint of every committed Spark stage upstream of the mixture. */
+function stageFingerprints(quality: QualitySummary, dedup: StageOutcome): Record<string, string> {
+  return {
+    ...Object.fromEntries(
+      Object.entries(quality.extract).map(([crawl, o]) => [`extract-${crawl}`, o.fingerprint]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(quality.references).map(([name, o]) => [`reference-${name}`, o.fingerprint]),
+    ),
+    'train-classifier': quality.classifier.fingerprint,
+    'quality-filter': quality.filter.fingerprint,
+    [DEDUP_STAGE]: dedup.fingerprint,
   };
 }

@@ -5,46 +5,17 @@
  *
  * Extraction is one committed job per crawl, so a failure in one crawl redoes that crawl only.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type * as activities from '../activities';
-import { REFERENCE_CORPORA, type Config } from '../config/schema';
+import { REFERENCE_CORPORA, type Config, type ReferenceCorpusName } from '../config/schema';
 import { mapWithConcurrency } from '../core/concurrency';
-import type { JobMetrics, SparkJobInput, SparkJobResult } from '../core/spark/submit';
-import { SPARK_OPTIONS } from './activity-options';
 import type { BuildMixtureProgress } from './progress';
-
-const { runSparkJob } = proxyActivities<typeof activities>(SPARK_OPTIONS);
-
-export interface StageOutcome {
-  output: string;
-  skipped: boolean;
-  rowsIn: number;
-  rowsKept: number;
-  droppedByReason: Record<string, number>;
-  extra: Record<string, unknown>;
-  /** Where the job ran (`job server …` or `spark-submit`); absent when skipped. */
-  ranOn?: string;
-}
+import { sparkStageRunner, type StageOutcome } from './spark-stage';
 
 export interface QualitySummary {
   /** One extraction per crawl. */
   extract: Record<string, StageOutcome>;
-  references: Record<string, StageOutcome>;
+  references: Record<ReferenceCorpusName, StageOutcome>;
   classifier: StageOutcome;
   filter: StageOutcome;
-}
-
-function outcome(result: SparkJobResult): StageOutcome {
-  const m: JobMetrics = result.metrics;
-  return {
-    output: result.output,
-    skipped: result.skipped,
-    rowsIn: m.rows_in,
-    rowsKept: m.rows_kept,
-    droppedByReason: m.dropped_by_reason,
-    extra: m.extra,
-    ...(result.ranOn ? { ranOn: result.ranOn } : {}),
-  };
 }
 
 export async function qualityStage(
@@ -53,25 +24,7 @@ export async function qualityStage(
   progress: BuildMixtureProgress,
   enter: (stage: 'extract' | 'classify') => void,
 ): Promise<QualitySummary> {
-  const run = async (
-    input: Omit<SparkJobInput, 'storageRoot' | 'spark' | 'runId'>,
-  ): Promise<StageOutcome> => {
-    progress.spark[input.stage] = { state: 'running' };
-    const result = outcome(
-      await runSparkJob({
-        ...input,
-        storageRoot: config.storageRoot,
-        spark: config.spark,
-        runId: config.name,
-      }),
-    );
-    progress.spark[input.stage] = {
-      state: result.skipped ? 'skipped' : 'done',
-      rowsIn: result.rowsIn,
-      rowsKept: result.rowsKept,
-    };
-    return result;
-  };
+  const run = sparkStageRunner(config, progress);
 
   enter('extract');
   const limit = config.spark.maxConcurrentJobs;
@@ -106,7 +59,7 @@ export async function qualityStage(
   });
   const references = Object.fromEntries(
     REFERENCE_CORPORA.map((name, i) => [name, ingested[i] as StageOutcome]),
-  );
+  ) as Record<ReferenceCorpusName, StageOutcome>;
 
   enter('classify');
   const c = config.classifier;

@@ -4,6 +4,7 @@
  * installed (never fetched at run time) and the endpoint, never credentials: S3A reads those
  * from the environment or the AWS credential chain, like every other ccmix component.
  */
+import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema';
@@ -12,6 +13,13 @@ import { CCMIX_HOME, REPO_ROOT } from '../paths';
 export const S3A_JARS_DIR = path.join(CCMIX_HOME, 'spark-jars');
 
 export const isLocalMaster = (master: string): boolean => /^local(\[.*\])?$/.test(master);
+
+/** Cores of a local master: `local[N]` (or `local[N,F]`) gives N; `local` one; `local[*]` every core. */
+export function localCores(master: string): number {
+  const n = /^local\[(\d+)/.exec(master)?.[1];
+  if (n) return Math.max(1, Number(n));
+  return master === 'local' ? 1 : availableParallelism();
+}
 
 export interface SparkLaunchSettings {
   conf: Record<string, string>;
@@ -78,7 +86,16 @@ export function launchSettings(spark: Config['spark'], buckets: string[]): Spark
     conf: {
       'spark.ui.showConsoleProgress': 'false',
       'spark.sql.session.timeZone': 'UTC',
-      ...(local ? { 'spark.driver.host': '127.0.0.1', 'spark.driver.bindAddress': '127.0.0.1' } : {}),
+      // Cached results keep their shuffle's partition count unless AQE may coalesce them too.
+      'spark.sql.optimizer.canChangeCachedPlanOutputPartitioning': 'true',
+      ...(local
+        ? {
+            'spark.driver.host': '127.0.0.1',
+            'spark.driver.bindAddress': '127.0.0.1',
+            // Spark's 200 suits a cluster; one machine's data wants a few tasks per core.
+            'spark.sql.shuffle.partitions': String(4 * localCores(spark.master)),
+          }
+        : {}),
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
       // of `--jars`, which copies them (the AWS SDK bundle is ~650 MiB) for every job.
       ...(local && jars.length > 0 ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),

@@ -17,6 +17,8 @@ export interface InputGroup {
   paths: string[];
   /** `storage`: relative to the storage root (stage outputs, inventories); `cwd`: the worker's folder. */
   base: 'storage' | 'cwd';
+  /** Passed as `NAME=PATH` (dedup and mix take one group per dataset). */
+  dataset?: string;
 }
 
 export interface SparkCommit<M> {
@@ -82,7 +84,7 @@ export async function inputSignatures(storage: Storage, inputs: InputGroup[]): P
           : /^s3a?:\/\//.test(p)
             ? `uri:${p}` // a corpus on S3 is named by its URI: keep it immutable
             : localSignature(path.resolve(p));
-      signatures.push(`${group.flag}=${signature}`);
+      signatures.push(`${group.flag}=${group.dataset ? `${group.dataset}=` : ''}${signature}`);
     }
   }
   return signatures;

@@ -30,7 +30,8 @@ import { ownerAlive, thisOwner, type Owner } from './orphans';
 import type { SparkProgress } from './progress';
 import { sparkStageDir, type InputGroup, type SparkCommit } from './signature';
 
-export type SparkJobName = 'extract' | 'ingest_reference' | 'train_classifier' | 'quality_filter';
+export type SparkJobName =
+  'extract' | 'ingest_reference' | 'train_classifier' | 'quality_filter' | 'dedup' | 'mix';
 
 /** Where a worker finds the local job server (`ccmix services up` sets it for the worker). */
 export const JOB_SERVER_ENV = 'CCMIX_SPARK_SERVER';
@@ -177,7 +178,12 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   const resolve = (group: InputGroup, p: string): string =>
     group.base === 'storage' ? sparkUri(storage, p) : /^s3a?:\/\//.test(p) ? p : path.resolve(p);
   const argv = [
-    ...input.inputs.flatMap((group) => group.paths.flatMap((p) => [group.flag, resolve(group, p)])),
+    ...input.inputs.flatMap((group) =>
+      group.paths.flatMap((p) => [
+        group.flag,
+        `${group.dataset ? `${group.dataset}=` : ''}${resolve(group, p)}`,
+      ]),
+    ),
     ...['--output', sparkUri(storage, `${attemptDir}/data`)],
     ...['--metrics', sparkUri(storage, `${attemptDir}/metrics.json`)],
     ...['--params-json', JSON.stringify(input.params)],

@@ -1,0 +1,30 @@
+/** Where a Spark job runs decides its settings: loopback and few partitions only on one machine. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseConfig } from '../config/schema';
+import { launchSettings, localCores } from '../core/spark/conf';
+
+const sparkWith = (spark: Record<string, unknown>) => parseConfig({ spark }).spark;
+
+void test('a local master binds to loopback and sizes shuffles to its cores', () => {
+  assert.equal(localCores('local[3]'), 3);
+  assert.equal(localCores('local[2,4]'), 2);
+  assert.equal(localCores('local'), 1);
+  const { conf, env } = launchSettings(sparkWith({ master: 'local[2]' }), []);
+  assert.equal(conf['spark.driver.bindAddress'], '127.0.0.1');
+  assert.equal(conf['spark.sql.shuffle.partitions'], '8');
+  assert.equal(env.SPARK_LOCAL_IP, '127.0.0.1');
+});
+
+void test('a cluster master keeps its own binding and partition count; the config overrides', () => {
+  const { conf, env } = launchSettings(sparkWith({ master: 'spark://head:7077' }), []);
+  assert.equal(conf['spark.driver.bindAddress'], undefined);
+  assert.equal(conf['spark.driver.host'], undefined);
+  assert.equal(conf['spark.sql.shuffle.partitions'], undefined);
+  assert.equal(env.SPARK_LOCAL_IP, undefined);
+  const chosen = launchSettings(
+    sparkWith({ master: 'local[2]', conf: { 'spark.sql.shuffle.partitions': '64' } }),
+    [],
+  );
+  assert.equal(chosen.conf['spark.sql.shuffle.partitions'], '64');
+});

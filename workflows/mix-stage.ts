@@ -1,0 +1,85 @@
+/**
+ * Step 5 (section 2.2, Table 2.2): the training mixture. Count the GPT-2 tokens of every deduped
+ * dataset, plan rows and epochs from the configured weights, tokenize + pack + interleave into
+ * Parquet, verify that output with DuckDB, and write its manifest.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { Config } from '../config/schema';
+import type { MixtureSummary } from '../core/mix/finish';
+import { MIX_SOURCES, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
+import { MIX_OPTIONS } from './activity-options';
+import { dedupedDocuments } from './dedup-stage';
+import type { BuildMixtureProgress } from './progress';
+import { sparkStageRunner, type StageOutcome } from './spark-stage';
+
+const { planMixture, verifyMixture, writeManifest } = proxyActivities<typeof activities>(MIX_OPTIONS);
+
+export interface MixStageResult {
+  count: StageOutcome;
+  plan: MixPlan;
+  mix: StageOutcome;
+  summary: MixtureSummary;
+}
+
+interface CountedSource {
+  documents: number;
+  tokens: number;
+}
+
+export async function mixStage(
+  config: Config,
+  dedup: StageOutcome,
+  upstream: Record<string, string>,
+  progress: BuildMixtureProgress,
+  enter: (stage: 'mix' | 'report') => void,
+): Promise<MixStageResult> {
+  const run = sparkStageRunner(config, progress);
+  const m = config.mixture;
+  const documents = Object.fromEntries(MIX_SOURCES.map((s) => [s, dedupedDocuments(dedup, s)]));
+  const inputsFor = (sources: readonly string[]) =>
+    sources.map((dataset) => ({
+      flag: '--input-dataset',
+      dataset,
+      paths: [documents[dataset] as string],
+      base: 'storage' as const,
+    }));
+
+  enter('mix');
+  const count = await run({
+    job: 'mix',
+    stage: 'mix-count',
+    inputs: inputsFor(MIX_SOURCES),
+    params: { mode: 'count', n_ctx: m.nCtx, seed: config.seed },
+  });
+  const counted = (count.extra.sources ?? {}) as Record<string, CountedSource>;
+  const measured: Record<string, Measured> = Object.fromEntries(
+    Object.entries(counted).map(([s, c]) => [s, { tokens: c.tokens, documents: c.documents }]),
+  );
+  const plan = await planMixture({ mixture: m, measured });
+  const planned = plan.sources.filter((s) => s.targetRows > 0).map((s) => s.source);
+  const mix = await run({
+    job: 'mix',
+    stage: 'mix',
+    inputs: inputsFor(planned),
+    params: mixJobParams(plan, config.seed, m.rowsPerFile),
+  });
+
+  enter('report');
+  const verification = await verifyMixture({
+    storageRoot: config.storageRoot,
+    output: mix.output,
+    plan,
+    documents: Object.fromEntries(planned.map((s) => [s, documents[s] as string])),
+    sampleRows: m.verifySampleRows,
+  });
+  const summary = await writeManifest({
+    storageRoot: config.storageRoot,
+    output: mix.output,
+    config,
+    stageFingerprints: { ...upstream, 'mix-count': count.fingerprint, mix: mix.fingerprint },
+    plan,
+    verification,
+  });
+  return { count, plan, mix, summary };
+}
