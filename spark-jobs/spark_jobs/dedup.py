@@ -396,11 +396,26 @@ def _held(df: DataFrame, held: list[DataFrame]) -> DataFrame:
 
 
 def dedup_datasets(datasets: Mapping[str, DataFrame], params: DedupParams) -> DedupResult:
-    """Every dataset deduped within itself, then `cross_from` against `cross_against`."""
-    spark = next(iter(datasets.values())).sparkSession
-    docs = unique_doc_ids(union_datasets(datasets))
-    check_unique_ids(docs)
+    """Every dataset deduped within itself, then `cross_from` against `cross_against`.
+
+    Everything it persists is released by `DedupResult.release`, or here if it fails.
+    """
     held: list[DataFrame] = []
+    try:
+        return _dedup(datasets, params, held)
+    except BaseException:
+        for df in held:
+            df.unpersist()
+        raise
+
+
+def _dedup(datasets: Mapping[str, DataFrame], params: DedupParams, held: list) -> DedupResult:
+    spark = next(iter(datasets.values())).sparkSession
+    check_unique_ids(union_datasets(datasets))
+    # The per-id window shuffles every row, text included, by doc_id. Its output feeds the
+    # features, the metrics and every output write (one per dataset, then `_excluded`): held
+    # once, it is computed once instead of once per write. Nothing else holds the text.
+    docs = _held(unique_doc_ids(union_datasets(datasets)), held)
     narrow = docs.filter(F.col("_reason").isNull() & ~is_empty(F.col("text"))).select(
         F.col("dataset_key").alias("dataset"), "doc_id", "text", "score", "_sha"
     )
