@@ -79,6 +79,9 @@ export async function runDemo(): Promise<number> {
   });
   console.log(`buildMixture finished in ${seconds(t)}`);
   console.log(
+    `stages: ${result.stages.map((s) => `${s.stage} ${(s.seconds ?? 0).toFixed(1)} s`).join(', ')}`,
+  );
+  console.log(
     `discover: ${result.crawls} crawls, ${result.wetFilesListed} WET keys listed, ${result.wetFilesSelected} selected, ` +
       `${result.keysRejected} rejected, ${result.discoverSkipped} crawls already committed`,
   );

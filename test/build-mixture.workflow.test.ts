@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir } from '../core/discover';
@@ -88,8 +88,15 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
         retries: 0,
         quarantinedReasons: {},
       },
+      stages: result.stages,
     },
   );
+  // Each stage in order, closed with its duration (a stage left open has no end).
+  assert.deepEqual(
+    result.stages.map((s) => s.stage),
+    ['discover', 'download'],
+  );
+  for (const s of result.stages) assert.ok(s.endedAt && s.seconds !== undefined && s.seconds >= 0, s.stage);
   assert.ok(result.download.bytes > 0);
   const progress = await queryProgress(client, workflowId);
   assert.equal(progress.stage, 'done');
@@ -113,6 +120,16 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
     assert.ok(existsSync(path.join(storageRoot, stageDir, '_SUCCESS')));
   }
   assert.equal(existsSync('/tmp/escape.warc.wet.gz'), false);
+
+  // The UI's timeline names every step: each activity and child carries a summary.
+  const summaries = (await handle.fetchHistory()).events?.flatMap((event) => {
+    const payload = event.userMetadata?.summary;
+    return payload ? [defaultPayloadConverter.fromPayload<string>(payload)] : [];
+  });
+  assert.deepEqual(
+    [...new Set(summaries)].sort(),
+    [...crawls.map((c) => `discover ${c}`), ...crawls.map((c) => `download ${c}: 5 WET files`)].sort(),
+  );
 });
 
 test('a repeated run skips committed discovery', async () => {

@@ -1,7 +1,8 @@
 /**
- * buildMixture through extract → train → filter on the real dev server with real Spark (local),
- * over a small miniature crawl served by the mirror: the stages run, a re-run skips them all,
- * and cancelling during a Spark job leaves no process and no committed output.
+ * buildMixture end to end (download → extract → train → filter → dedup → mix → verify → manifest)
+ * on the real dev server with real Spark (local), over a small miniature crawl served by the
+ * mirror: the stages run, a re-run skips them all, and cancelling during a Spark job leaves no
+ * process and no committed output.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -55,11 +56,14 @@ function config(name: string, storageRoot: string): Record<string, unknown> {
       REFERENCE_CORPORA.map((c) => [c, { path: path.join(crawlDir, 'reference', c), format: 'jsonl' }]),
     ),
     spark: { master: 'local[2]', driverMemory: '1g' },
+    // Two crawls at α = 9 keep a few short pages, under one 2048-id row; α = 2 keeps a quarter of
+    // even the lowest-scored pages, so Common Crawl has rows to mix.
+    pareto: { alpha: 2 },
     mixture: { totalTokens: MIX_TOKENS },
   };
 }
 
-test('download, extract, reference corpora, classifier and Pareto filter run; a re-run skips them', async () => {
+test('the whole pipeline ends in a verified mixture with its manifest; a re-run skips every stage', async () => {
   const storageRoot = tempDir('quality-root');
   const { workflowId } = await startBuildMixture(client, config('quality', storageRoot));
   // What `ccmix status` shows while Spark runs: the running job's stage and task counts.

@@ -16,7 +16,13 @@ import { RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal
 import { discoverStage, sumValues } from './discover-stage';
 import { sumDownloads, type DownloadSummary } from './download-crawl';
 import { downloadStage } from './download-stage';
-import { emptyProgress, type BuildMixtureProgress, type Stage } from './progress';
+import {
+  emptyProgress,
+  enterStage,
+  type BuildMixtureProgress,
+  type Stage,
+  type StageTiming,
+} from './progress';
 import { dedupStage, DEDUP_STAGE } from './dedup-stage';
 import { mixStage } from './mix-stage';
 import { qualityStage, type QualitySummary } from './quality-stage';
@@ -39,6 +45,8 @@ export interface BuildMixtureResult {
   quality?: QualitySummary;
   dedup?: StageOutcome;
   mixture?: MixtureSummary;
+  /** Each stage's start, end and duration. */
+  stages: StageTiming[];
 }
 
 function validate(input: unknown): Config {
@@ -62,7 +70,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   setHandler(progressQuery, () => progress);
   const config = validate(input);
   const enter = (stage: Stage): void => {
-    progress.stage = stage;
+    enterStage(progress, stage, new Date());
     upsertSearchAttributes([{ key: STAGE_SEARCH_ATTRIBUTE, value: stage }]);
   };
   upsertSearchAttributes([{ key: RUN_SEARCH_ATTRIBUTE, value: config.name }]);
@@ -107,6 +115,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     ...(quality ? { quality } : {}),
     ...(dedup ? { dedup } : {}),
     ...(mixture ? { mixture: mixture.summary } : {}),
+    stages: progress.stages,
   };
 }
 

@@ -29,13 +29,18 @@ export async function discoverStage(
     config.download.maxConcurrentCrawls,
     async (crawl) => {
       try {
-        const result = await discoverCrawl({
-          source: config.source,
-          crawl,
-          selection: config.wetFilesPerCrawl,
-          seed: config.seed,
-          storageRoot: config.storageRoot,
-        });
+        const result = await discoverCrawl.executeWithOptions(
+          { ...DISCOVER_OPTIONS, summary: `discover ${crawl}` },
+          [
+            {
+              source: config.source,
+              crawl,
+              selection: config.wetFilesPerCrawl,
+              seed: config.seed,
+              storageRoot: config.storageRoot,
+            },
+          ],
+        );
         progress.crawls[crawl] = {
           wetFilesSelected: result.selected,
           keysRejected: sumValues(result.rejected),

@@ -82,9 +82,8 @@ export function sumDownloads(results: readonly DownloadCrawlResult[]): DownloadS
 
 export async function downloadCrawl(input: DownloadCrawlInput): Promise<DownloadCrawlResult> {
   const { settings } = input;
-  const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>(
-    downloadOptions(settings.heartbeatTimeoutSeconds),
-  );
+  const options = downloadOptions(settings.heartbeatTimeoutSeconds);
+  const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>(options);
   const batches = Math.ceil(input.files / settings.filesPerActivity);
   const cursor = input.cursor ?? { nextBatch: 0, totals: emptyTotals(), runs: 1 };
   const progress: DownloadCrawlProgress = {
@@ -106,34 +105,42 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
         cursor: { nextBatch: batch, totals, runs: cursor.runs + 1 },
       });
     }
-    const result = await downloadBatch({
-      crawl: input.crawl,
-      source: input.source,
-      storageRoot: input.storageRoot,
-      keysPath: input.keysPath,
-      listId: input.listId,
-      batch,
-      batchSize: settings.filesPerActivity,
-      parallelFiles: input.parallelFiles,
-      maxRequestsPerSecond: settings.maxRequestsPerSecond,
-      retry: {
-        maxTransientAttempts: settings.maxTransientAttemptsPerFile,
-        maxCorruptAttempts: settings.maxCorruptAttemptsPerFile,
-        baseDelayMs: settings.retryBaseDelayMs,
-        maxDelayMs: settings.retryMaxDelayMs,
+    const summary = `download ${input.crawl} batch ${batch + 1}/${batches}`;
+    const result = await downloadBatch.executeWithOptions({ ...options, summary }, [
+      {
+        crawl: input.crawl,
+        source: input.source,
+        storageRoot: input.storageRoot,
+        keysPath: input.keysPath,
+        listId: input.listId,
+        batch,
+        batchSize: settings.filesPerActivity,
+        parallelFiles: input.parallelFiles,
+        maxRequestsPerSecond: settings.maxRequestsPerSecond,
+        retry: {
+          maxTransientAttempts: settings.maxTransientAttemptsPerFile,
+          maxCorruptAttempts: settings.maxCorruptAttemptsPerFile,
+          baseDelayMs: settings.retryBaseDelayMs,
+          maxDelayMs: settings.retryMaxDelayMs,
+        },
       },
-    });
+    ]);
     totals = addTotals(totals, result);
     Object.assign(progress, totals, { batchesDone: batch + 1, rate: result.rate });
   }
 
-  const final = await finalizeCrawlInventory({
-    crawl: input.crawl,
-    storageRoot: input.storageRoot,
-    listId: input.listId,
-    batches,
-    expectedFiles: input.files,
-  });
+  const final = await finalizeCrawlInventory.executeWithOptions(
+    { ...options, summary: `inventory of ${input.crawl}` },
+    [
+      {
+        crawl: input.crawl,
+        storageRoot: input.storageRoot,
+        listId: input.listId,
+        batches,
+        expectedFiles: input.files,
+      },
+    ],
+  );
   return {
     crawl: input.crawl,
     ...totals,

@@ -20,6 +20,7 @@ export async function downloadStage(
   return mapWithConcurrency(toDownload, lanes, async (d) => {
     const result = await executeChild(downloadCrawl, {
       workflowId: downloadWorkflowId(workflowInfo().workflowId, d.crawl),
+      staticSummary: `download ${d.crawl}: ${d.selected} WET files`,
       args: [
         {
           crawl: d.crawl,

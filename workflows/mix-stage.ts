@@ -56,7 +56,10 @@ export async function mixStage(
   const measured: Record<string, Measured> = Object.fromEntries(
     Object.entries(counted).map(([s, c]) => [s, { tokens: c.tokens, documents: c.documents }]),
   );
-  const plan = await planMixture({ mixture: m, measured });
+  const plan = await planMixture.executeWithOptions(
+    { ...MIX_OPTIONS, summary: 'plan the Table 2.2 mixture' },
+    [{ mixture: m, measured }],
+  );
   const planned = plan.sources.filter((s) => s.targetRows > 0).map((s) => s.source);
   const mix = await run({
     job: 'mix',
@@ -66,20 +69,27 @@ export async function mixStage(
   });
 
   enter('report');
-  const verification = await verifyMixture({
-    storageRoot: config.storageRoot,
-    output: mix.output,
-    plan,
-    documents: Object.fromEntries(planned.map((s) => [s, documents[s] as string])),
-    sampleRows: m.verifySampleRows,
-  });
-  const summary = await writeManifest({
-    storageRoot: config.storageRoot,
-    output: mix.output,
-    config,
-    stageFingerprints: { ...upstream, 'mix-count': count.fingerprint, mix: mix.fingerprint },
-    plan,
-    verification,
-  });
+  const verification = await verifyMixture.executeWithOptions(
+    { ...MIX_OPTIONS, summary: 'verify the mixture with DuckDB' },
+    [
+      {
+        storageRoot: config.storageRoot,
+        output: mix.output,
+        plan,
+        documents: Object.fromEntries(planned.map((s) => [s, documents[s] as string])),
+        sampleRows: m.verifySampleRows,
+      },
+    ],
+  );
+  const summary = await writeManifest.executeWithOptions({ ...MIX_OPTIONS, summary: 'write manifest.json' }, [
+    {
+      storageRoot: config.storageRoot,
+      output: mix.output,
+      config,
+      stageFingerprints: { ...upstream, 'mix-count': count.fingerprint, mix: mix.fingerprint },
+      plan,
+      verification,
+    },
+  ]);
   return { count, plan, mix, summary };
 }

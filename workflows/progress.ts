@@ -17,6 +17,26 @@ export interface BuildMixtureProgress {
   crawls: Record<string, CrawlProgress>;
   /** Spark stages by name (extract, reference-…, train-classifier, quality-filter). */
   spark: Record<string, SparkStageProgress>;
+  /** When each stage began and ended (workflow time, ISO 8601), in the order they ran. */
+  stages: StageTiming[];
+}
+
+export interface StageTiming {
+  stage: Stage;
+  startedAt: string;
+  endedAt?: string;
+  seconds?: number;
+}
+
+/** Moves the run into `stage`: the previous stage ends now. */
+export function enterStage(progress: BuildMixtureProgress, stage: Stage, now: Date): void {
+  const current = progress.stages.at(-1);
+  if (current && current.endedAt === undefined) {
+    current.endedAt = now.toISOString();
+    current.seconds = (now.getTime() - Date.parse(current.startedAt)) / 1000;
+  }
+  progress.stage = stage;
+  if (stage !== 'done') progress.stages.push({ stage, startedAt: now.toISOString() });
 }
 
 export interface SparkStageProgress {
@@ -32,5 +52,6 @@ export function emptyProgress(): BuildMixtureProgress {
     download: { done: 0, total: 0 },
     crawls: {},
     spark: {},
+    stages: [],
   };
 }

@@ -47,14 +47,15 @@ export function sparkStageRunner(
 ): (input: SparkStageInput) => Promise<StageOutcome> {
   return async (input) => {
     progress.spark[input.stage] = { state: 'running' };
-    const result = outcome(
-      await runSparkJob({
-        ...input,
-        storageRoot: config.storageRoot,
-        spark: config.spark,
-        runId: config.name,
-      }),
-    );
+    const job: SparkJobInput = {
+      ...input,
+      storageRoot: config.storageRoot,
+      spark: config.spark,
+      runId: config.name,
+    };
+    // The UI's timeline names the stage (and crawl), not an anonymous runSparkJob.
+    const summary = `spark ${input.job}: ${input.stage}`;
+    const result = outcome(await runSparkJob.executeWithOptions({ ...SPARK_OPTIONS, summary }, [job]));
     progress.spark[input.stage] = {
       state: result.skipped ? 'skipped' : 'done',
       rowsIn: result.rowsIn,
