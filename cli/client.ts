@@ -13,7 +13,10 @@ import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } 
 import type { SparkLive } from './render';
 
 export async function connectClient(address: string): Promise<Client> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address }).catch((error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot reach Temporal at ${address} (${reason}); is it up? \`ccmix services up\``);
+  });
   return new Client({ connection, namespace: NAMESPACE });
 }
 
@@ -49,6 +52,19 @@ export interface RunStatus {
   downloads: DownloadCrawlProgress[];
   /** The running Spark job's last heartbeat, if one is running. */
   sparkLive: SparkLive | null;
+  /** Why a failed run failed: the innermost cause's message (the one that names the problem). */
+  failure?: string;
+}
+
+/** The innermost message of a failure chain: `Activity task failed` says less than its cause. */
+export function failureMessage(error: unknown): string {
+  let current: unknown = error;
+  let message = error instanceof Error ? error.message : String(error);
+  while (current instanceof Error) {
+    message = current.message || message;
+    current = current.cause;
+  }
+  return message;
 }
 
 /** The run's own progress plus its children's: children are queried, not reported, to keep histories small. */
@@ -72,7 +88,17 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     if (pending.activityType?.name !== 'runSparkJob' || !payload) continue;
     sparkLive = client.options.loadedDataConverter.payloadConverter.fromPayload<SparkLive>(payload);
   }
-  return { workflowId, status: description.status.name, progress, downloads, sparkLive };
+  const status = description.status.name;
+  const failure =
+    status === 'FAILED'
+      ? failureMessage(
+          await handle.result().then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        )
+      : undefined;
+  return { workflowId, status, progress, downloads, sparkLive, ...(failure ? { failure } : {}) };
 }
 
 export async function waitForResult(

@@ -12,7 +12,7 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir } from '../core/discover';
-import { queryProgress, startBuildMixture } from '../cli/client';
+import { queryProgress, runStatus, startBuildMixture } from '../cli/client';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
@@ -159,6 +159,10 @@ test('an invalid config fails at once, non-retryably, naming every bad field', a
     assert.match(error.cause.message, /pareto\.alpha/);
     return true;
   });
+  // `ccmix status` says why, in one line.
+  const status = await runStatus(client, handle.workflowId);
+  assert.equal(status.status, 'FAILED');
+  assert.match(status.failure ?? '', /^Invalid ccmix config: .*crawls\.0.*pareto\.alpha/);
 });
 
 test('a crawl without a paths list is reported and the others go on', async () => {

@@ -10,13 +10,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import { runStatus, startBuildMixture } from '../cli/client';
+import { queryProgress, runStatus, startBuildMixture } from '../cli/client';
+import { changeSchedule, createSchedule, describeSchedule } from '../cli/schedule';
 import { REFERENCE_CORPORA } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
 import type { Manifest } from '../core/mix/manifest';
 import { LocalStorage } from '../core/storage';
 import { mirrorUrl } from '../infra/services';
-import type { BuildMixtureResult } from '../workflows';
+import type { BuildMixtureProgress, BuildMixtureResult } from '../workflows';
 import { taggedProcesses } from '../core/spark/orphans';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
@@ -132,19 +133,65 @@ test('the whole pipeline ends in a verified mixture with its manifest; a re-run 
     Array.from({ length: crawls.length + REFERENCE_CORPORA.length + 2 + 3 }, () => 'done'),
   );
 
-  const again = await startBuildMixture(client, config('quality-again', storageRoot));
-  const rerun = (await client.workflow.getHandle(again.workflowId).result()) as BuildMixtureResult;
+  // A Temporal Schedule re-runs the same config: every stage is skipped by its fingerprint, nothing
+  // is downloaded, no Spark job is submitted, and the manifest comes out byte for byte the same.
+  const manifestBytes = readFileSync(m.manifest);
+  const scheduleId = await createSchedule(client, {
+    config: config('quality', storageRoot),
+    every: ['24h'],
+    scheduleId: `quality-${path.basename(storageRoot)}`,
+  });
+  await changeSchedule(client, scheduleId, 'trigger');
+  const scheduledRun = await firstScheduledRun(scheduleId);
+  const rerun = (await client.workflow.getHandle(scheduledRun).result()) as BuildMixtureResult;
+  await changeSchedule(client, scheduleId, 'delete');
   const r = rerun.quality!;
-  const stages = [...Object.values(r.extract), r.classifier, r.filter, ...Object.values(r.references)];
-  assert.ok(stages.every((s) => s.skipped));
-  assert.equal(rerun.dedup?.skipped, true);
-  assert.equal(r.filter.rowsKept, q.filter.rowsKept);
+  const stages = [
+    ...Object.values(r.extract),
+    r.classifier,
+    r.filter,
+    ...Object.values(r.references),
+    rerun.dedup,
+  ];
+  assert.ok(stages.every((s) => s?.skipped));
+  assert.deepEqual(sparkStates(await queryProgress(client, scheduledRun)), ['skipped']);
   assert.equal(rerun.download.fetchedBytes, 0);
-  // The same committed output, and a manifest that differs only in the config's run name.
   assert.equal(rerun.mixture?.data, m.data);
-  const rewritten = JSON.parse(readFileSync(m.manifest, 'utf8')) as Manifest;
-  assert.deepEqual(rewritten.files, manifest.files);
+  assert.ok(readFileSync(m.manifest).equals(manifestBytes), 'the same manifest');
+
+  // A changed Pareto α re-runs the filter and what follows it, and nothing before it.
+  const changed = await startBuildMixture(client, {
+    ...config('quality', storageRoot),
+    pareto: { alpha: 3 },
+  });
+  const after = (await client.workflow.getHandle(changed.workflowId).result()) as BuildMixtureResult;
+  const a = after.quality!;
+  assert.ok(
+    [...Object.values(a.extract), ...Object.values(a.references), a.classifier].every((s) => s.skipped),
+  );
+  assert.deepEqual(
+    [a.filter.skipped, after.dedup?.skipped],
+    [false, false],
+    'the filter and dedup run again',
+  );
+  assert.notEqual(after.mixture?.data, m.data, 'a new mixture');
+  assert.equal(after.download.fetchedBytes, 0);
 });
+
+/** The distinct states of a run's Spark stages. */
+const sparkStates = (p: BuildMixtureProgress): string[] => [
+  ...new Set(Object.values(p.spark).map((s) => s.state)),
+];
+
+async function firstScheduledRun(scheduleId: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const recent = (await describeSchedule(client, scheduleId)).recentRuns[0];
+    if (recent) return recent.workflowId;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`schedule ${scheduleId} started no run in 30 s`);
+}
 
 test('cancelling the workflow during a Spark job leaves no Spark process and no committed output', async () => {
   const storageRoot = tempDir('quality-cancel');
