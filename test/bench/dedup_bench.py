@@ -1,25 +1,39 @@
-"""Benchmark (not a test): how the dedup job's cost grows with the data, banded vs mllib.
+"""Benchmark (not a test): how the dedup job's cost grows with the data, beside a peer.
 
-    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \\
-        .venv/bin/python test/bench/dedup_bench.py --sizes 1,4,16 --mllib-sizes 1,4
+    JAVA_HOME=$(cat .ccmix/java-home) nice -n 10 \\
+        .venv/bin/python test/bench/dedup_bench.py --sizes 1,4,16 --mllib-sizes 1,4,16
 
 For each size the mini crawl is generated, turned into documents (Common Crawl through the
 extract job's own reader, the reference corpora from their JSONL) and written as stage outputs
-with pyarrow; then `python -m spark_jobs.dedup` runs as a subprocess on `local[2]`, once per
-strategy. Reported per run: wall seconds, the job's own seconds, documents, candidate and
-verified pairs, the largest bucket, and precision/recall of the planted pairs above the
-threshold (cluster pairs vs the ground truth; Common Crawl pages near WebText2 by page).
-The cost exponent is the least-squares slope of log(job seconds) and of log(candidate pairs)
-against log(documents). Prints one JSON object.
+with pyarrow. Everything below runs in the same process, one size after the other:
+  - the dedup job in one long-lived `local[2]` session, as the job server runs it (net of
+    Spark's start-up): first on a tiny input per strategy (four documents per dataset: its
+    fixed cost of planning, stages, checkpoints, writes), then on every size, "banded" (the
+    default) and "mllib" (`approxSimilarityJoin`, quadratic: skipped where its own fitted
+    exponent projects more than `--mllib-budget` seconds, saying so);
+  - a plain-Python pass over the same documents: Spark's tokenisation into token sets, the
+    linear floor any MinHash dedup pays; job times are printed as ratios to it and as time per
+    document relative to the same strategy's smallest size;
+  - the peer, datatrove's MinHash dedup (`dedup_peer.py`, in its own venv: see
+    `requirements-peer.txt`), on the same documents with 2 workers, at its defaults (5-grams,
+    14 x 8 hashes) and on unigrams (ccmix's features), its fixed cost also from the tiny input;
+    skipped, saying why, when it is not installed.
+Quality, for ccmix and the peer alike: planted pairs at Jaccard >= 0.8 (within every dataset)
+and Common Crawl pages planted near WebText2; precision counts a found pair (or page) as right
+when it is planted or its token-set Jaccard, recomputed here, is >= 0.8, as the tests do.
+Cost exponents: least-squares slopes of log(seconds), log(seconds net of the fixed cost) and
+log(candidate pairs) against log(documents). Prints a table, then one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,15 +46,18 @@ from bench_common import generate_mini_crawl
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
+PEER = Path(__file__).resolve().parent / "dedup_peer.py"
+PEER_PYTHON = REPO / ".ccmix" / "peer-venv" / "bin" / "python"
 sys.path.insert(0, str(SPARK_JOBS))
 
-from spark_jobs import extract  # noqa: E402
+from spark_jobs import dedup, extract  # noqa: E402
 from spark_jobs.documents import ROWS, make_doc_id  # noqa: E402
-from spark_jobs.spark_session import ensure_java_home  # noqa: E402
+from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
 
 REFERENCES = ("webtext2", "books1", "books2", "wikipedia")
 COLUMNS = ("doc_id", "dataset", "crawl", "url", "date", "lang", "text")
-THRESHOLD = 0.8
+THRESHOLD = dedup.DedupParams().jaccard_threshold
+JAVA_WHITESPACE = re.compile(r"[ \t\n\x0b\f\r]")
 
 
 def documents(mc: Path) -> dict[str, list[dict]]:
@@ -96,38 +113,120 @@ def planted(mc: Path, present: set[str]) -> tuple[set, set]:
     return pairs, pages
 
 
-def run_job(specs: list[str], work: Path, params: dict) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    argv = [sys.executable, "-m", "spark_jobs.dedup", "--master", "local[2]", "--run-id", "bench"]
-    argv += ["--output", str(work / "out"), "--metrics", str(work / "metrics.json")]
-    argv += ["--params-json", json.dumps(params), *specs]
+def tokens(text: str | None) -> frozenset[str]:
+    """Spark's Tokenizer: lowercase, split on each Java whitespace char, drop trailing empties."""
+    parts = JAVA_WHITESPACE.split(text.lower()) if text else [""]
+    while parts and parts[-1] == "":
+        parts.pop()
+    return frozenset(parts)
+
+
+def python_pass(docs: dict[str, list[dict]]) -> tuple[float, dict[str, frozenset]]:
+    """The same-run baseline: every document's token set, in a plain loop on one core."""
     started = time.perf_counter()
-    subprocess.run(argv, cwd=SPARK_JOBS, env=env, check=True, capture_output=True)
-    wall = time.perf_counter() - started
-    return {"wall_seconds": round(wall, 3), **json.loads((work / "metrics.json").read_text())}
+    sets = {r["doc_id"]: tokens(r["text"]) for rows in docs.values() for r in rows}
+    return time.perf_counter() - started, sets
 
 
-def quality(out: Path, truth: tuple[set, set]) -> dict:
+def jaccard(pair: tuple[str, str], sets: dict[str, frozenset]) -> float:
+    a, b = sets.get(pair[0], frozenset()), sets.get(pair[1], frozenset())
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def score(found: set, near: dict[str, set], truth: tuple[set, set], sets: dict) -> dict:
+    """Precision/recall of found pairs and of pages near WebText2 (page -> its matches)."""
     pairs, pages = truth
-    groups: dict[str, list[str]] = {}
-    for part in sorted((out / "clusters").glob("*.parquet")):
-        for r in pq.read_table(part).to_pylist():
-            groups.setdefault(r["cluster_id"], []).append(r["doc_id"])
-    found = {tuple(sorted(p)) for m in groups.values() for p in itertools.combinations(m, 2)}
-    near = set()
-    for part in sorted((out / "_excluded").glob("*.parquet")):
-        near |= {
-            r["doc_id"] for r in pq.read_table(part).to_pylist() if r["reason"] == "near_webtext2"
-        }
+    right = {p for p in found if p in pairs or jaccard(p, sets) >= THRESHOLD}
+    hits = {
+        c
+        for c, ws in near.items()
+        if c in pages or max(jaccard((c, w), sets) for w in ws) >= THRESHOLD
+    }
+
+    def ratio(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
     return {
         "planted_pairs": len(pairs),
-        "pair_recall": round(len(found & pairs) / len(pairs), 4) if pairs else None,
         "pairs_found": len(found),
+        "pair_precision": ratio(len(right), len(found)),
+        "pair_recall": ratio(len(found & pairs), len(pairs)),
         "webtext_pages": len(pages),
-        "webtext_recall": round(len(near & pages) / len(pages), 4) if pages else None,
         "webtext_found": len(near),
+        "webtext_precision": ratio(len(hits), len(near)),
+        "webtext_recall": ratio(len(set(near) & pages), len(pages)),
     }
+
+
+def ccmix_found(out: Path) -> tuple[set, dict[str, set]]:
+    groups: dict[str, list[str]] = {}
+    for r in pq.read_table(out / "clusters").to_pylist():
+        groups.setdefault(r["cluster_id"], []).append(r["doc_id"])
+    found = {tuple(sorted(p)) for m in groups.values() for p in itertools.combinations(m, 2)}
+    excluded = pq.read_table(out / "_excluded").to_pylist()
+    near = {r["doc_id"]: {r["detail"]} for r in excluded if r["reason"] == "near_webtext2"}
+    return found, near
+
+
+def run_dedup(spark, specs: list[str], work: Path, params: dict) -> dict:
+    """The job in the bench's session (the job server's way): no JVM start."""
+    argv = ["--run-id", "bench", "--output", str(work / "out"), "--metrics", str(work / "m.json")]
+    argv += ["--params-json", json.dumps(params), *specs]
+    started = time.perf_counter()
+    if dedup.main(argv, spark=spark) != 0:
+        raise SystemExit(f"dedup exited non-zero in {work}")
+    wall = time.perf_counter() - started
+    return {"wall_seconds": wall, **json.loads((work / "m.json").read_text())}
+
+
+def run_peer(docs: dict[str, list[dict]], work: Path, n_grams: int, workers: int) -> dict:
+    """datatrove in its own venv on the same documents, `workers` shards and processes."""
+    source = work / "in"
+    source.mkdir(parents=True)
+    rows = [r for name in docs for r in docs[name]]
+    shards = [gzip.open(source / f"shard-{i:05d}.jsonl.gz", "wt") for i in range(workers)]
+    for i, r in enumerate(rows):
+        record = {"id": r["doc_id"], "text": r["text"] or "", "metadata": {"dataset": r["dataset"]}}
+        shards[i % workers].write(json.dumps(record) + "\n")
+    for shard in shards:
+        shard.close()
+    argv = [str(PEER_PYTHON), str(PEER), "--input", str(source), "--work", str(work / "run")]
+    argv += ["--n-grams", str(n_grams), "--workers", str(workers)]
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"peer exited {done.returncode}:\n{done.stderr[-3000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    members: dict[int, list[str]] = {}
+    for line in Path(report["clusters"]).read_text().splitlines():
+        d = json.loads(line)
+        members.setdefault(d["cluster"], []).append(d["id"])
+    dataset = {r["doc_id"]: r["dataset"] for r in rows}
+    found, near = set(), {}
+    for ids in members.values():
+        for a, b in itertools.combinations(sorted(set(ids)), 2):
+            if dataset[a] == dataset[b]:
+                found.add((a, b))
+        webtext = {i for i in ids if dataset[i] == "webtext2"}
+        for i in ids:
+            if webtext and dataset[i] == "common_crawl":
+                near[i] = webtext
+    return {"seconds": report["seconds"], "wall_seconds": wall, "found": found, "near": near}
+
+
+def peer_missing() -> str | None:
+    if not PEER_PYTHON.exists():
+        return (
+            f"peer skipped: no {PEER_PYTHON.relative_to(REPO)} (python3 -m venv "
+            ".ccmix/peer-venv && .ccmix/peer-venv/bin/pip install -r "
+            "test/bench/requirements-peer.txt)"
+        )
+    check = [str(PEER_PYTHON), "-c", "import datatrove.pipeline.dedup.minhash"]
+    done = subprocess.run(check, capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"peer skipped: datatrove does not import: {done.stderr.strip().splitlines()[-1]}"
+    return None
 
 
 def slope(xs: list[float], ys: list[float]) -> float | None:
@@ -139,61 +238,177 @@ def slope(xs: list[float], ys: list[float]) -> float | None:
     return round(sum((p[0] - mx) * (p[1] - my) for p in pts) / den, 3) if den else None
 
 
+def mllib_projection(rows: list[dict], docs: int, fixed: float) -> float | None:
+    """Seconds mllib would take on `docs`: its fixed cost + its net time at its own exponent.
+
+    The exponent is fitted on its net times so far (2 from a single run), and at least 1.
+    """
+    if not rows:
+        return None
+    net = [max(r["net_seconds"], 1e-3) for r in rows]
+    exponent = slope([r["documents"] for r in rows], net) or 2.0
+    return fixed + net[-1] * (docs / rows[-1]["documents"]) ** max(exponent, 1.0)
+
+
+def tiny(docs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Four documents per dataset: what a run costs whatever its data."""
+    return {name: rows[:4] for name, rows in docs.items()}
+
+
+def ccmix_row(size: int, n: int, metrics: dict, fixed: float, quality: dict) -> dict:
+    x = metrics["extra"]
+    return {
+        "size": size,
+        "documents": n,
+        "job_seconds": round(metrics["seconds"], 3),
+        "net_seconds": round(metrics["seconds"] - fixed, 3),
+        "candidate_pairs": x["candidate_pairs"] + (x["cross"] or {}).get("candidate_pairs", 0),
+        "verified_pairs": x["verified_pairs"] + (x["cross"] or {}).get("verified_pairs", 0),
+        "or_candidate_pairs": x["buckets"].get("or_candidate_pairs"),
+        "largest_bucket": x["buckets"].get("largest_bucket"),
+        "capped_buckets": x["buckets"].get("capped_buckets"),
+        "component_rounds": x["component_rounds"],
+        **quality,
+    }
+
+
+def exponents(rows: list[dict], keys: tuple[str, ...]) -> dict:
+    docs_n = [r["documents"] for r in rows]
+    return {k: slope(docs_n, [r[k] or 0 for r in rows]) for k in keys}
+
+
+def table(report: dict) -> str:
+    head = (
+        f"{'run':<14}{'size':>5}{'docs':>7}{'seconds':>9}{'net':>8}{'x py':>7}{'/doc vs 1st':>12}"
+    )
+    head += f"{'cand':>9}{'verif':>7}{'pair P/R':>13}{'webtext P/R':>14}"
+    lines = [head]
+    for name, rows in report["runs"].items():
+        for r in rows:
+            pr = f"{r['pair_precision']}/{r['pair_recall']}"
+            wt = f"{r['webtext_precision']}/{r['webtext_recall']}"
+            lines.append(
+                f"{name:<14}{r['size']:>5}{r['documents']:>7}{r['job_seconds']:>9.1f}"
+                f"{r.get('net_seconds') or 0:>8.1f}{r['vs_python_pass']:>7.0f}"
+                f"{r['per_doc_vs_first']:>12.2f}{r.get('candidate_pairs') or 0:>9}"
+                f"{r.get('verified_pairs') or 0:>7}{pr:>13}{wt:>14}"
+            )
+    for name, e in report["exponents"].items():
+        lines.append(f"exponent {name}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
+    lines += report["skipped"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,4,16")
-    parser.add_argument("--mllib-sizes", default="1,4", help="mllib is quadratic: keep it small")
+    parser.add_argument("--mllib-sizes", default="1,4,16", help="skipped past --mllib-budget")
+    parser.add_argument("--mllib-budget", type=float, default=600.0, help="projected seconds")
+    parser.add_argument("--peer-ngrams", default="5,1", help="datatrove n-gram sizes; '' = none")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--crawls", default="CC-MAIN-2019-04,CC-MAIN-2019-09")
     parser.add_argument("--params-json", default="{}", help="extra dedup params for both")
+    parser.add_argument("--shuffle-partitions", type=int, default=8, help="4 per core")
     args = parser.parse_args()
     ensure_java_home()
     extra = json.loads(args.params_json)
     sizes = [int(s) for s in args.sizes.split(",")]
     mllib_sizes = {int(s) for s in args.mllib_sizes.split(",") if s}
+    grams = [int(g) for g in args.peer_ngrams.split(",") if g]
+    skipped = [reason] if grams and (reason := peer_missing()) else []
+    if skipped:
+        grams = []
     runs: dict[str, list[dict]] = {"banded": [], "mllib": []}
-    with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
-        for size in sizes:
-            root = Path(tmp) / f"x{size}"
-            mc = generate_mini_crawl(root / "mc", argparse.Namespace(**vars(args), size=size))
-            docs = documents(mc)
-            specs = write_inputs(docs, root / "in")
-            present = {r["doc_id"] for r in docs["common_crawl"]}
-            truth = planted(mc, present)
-            n = sum(len(v) for v in docs.values())
-            for strategy in ("banded", "mllib"):
-                if strategy == "mllib" and size not in mllib_sizes:
-                    continue
-                work = root / strategy
-                metrics = run_job(specs, work, {**extra, "strategy": strategy})
-                x = metrics["extra"]
-                runs[strategy].append(
-                    {
-                        "size": size,
-                        "documents": n,
-                        "wall_seconds": metrics["wall_seconds"],
-                        "job_seconds": metrics["seconds"],
-                        "candidate_pairs": x["candidate_pairs"]
-                        + (x["cross"] or {}).get("candidate_pairs", 0),
-                        "or_candidate_pairs": x["buckets"].get("or_candidate_pairs"),
-                        "verified_pairs": x["verified_pairs"],
-                        "largest_bucket": x["buckets"].get("largest_bucket"),
-                        "capped_buckets": x["buckets"].get("capped_buckets"),
-                        "dropped_by_reason": metrics["dropped_by_reason"],
-                        **quality(work / "out", truth),
-                    }
-                )
-                print(json.dumps(runs[strategy][-1]), file=sys.stderr, flush=True)
-    report: dict = {"params": extra, "runs": runs, "exponents": {}}
-    for strategy, rows in runs.items():
-        docs_n = [r["documents"] for r in rows]
-        report["exponents"][strategy] = {
-            "job_seconds": slope(docs_n, [r["job_seconds"] for r in rows]),
-            "candidate_pairs": slope(docs_n, [r["candidate_pairs"] for r in rows]),
-        }
-        if strategy == "mllib":
-            ors = [r["or_candidate_pairs"] or 0 for r in rows]
-            report["exponents"][strategy]["or_candidate_pairs"] = slope(docs_n, ors)
+    runs |= {f"datatrove_{g}gram": [] for g in grams}
+    fixed: dict[str, float] = {}
+    # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
+    )
+    spark = local_spark(
+        "dedup-bench",
+        master="local[2]",
+        # As the pipeline's local Spark runs (core/spark/conf.ts), with the job server's memory.
+        conf={
+            "spark.driver.memory": "2g",
+            "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+        },
+        shuffle_partitions=args.shuffle_partitions,
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
+            for size in sizes:
+                root = Path(tmp) / f"x{size}"
+                mc = generate_mini_crawl(root / "mc", argparse.Namespace(**vars(args), size=size))
+                docs = documents(mc)
+                specs = write_inputs(docs, root / "in")
+                present = {r["doc_id"] for r in docs["common_crawl"]}
+                truth = planted(mc, present)
+                n = sum(len(v) for v in docs.values())
+                base_seconds, sets = python_pass(docs)
+                if not fixed:  # the first size's tiny input: warm-up, then the fixed cost
+                    small = write_inputs(tiny(docs), root / "tiny")
+                    for strategy in ("banded", "mllib"):
+                        params = {**extra, "strategy": strategy}
+                        run_dedup(spark, small, root / f"warmup-{strategy}", params)
+                        metrics = run_dedup(spark, small, root / f"tiny-{strategy}", params)
+                        fixed[strategy] = metrics["seconds"]
+                    for g in grams:
+                        peer = run_peer(tiny(docs), root / f"tiny-peer-{g}", g, workers=2)
+                        fixed[f"datatrove_{g}gram"] = peer["seconds"]
+                for strategy in ("banded", "mllib"):
+                    if strategy == "mllib" and size not in mllib_sizes:
+                        continue
+                    projected = (
+                        mllib_projection(runs["mllib"], n, fixed["mllib"])
+                        if strategy == "mllib"
+                        else None
+                    )
+                    if projected and projected > args.mllib_budget:
+                        skipped.append(
+                            f"mllib skipped at {size}x ({n} documents): its own runs project "
+                            f"{projected:.0f} s, over the {args.mllib_budget:.0f} s budget"
+                        )
+                        continue
+                    work = root / strategy
+                    metrics = run_dedup(spark, specs, work, {**extra, "strategy": strategy})
+                    quality = score(*ccmix_found(work / "out"), truth, sets)
+                    row = ccmix_row(size, n, metrics, fixed[strategy], quality)
+                    row["python_pass_seconds"] = round(base_seconds, 3)
+                    runs[strategy].append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                for g in grams:
+                    peer = run_peer(docs, root / f"peer-{g}", g, workers=2)
+                    row = {"size": size, "documents": n, "job_seconds": round(peer["seconds"], 3)}
+                    row["net_seconds"] = round(peer["seconds"] - fixed[f"datatrove_{g}gram"], 3)
+                    row["python_pass_seconds"] = round(base_seconds, 3)
+                    row |= score(peer["found"], peer["near"], truth, sets)
+                    runs[f"datatrove_{g}gram"].append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+    finally:
+        spark.stop()
+    for rows in runs.values():
+        for r in rows:
+            r["vs_python_pass"] = round(r["job_seconds"] / r["python_pass_seconds"], 1)
+            first = rows[0]["job_seconds"] / rows[0]["documents"]
+            r["per_doc_vs_first"] = round(r["job_seconds"] / r["documents"] / first, 3)
+    report: dict = {
+        "params": extra,
+        "crawls": args.crawls,
+        "shuffle_partitions": args.shuffle_partitions,
+        "fixed_cost_seconds": fixed,
+        "runs": {k: v for k, v in runs.items() if v},
+        "skipped": skipped,
+        "exponents": {},
+    }
+    for name, rows in report["runs"].items():
+        keys = ("job_seconds", "net_seconds")
+        if name in ("banded", "mllib"):
+            keys += ("candidate_pairs", "verified_pairs")
+        if name == "mllib":
+            keys += ("or_candidate_pairs",)
+        report["exponents"][name] = exponents(rows, keys)
+    print(table(report))
     print(json.dumps(report, indent=2))
 
 
