@@ -1,29 +1,29 @@
 /**
- * verifyMix on tiny Parquet outputs written by pyarrow (the venv's Python, not the Spark job): a
- * good output passes every check; each tampered one fails the check that names its fault.
+ * The mixture's verification and manifest on tiny Parquet outputs written by pyarrow (the venv's
+ * Python, not the Spark job), with the storage root a local folder and the same files in the S3
+ * emulator: a good output passes every check, each tampered one fails the check that names its
+ * fault, and manifest.json carries the sha256 of every file's bytes.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { buildManifest, describeLocalFiles } from '../core/mix/manifest';
+import { after, before, describe, test } from 'node:test';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { parseConfig } from '../config/schema';
-import { planMixture } from '../core/mix/plan';
-import {
-  MIX_CHECKS,
-  MixVerificationError,
-  assertVerified,
-  rowPieces,
-  verifyMix,
-  type SourceTarget,
-} from '../core/mix/verify';
+import { MANIFEST_FILE, verifyMixOutput, writeMixManifest } from '../core/mix/finish';
+import { buildManifest, describeLocalFiles, type Manifest } from '../core/mix/manifest';
+import { planMixture, type MixPlan } from '../core/mix/plan';
+import { MIX_CHECKS, MixVerificationError, assertVerified, rowPieces } from '../core/mix/verify';
+import { LocalStorage, S3Storage, openStorage, s3Client } from '../core/storage';
 import { GPT2_EOT, freeGpt2, gpt2Encode } from '../core/tokenizer';
-import { tempDir } from './helpers/services';
+import { s3Endpoint } from '../infra/services';
+import { startTestServices, tempDir, type TestServices } from './helpers/services';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
 const N_CTX = 32;
+const BUCKET = 'ccmix-mix-verify';
 
 // Documents per source, packed into rows (each document + 50256, cut every N_CTX ids, the
 // stream repeated for later epochs), interleaved by Webster keys; then the tampered variants.
@@ -66,68 +66,136 @@ write("short-row", [r if i != 57 else r[:4] + (r[4][:-1],) for i, r in enumerate
 write("high-id", [r if i != 130 else r[:4] + (r[4][:-1] + [50257],) for i, r in enumerate(rows)])
 write("missing-source", [r for r in rows if r[2] != "books1"])
 write("skewed-prefix", sorted(rows, key=lambda r: (r[1], r[0])))
+# One file of one-row groups: its footer is longer than the first tail read of it.
+(root / "row-groups" / "data").mkdir(parents=True)
+table = pq.read_table(root / "good" / "data")
+pq.write_table(table, root / "row-groups" / "data" / "train-00000-of-00001.parquet", row_group_size=1)
 print(json.dumps(targets))
 `;
 
 const dir = tempDir('mix-verify');
-let targets: SourceTarget[] = [];
-let documents: Record<string, string> = {};
+const { mixture } = parseConfig({ mixture: { totalTokens: 200 * N_CTX } });
+let plan: MixPlan;
+let services: TestServices | undefined;
+const roots = { local: dir, s3: `s3://${BUCKET}/mix` };
+const documents: Record<string, string> = {};
 
-before(() => {
+before(async () => {
   const run = spawnSync(PYTHON, ['-c', FIXTURE, dir, path.join(REPO, 'spark-jobs'), String(N_CTX)], {
     encoding: 'utf8',
   });
   assert.equal(run.status, 0, run.stderr);
   const rows = JSON.parse(run.stdout) as Record<string, number>;
-  const total = Object.values(rows).reduce((a, b) => a + b, 0);
-  targets = Object.entries(rows).map(([source, n]) => ({ source, targetRows: n, weight: n / total }));
-  documents = Object.fromEntries(Object.keys(rows).map((s) => [s, path.join(dir, 'docs', s)]));
+  for (const s of Object.keys(rows)) documents[s] = `docs/${s}`;
+  plan = planMixture(
+    {
+      ...mixture,
+      nCtx: N_CTX,
+      weights: { commonCrawl: 0.6, webtext2: 0.3, books1: 0.1, books2: 0, wikipedia: 0 },
+    },
+    { commonCrawl: { rowsPerEpoch: 40 }, webtext2: { rowsPerEpoch: 40 }, books1: { rowsPerEpoch: 40 } },
+  );
+  for (const [source, n] of Object.entries(rows)) {
+    assert.equal(plan.sources.find((s) => s.source === source)?.targetRows, n, `${source} as planned`);
+  }
+
+  // The same files in the S3 emulator; openStorage finds it through AWS_ENDPOINT_URL_S3.
+  process.env.AWS_ACCESS_KEY_ID ??= 'testing';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'testing';
+  services = await startTestServices(['s3']);
+  process.env.AWS_ENDPOINT_URL_S3 = s3Endpoint(services.settings);
+  const client = s3Client();
+  await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  const local = new LocalStorage(dir);
+  const s3 = new S3Storage(roots.s3, client);
+  for (const file of await local.list('')) await s3.write(file, await local.read(file));
+  client.destroy();
 });
-after(() => {
+after(async () => {
   freeGpt2();
+  await services?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const verify = (variant: string) =>
-  verifyMix({ dir: path.join(dir, variant), nCtx: N_CTX, targets, documents, sampleRows: 24 });
+const verify = (storageRoot: string, variant: string, sampleRows = 24, onFile?: (file: string) => void) =>
+  verifyMixOutput({ storageRoot, output: variant, plan, documents, sampleRows }, onFile);
 
-void test('a good output passes every check', async () => {
-  const report = await verifyMix({
-    dir: path.join(dir, 'good'),
-    nCtx: N_CTX,
-    targets,
-    documents,
-    sampleRows: 200,
-  });
-  assert.deepEqual(
-    report.checks.map((c) => [c.check, c.ok]),
-    MIX_CHECKS.map((c) => [c, true]),
-    JSON.stringify(report.checks, null, 2),
-  );
-  assert.equal(report.rows, 200);
-  assert.equal(report.prefixRows, 20);
-  assert.equal(report.sources.books1?.rows, 20);
-  assert.doesNotThrow(() => assertVerified(report));
-  assert.match(report.checks.at(-1)?.detail ?? '', /pieces of 200 rows found/);
-});
+for (const [backend, root] of Object.entries(roots)) {
+  void describe(`${backend} storage root`, () => {
+    void test('a good output passes every check', async () => {
+      const read: string[] = [];
+      const report = await verify(root, 'good', 200, (file) => read.push(file));
+      assert.deepEqual(
+        report.checks.map((c) => [c.check, c.ok]),
+        MIX_CHECKS.map((c) => [c, true]),
+        JSON.stringify(report.checks, null, 2),
+      );
+      assert.equal(report.rows, 200);
+      assert.equal(report.prefixRows, 20);
+      assert.equal(report.sources.books1?.rows, 20);
+      assert.doesNotThrow(() => assertVerified(report));
+      assert.match(report.checks.at(-1)?.detail ?? '', /pieces of 200 rows found/);
+      assert.deepEqual(read, [
+        'good/data/train-00000-of-00002.parquet',
+        'good/data/train-00001-of-00002.parquet',
+        ...Object.keys(documents).map((s) => `docs/${s}/part-0.parquet`),
+      ]);
+    });
 
-for (const [variant, check] of [
-  ['short-row', 'row-length'],
-  ['high-id', 'id-range'],
-  ['missing-source', 'rows-per-source'],
-  ['skewed-prefix', 'prefix-weights'],
-] as const) {
-  void test(`${variant} fails the ${check} check, non-retryably named`, async () => {
-    const report = await verify(variant);
-    const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
-    assert.ok(failed.includes(check), `${variant}: failed ${failed.join(', ')}`);
-    if (variant === 'skewed-prefix') assert.deepEqual(failed, ['prefix-weights']);
-    if (variant === 'short-row') assert.deepEqual(failed, ['row-length']);
-    assert.throws(
-      () => assertVerified(report),
-      (e: unknown) =>
-        e instanceof MixVerificationError && e.name === 'MixVerificationError' && e.check === check,
-    );
+    void test('a Parquet footer longer than the first read of its tail', async () => {
+      const report = await verify(root, 'row-groups', 200);
+      assert.equal(report.rows, 200);
+      assert.deepEqual(
+        report.checks.filter((c) => !c.ok),
+        [],
+      );
+    });
+
+    for (const [variant, check] of [
+      ['short-row', 'row-length'],
+      ['high-id', 'id-range'],
+      ['missing-source', 'rows-per-source'],
+      ['skewed-prefix', 'prefix-weights'],
+    ] as const) {
+      void test(`${variant} fails the ${check} check, non-retryably named`, async () => {
+        const report = await verify(root, variant);
+        const failed = report.checks.filter((c) => !c.ok).map((c) => c.check);
+        assert.ok(failed.includes(check), `${variant}: failed ${failed.join(', ')}`);
+        if (variant === 'skewed-prefix') assert.deepEqual(failed, ['prefix-weights']);
+        if (variant === 'short-row') assert.deepEqual(failed, ['row-length']);
+        assert.throws(
+          () => assertVerified(report),
+          (e: unknown) =>
+            e instanceof MixVerificationError && e.name === 'MixVerificationError' && e.check === check,
+        );
+      });
+    }
+
+    void test('manifest.json gives every data file the sha256 of its bytes', async () => {
+      const expected = await describeLocalFiles(path.join(dir, 'good'), [
+        'data/train-00000-of-00002.parquet',
+        'data/train-00001-of-00002.parquet',
+      ]);
+      const verification = await verify(root, 'good');
+      assert.deepEqual(verification.files, expected, 'hashed while verified');
+      // A report without files (verified before reports carried them): the files are hashed here.
+      for (const report of [verification, { ...verification, files: undefined }]) {
+        const summary = await writeMixManifest({
+          storageRoot: root,
+          output: 'good',
+          config: { mixture },
+          stageFingerprints: { mix: 'm' },
+          plan,
+          verification: report,
+        });
+        assert.equal(summary.files, 2);
+        assert.equal(summary.manifest, openStorage(root).uri(`good/${MANIFEST_FILE}`));
+        const stored = await openStorage(root).read(`good/${MANIFEST_FILE}`);
+        const manifest = JSON.parse(stored.toString()) as Manifest;
+        assert.deepEqual(manifest.files, expected);
+        assert.equal(manifest.verification.ok, true);
+      }
+    });
   });
 }
 
@@ -149,16 +217,7 @@ void test('rowPieces splits at 50256 and keeps a literal <|endoftext|> as text',
 });
 
 void test('the manifest carries plan, achieved figures, files with sha256 and the checks', async () => {
-  const report = await verify('good');
-  const { mixture } = parseConfig({ mixture: { totalTokens: 200 * N_CTX } });
-  const plan = planMixture(
-    {
-      ...mixture,
-      nCtx: N_CTX,
-      weights: { commonCrawl: 0.6, webtext2: 0.3, books1: 0.1, books2: 0, wikipedia: 0 },
-    },
-    { commonCrawl: { rowsPerEpoch: 40 }, webtext2: { rowsPerEpoch: 40 }, books1: { rowsPerEpoch: 40 } },
-  );
+  const report = await verify(dir, 'good');
   const files = await describeLocalFiles(path.join(dir, 'good'), [
     'data/train-00001-of-00002.parquet',
     'data/train-00000-of-00002.parquet',

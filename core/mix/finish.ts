@@ -1,16 +1,37 @@
 /**
  * The mixture's last two steps over the storage root: verify the committed output with DuckDB,
  * then write manifest.json beside it. Both read what the mix stage committed; neither changes it.
+ *
+ * DuckDB reads local files only (S3 would need its httpfs extension, downloaded at run time), so on
+ * S3 each file is streamed to a temporary local copy, hashed on the way, read, and deleted before
+ * the next: disk use is one file. Parquet footers come from ranged GETs.
  */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { configFingerprint } from '../fingerprint';
-import { LocalStorage, openStorage, type Storage } from '../storage';
-import { buildManifest, describeLocalFiles, manifestJson, type ManifestSource } from './manifest';
+import { openStorage, S3Storage, s3Client, type Storage } from '../storage';
+import {
+  buildManifest,
+  describeLocalFile,
+  manifestJson,
+  type ManifestSource,
+  type OutputFile,
+} from './manifest';
 import type { MixPlan } from './plan';
-import { verifyMix, type CheckResult, type VerificationReport } from './verify';
+import { mixDataFiles, verifyMix, type CheckResult, type MixReader, type VerificationReport } from './verify';
 
 export const MANIFEST_FILE = 'manifest.json';
 
-/** The output cannot be verified where it is stored; retrying does not change that. */
+/**
+ * @deprecated Never thrown: every storage root can be verified. Kept only while activities/index.ts
+ * and NON_RETRYABLE_ERRORS still name it; remove it with them.
+ */
 export class VerificationUnavailableError extends Error {
   constructor(message: string) {
     super(message);
@@ -28,31 +49,154 @@ export interface VerifyMixInput {
   sampleRows: number;
 }
 
-function localRoot(storageRoot: string): LocalStorage {
-  const storage = openStorage(storageRoot);
-  if (!(storage instanceof LocalStorage)) {
-    // DuckDB reads S3 only through its httpfs extension, which it downloads at run time.
-    throw new VerificationUnavailableError(
-      `verifying a mixture on ${storageRoot} is not supported yet: DuckDB would need its httpfs ` +
-        `extension, which ccmix does not install; use a local storage root`,
-    );
+const FOOTER_GUESS = 64 * 1024;
+const COPY_ATTEMPTS = 3;
+
+/** Rows of a Parquet file from its tail: one read, or two when the footer is longer than a guess. */
+async function footerRows(name: string, tail: (bytes: number) => Promise<Buffer>): Promise<number> {
+  let bytes = await tail(FOOTER_GUESS);
+  if (bytes.length < 8 || bytes.toString('latin1', bytes.length - 4) !== 'PAR1') {
+    throw new Error(`${name} is not a Parquet file (no PAR1 at its end)`);
   }
-  return storage;
+  const need = bytes.readUInt32LE(bytes.length - 8) + 8;
+  if (need > bytes.length) bytes = await tail(need);
+  // hyparquet is published as ES modules only; CommonJS code reaches it through import().
+  const { parquetMetadata } = await import('hyparquet');
+  return Number(parquetMetadata(bytes).num_rows);
 }
 
-export async function verifyMixOutput(input: VerifyMixInput): Promise<VerificationReport> {
-  const storage = localRoot(input.storageRoot);
-  return verifyMix({
-    dir: storage.uri(input.output),
-    nCtx: input.plan.nCtx,
-    targets: input.plan.sources.map((s) => ({
-      source: s.source,
-      weight: s.weight,
-      targetRows: s.targetRows,
-    })),
-    documents: Object.fromEntries(Object.entries(input.documents).map(([s, rel]) => [s, storage.uri(rel)])),
-    sampleRows: input.sampleRows,
-  });
+/** Local files are read in place. */
+function localReader(storage: Storage): MixReader {
+  return {
+    list: (prefix) => storage.list(prefix),
+    parquetRows: async (file) => {
+      const handle = await open(storage.uri(file), 'r');
+      try {
+        const size = (await handle.stat()).size;
+        return await footerRows(file, async (n) => {
+          const buffer = Buffer.alloc(Math.min(n, size));
+          await handle.read(buffer, 0, buffer.length, size - buffer.length);
+          return buffer;
+        });
+      } finally {
+        await handle.close();
+      }
+    },
+    withLocalCopy: (file, use) => {
+      const full = storage.uri(file);
+      return use({ path: full, describe: () => describeLocalFile(full) });
+    },
+  };
+}
+
+function s3Location(storage: S3Storage, file: string): { Bucket: string; Key: string } {
+  return { Bucket: storage.bucket, Key: storage.uri(file).slice(`s3://${storage.bucket}/`.length) };
+}
+
+/** Streams an object to `dest`, hashing it on the way; a short body is an error. */
+async function download(
+  client: S3Client,
+  storage: S3Storage,
+  file: string,
+  dest: string,
+): Promise<{ bytes: number; sha256: string }> {
+  const out = await client.send(new GetObjectCommand(s3Location(storage, file)));
+  if (!(out.Body instanceof Readable)) throw new Error(`no body streamed for ${storage.uri(file)}`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  await pipeline(
+    out.Body,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(dest),
+  );
+  if (out.ContentLength !== undefined && bytes !== out.ContentLength) {
+    throw new Error(`${storage.uri(file)}: read ${bytes} of ${out.ContentLength} bytes`);
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+/** S3 objects are copied to a temporary folder one at a time; a broken stream is fetched again. */
+function s3Reader(storage: S3Storage, client: S3Client): MixReader {
+  return {
+    list: (prefix) => storage.list(prefix),
+    parquetRows: (file) =>
+      footerRows(storage.uri(file), async (n) => {
+        const out = await client.send(
+          new GetObjectCommand({ ...s3Location(storage, file), Range: `bytes=-${n}` }),
+        );
+        if (!out.Body) throw new Error(`empty body for ${storage.uri(file)}`);
+        return Buffer.from(await out.Body.transformToByteArray());
+      }),
+    withLocalCopy: async (file, use) => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'ccmix-verify-'));
+      try {
+        const dest = path.join(dir, path.basename(file));
+        let described: { bytes: number; sha256: string };
+        for (let attempt = 1; ; attempt++) {
+          try {
+            described = await download(client, storage, file, dest);
+            break;
+          } catch (error) {
+            if (attempt >= COPY_ATTEMPTS) throw error;
+          }
+        }
+        return await use({ path: dest, describe: () => Promise.resolve(described) });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** The storage root and a reader over it; `close` releases the S3 client. */
+function openReader(storageRoot: string): { storage: Storage; reader: MixReader; close: () => void } {
+  const storage = openStorage(storageRoot);
+  if (!(storage instanceof S3Storage)) {
+    return { storage, reader: localReader(storage), close: () => undefined };
+  }
+  const client = s3Client();
+  return { storage, reader: s3Reader(storage, client), close: () => client.destroy() };
+}
+
+/**
+ * `onFile` is called after each file is read (data and documents): an activity can heartbeat
+ * there, since on S3 every file is a download.
+ */
+export async function verifyMixOutput(
+  input: VerifyMixInput,
+  onFile?: (file: string) => void,
+): Promise<VerificationReport> {
+  const opened = openReader(input.storageRoot);
+  const reader: MixReader = {
+    ...opened.reader,
+    withLocalCopy: async (file, use) => {
+      const value = await opened.reader.withLocalCopy(file, use);
+      onFile?.(file);
+      return value;
+    },
+  };
+  try {
+    return await verifyMix({
+      reader,
+      output: input.output,
+      nCtx: input.plan.nCtx,
+      targets: input.plan.sources.map((s) => ({
+        source: s.source,
+        weight: s.weight,
+        targetRows: s.targetRows,
+      })),
+      documents: input.documents,
+      sampleRows: input.sampleRows,
+    });
+  } finally {
+    opened.close();
+  }
 }
 
 export interface ManifestStepInput {
@@ -78,33 +222,56 @@ export interface MixtureSummary {
   checks: CheckResult[];
 }
 
-async function dataFiles(storage: Storage, output: string): Promise<string[]> {
-  const prefix = `${output}/`;
-  return (await storage.list(`${output}/data/`))
-    .filter((p) => p.endsWith('.parquet'))
-    .map((p) => p.slice(prefix.length));
+/**
+ * The files as verification hashed them, if they are still exactly the files listed; a report
+ * without them (verified before reports carried files) has the files hashed here.
+ */
+async function describeData(
+  reader: MixReader,
+  output: string,
+  verified?: OutputFile[],
+): Promise<OutputFile[]> {
+  const listed = (await mixDataFiles(reader, output)).map((f) => f.slice(output.length + 1));
+  if (verified) {
+    const paths = verified.map((f) => f.path).sort();
+    if (paths.join('\n') !== listed.join('\n')) {
+      throw new Error(
+        `${output}/data changed since it was verified: ${paths.length} files then, ${listed.length} now`,
+      );
+    }
+    return verified;
+  }
+  const files: OutputFile[] = [];
+  for (const rel of listed) {
+    files.push({ path: rel, ...(await reader.withLocalCopy(`${output}/${rel}`, (copy) => copy.describe())) });
+  }
+  return files;
 }
 
 export async function writeMixManifest(input: ManifestStepInput): Promise<MixtureSummary> {
-  const storage = localRoot(input.storageRoot);
-  const files = await describeLocalFiles(storage.uri(input.output), await dataFiles(storage, input.output));
-  const manifest = buildManifest({
-    config: input.config,
-    configFingerprint: configFingerprint(input.config),
-    stageFingerprints: input.stageFingerprints,
-    plan: input.plan,
-    verification: input.verification,
-    files,
-  });
-  const manifestPath = `${input.output}/${MANIFEST_FILE}`;
-  await storage.write(manifestPath, manifestJson(manifest));
-  return {
-    data: storage.uri(`${input.output}/data`),
-    manifest: storage.uri(manifestPath),
-    rows: manifest.rows,
-    tokens: manifest.rows * manifest.nCtx,
-    files: files.length,
-    sources: manifest.sources,
-    checks: manifest.verification.checks,
-  };
+  const { storage, reader, close } = openReader(input.storageRoot);
+  try {
+    const files = await describeData(reader, input.output, input.verification.files);
+    const manifest = buildManifest({
+      config: input.config,
+      configFingerprint: configFingerprint(input.config),
+      stageFingerprints: input.stageFingerprints,
+      plan: input.plan,
+      verification: input.verification,
+      files,
+    });
+    const manifestPath = `${input.output}/${MANIFEST_FILE}`;
+    await storage.write(manifestPath, manifestJson(manifest));
+    return {
+      data: storage.uri(`${input.output}/data`),
+      manifest: storage.uri(manifestPath),
+      rows: manifest.rows,
+      tokens: manifest.rows * manifest.nCtx,
+      files: files.length,
+      sources: manifest.sources,
+      checks: manifest.verification.checks,
+    };
+  } finally {
+    close();
+  }
 }

@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { MixPlan, PaperFigures } from './plan';
 import type { CheckResult, VerificationReport } from './verify';
@@ -90,15 +89,21 @@ export function buildManifest(input: ManifestInput): Manifest {
   };
 }
 
+/** Size and sha256 of one local file, read as a stream. */
+export async function describeLocalFile(full: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(full)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
 /** sha256 and size of files under a local output folder (paths relative to it). */
 export async function describeLocalFiles(dir: string, relPaths: readonly string[]): Promise<OutputFile[]> {
   const files: OutputFile[] = [];
-  for (const rel of relPaths) {
-    const full = path.join(dir, rel);
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(full)) hash.update(chunk as Buffer);
-    files.push({ path: rel, bytes: (await stat(full)).size, sha256: hash.digest('hex') });
-  }
+  for (const rel of relPaths) files.push({ path: rel, ...(await describeLocalFile(path.join(dir, rel))) });
   return files;
 }
 
