@@ -27,5 +27,4 @@ export const NON_RETRYABLE_ERRORS = [
   'BadSparkInput',
   'MixPlanError',
   'MixVerificationFailed',
-  'VerificationUnavailable',
 ];

@@ -41,7 +41,8 @@ export const SPARK_OPTIONS: ActivityOptions = {
 
 /** Planning, verifying and the manifest: local work on the worker, bounded by the output's size. */
 export const MIX_OPTIONS: ActivityOptions = {
-  startToCloseTimeout: '2 hours',
+  // Verifying a 300B-token output reads ~120 GB: hours (it heartbeats after every file).
+  startToCloseTimeout: '12 hours',
   retry: {
     initialInterval: '5 seconds',
     backoffCoefficient: 2,

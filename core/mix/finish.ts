@@ -28,17 +28,6 @@ import { mixDataFiles, verifyMix, type CheckResult, type MixReader, type Verific
 
 export const MANIFEST_FILE = 'manifest.json';
 
-/**
- * @deprecated Never thrown: every storage root can be verified. Kept only while activities/index.ts
- * and NON_RETRYABLE_ERRORS still name it; remove it with them.
- */
-export class VerificationUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'VerificationUnavailableError';
-  }
-}
-
 export interface VerifyMixInput {
   storageRoot: string;
   /** Storage-relative folder the mix stage committed (Parquet under `data/`). */
