@@ -20,6 +20,7 @@ import {
 import { connectClient, runStatus, startBuildMixture, waitForResult } from './client';
 import { runDemo } from './demo';
 import { renderMixture, renderProgress } from './render';
+import { pauseRun, resumeRun, RunControlError, setDownloadLimits } from './run-controls';
 import { runWorker } from './worker';
 
 const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
@@ -33,6 +34,9 @@ const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
   ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
   ccmix status WORKFLOW_ID [--json]           progress of a run
   ccmix list [--json]                         recent runs
+  ccmix pause RUN [--json]                    pause a run between activities (confirms the state)
+  ccmix resume RUN [--json]                   resume a paused run
+  ccmix limits RUN [--concurrency N] [--rate R] [--json]  files in flight, requests/s from the next batch
   ccmix worker [--address HOST:PORT]          run a worker in the foreground
 
   --address HOST:PORT overrides the Temporal address (default: the one \`services up\` used)`;
@@ -46,6 +50,8 @@ const options = {
   seed: { type: 'string' },
   crawls: { type: 'string' },
   config: { type: 'string' },
+  concurrency: { type: 'string' },
+  rate: { type: 'string' },
   address: { type: 'string' },
   'temporal-port': { type: 'string' },
   'ui-port': { type: 'string' },
@@ -231,6 +237,10 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'pause':
+    case 'resume':
+    case 'limits':
+      return control(command, sub, values);
     case 'worker':
       await runWorker({ address: temporalAddressFrom(values), namespace: NAMESPACE });
       return 0;
@@ -241,10 +251,47 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** pause, resume and limits: the run answers with the state it now holds. */
+async function control(
+  command: 'pause' | 'resume' | 'limits',
+  run: string | undefined,
+  values: Values,
+): Promise<number> {
+  if (!run) throw new UsageError(`${command} needs a workflow id (see \`ccmix list\`)`);
+  // Only the form is checked here; the run's validator judges the values.
+  const number = (flag: 'concurrency' | 'rate'): number | undefined => {
+    const n = values[flag] === undefined ? undefined : Number(values[flag]);
+    if (n !== undefined && !Number.isFinite(n))
+      throw new UsageError(`--${flag} must be a number, got ${values[flag]}`);
+    return n;
+  };
+  const [maxConcurrentDownloads, maxRequestsPerSecond] = [number('concurrency'), number('rate')];
+  if (command === 'limits' && maxConcurrentDownloads === undefined && maxRequestsPerSecond === undefined)
+    throw new UsageError('limits needs --concurrency N, --rate R or both');
+  const client = await connectClient(temporalAddressFrom(values));
+  const state =
+    command === 'pause'
+      ? await pauseRun(client, run)
+      : command === 'resume'
+        ? await resumeRun(client, run)
+        : await setDownloadLimits(client, run, { maxConcurrentDownloads, maxRequestsPerSecond });
+  const { paused, limits } = state;
+  print(
+    values,
+    state,
+    `${run}: ${paused ? 'paused' : 'running'}; downloads: ${limits.maxConcurrentDownloads} files in flight, ${limits.maxRequestsPerSecond} requests/s`,
+  );
+  return 0;
+}
+
 export function run(argv: string[]): void {
   main(argv).then(
     (code) => process.exit(code),
     (error: unknown) => {
+      if (error instanceof RunControlError) {
+        console.error(`ccmix: ${error.message}`);
+        process.exit(1);
+      }
       if (error instanceof UsageError || error instanceof ConfigError) {
         console.error(`ccmix: ${error.message}`);
         process.exit(2);

@@ -13,6 +13,7 @@
 import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { ConfigError, parseConfig, type Config } from '../config/schema';
 import { RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import { RunControls, untilResumed } from './controls';
 import { discoverStage, sumValues } from './discover-stage';
 import { sumDownloads, type DownloadSummary } from './download-crawl';
 import { downloadStage } from './download-stage';
@@ -69,6 +70,10 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   const progress = emptyProgress();
   setHandler(progressQuery, () => progress);
   const config = validate(input);
+  const { maxConcurrentDownloads, maxRequestsPerSecond } = config.download;
+  progress.limits = { maxConcurrentDownloads, maxRequestsPerSecond };
+  // pause, resume and setDownloadLimits: each next activity (here, in children, in Spark stages) waits while paused.
+  const controls = new RunControls(progress);
   const enter = (stage: Stage): void => {
     enterStage(progress, stage, new Date());
     upsertSearchAttributes([{ key: STAGE_SEARCH_ATTRIBUTE, value: stage }]);
@@ -78,8 +83,9 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
   enter('discover');
   const { discovered, crawlsFailed } = await discoverStage(config, progress);
 
+  await untilResumed(progress);
   enter('download');
-  const downloads = await downloadStage(config, discovered, progress);
+  const downloads = await downloadStage(config, discovered, progress, controls);
 
   const stopsAfter = (stage: Config['stopAfter']): boolean => config.stopAfter === stage;
   const quality = stopsAfter('download')
@@ -93,6 +99,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
 
   let dedup: StageOutcome | undefined;
   if (quality && !stopsAfter('classify')) {
+    await untilResumed(progress);
     enter('dedup');
     dedup = await dedupStage(config, quality, progress);
   }

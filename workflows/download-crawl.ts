@@ -3,10 +3,14 @@
  * time (files within a batch download in parallel). The workflow passes paths and counts only,
  * and continues as new every `batchesPerWorkflowRun` batches, so its history stays bounded
  * however many files a crawl has.
+ *
+ * The parent's controls (workflows/controls.ts) come in the input and by signal: the child waits
+ * while paused before each next activity, and each batch takes the limits current at its start.
  */
 import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { Config } from '../config/schema';
+import { downloadControlsSignal, untilResumed, type DownloadControls } from './controls';
 import { downloadOptions } from './activity-options';
 import type { Source } from '../core/commoncrawl-source';
 import type { DownloadTotals } from '../core/download/batch';
@@ -24,6 +28,8 @@ export interface DownloadCrawlInput {
   files: number;
   settings: Config['download'];
   parallelFiles: number;
+  /** The parent's controls at start; absent in runs started before controls existed. */
+  controls?: DownloadControls;
   /** Where a continued run picks up. */
   cursor?: { nextBatch: number; totals: DownloadCrawlTotals; runs: number };
 }
@@ -36,6 +42,9 @@ export interface DownloadCrawlProgress extends DownloadCrawlTotals {
   /** Requests per second the run allowed itself at the last batch. */
   rate: number;
   workflowRuns: number;
+  paused: boolean;
+  /** What the next batch takes: files in flight and the rate ceiling. */
+  limits: { parallelFiles: number; maxRequestsPerSecond: number };
 }
 
 export interface DownloadCrawlResult extends DownloadCrawlTotals {
@@ -86,6 +95,19 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
   const { downloadBatch, finalizeCrawlInventory } = proxyActivities<typeof activities>(options);
   const batches = Math.ceil(input.files / settings.filesPerActivity);
   const cursor = input.cursor ?? { nextBatch: 0, totals: emptyTotals(), runs: 1 };
+  // Changed in place, so that a wait on it sees the change.
+  const controls: DownloadControls = {
+    ...(input.controls ?? {
+      paused: false,
+      parallelFiles: input.parallelFiles,
+      maxRequestsPerSecond: settings.maxRequestsPerSecond,
+      seq: 0,
+    }),
+  };
+  const shown = (c: DownloadControls): Pick<DownloadCrawlProgress, 'paused' | 'limits'> => ({
+    paused: c.paused,
+    limits: { parallelFiles: c.parallelFiles, maxRequestsPerSecond: c.maxRequestsPerSecond },
+  });
   const progress: DownloadCrawlProgress = {
     crawl: input.crawl,
     filesTotal: input.files,
@@ -93,18 +115,26 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
     batches,
     rate: settings.maxRequestsPerSecond,
     workflowRuns: cursor.runs,
+    ...shown(controls),
     ...cursor.totals,
   };
   setHandler(downloadProgressQuery, () => progress);
+  setHandler(downloadControlsSignal, (next) => {
+    if (next.seq <= controls.seq) return;
+    Object.assign(controls, next);
+    Object.assign(progress, shown(controls));
+  });
 
   let totals = cursor.totals;
   for (let batch = cursor.nextBatch, inThisRun = 0; batch < batches; batch++, inThisRun++) {
     if (inThisRun >= settings.batchesPerWorkflowRun || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof downloadCrawl>({
         ...input,
+        controls,
         cursor: { nextBatch: batch, totals, runs: cursor.runs + 1 },
       });
     }
+    await untilResumed(controls);
     const summary = `download ${input.crawl} batch ${batch + 1}/${batches}`;
     const result = await downloadBatch.executeWithOptions({ ...options, summary }, [
       {
@@ -115,8 +145,8 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
         listId: input.listId,
         batch,
         batchSize: settings.filesPerActivity,
-        parallelFiles: input.parallelFiles,
-        maxRequestsPerSecond: settings.maxRequestsPerSecond,
+        parallelFiles: controls.parallelFiles,
+        maxRequestsPerSecond: controls.maxRequestsPerSecond,
         retry: {
           maxTransientAttempts: settings.maxTransientAttemptsPerFile,
           maxCorruptAttempts: settings.maxCorruptAttemptsPerFile,
@@ -129,6 +159,7 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
     Object.assign(progress, totals, { batchesDone: batch + 1, rate: result.rate });
   }
 
+  await untilResumed(controls);
   const final = await finalizeCrawlInventory.executeWithOptions(
     { ...options, summary: `inventory of ${input.crawl}` },
     [

@@ -1,9 +1,14 @@
-/** Step 2: download every discovered crawl in its own child workflow, a bounded number at once. */
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+/**
+ * Step 2: download every discovered crawl in its own child workflow, a bounded number at once.
+ * Each child starts with the run's current controls (paused, its share of the limits) and hears
+ * of every change while it runs.
+ */
+import { startChild, workflowInfo } from '@temporalio/workflow';
 import type { Config } from '../config/schema';
 import { downloadWorkflowId, RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { DiscoverResult } from '../core/discover';
 import { mapWithConcurrency } from '../core/concurrency';
+import { untilResumed, type RunControls } from './controls';
 import { downloadCrawl, type DownloadCrawlResult } from './download-crawl';
 import type { BuildMixtureProgress } from './progress';
 
@@ -11,15 +16,19 @@ export async function downloadStage(
   config: Config,
   discovered: readonly DiscoverResult[],
   progress: BuildMixtureProgress,
+  controls: RunControls,
 ): Promise<DownloadCrawlResult[]> {
   const toDownload = discovered.filter((d) => d.selected > 0);
   progress.download.total = toDownload.length;
   const lanes = Math.max(1, Math.min(config.download.maxConcurrentCrawls, toDownload.length));
   // The global bound on files in flight, split over the crawls downloading at once.
-  const parallelFiles = Math.max(1, Math.floor(config.download.maxConcurrentDownloads / lanes));
+  controls.splitDownloadsOver(lanes);
   return mapWithConcurrency(toDownload, lanes, async (d) => {
-    const result = await executeChild(downloadCrawl, {
-      workflowId: downloadWorkflowId(workflowInfo().workflowId, d.crawl),
+    await untilResumed(progress);
+    const workflowId = downloadWorkflowId(workflowInfo().workflowId, d.crawl);
+    const sent = controls.forChild();
+    const child = await startChild(downloadCrawl, {
+      workflowId,
       staticSummary: `download ${d.crawl}: ${d.selected} WET files`,
       args: [
         {
@@ -30,7 +39,8 @@ export async function downloadStage(
           listId: d.listId,
           files: d.selected,
           settings: config.download,
-          parallelFiles,
+          parallelFiles: sent.parallelFiles,
+          controls: sent,
         },
       ],
       typedSearchAttributes: [
@@ -38,6 +48,13 @@ export async function downloadStage(
         { key: STAGE_SEARCH_ATTRIBUTE, value: 'download' },
       ],
     });
+    let result: DownloadCrawlResult;
+    try {
+      await controls.childStarted(workflowId, sent);
+      result = await child.result();
+    } finally {
+      controls.childEnded(workflowId);
+    }
     progress.download.done += 1;
     const crawlProgress = progress.crawls[d.crawl];
     if (crawlProgress)

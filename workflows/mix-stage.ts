@@ -9,6 +9,7 @@ import type { Config } from '../config/schema';
 import type { MixtureSummary } from '../core/mix/finish';
 import { MIX_SOURCES, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
 import { MIX_OPTIONS } from './activity-options';
+import { untilResumed } from './controls';
 import { dedupedDocuments } from './dedup-stage';
 import type { BuildMixtureProgress } from './progress';
 import { sparkStageRunner, type StageOutcome } from './spark-stage';
@@ -56,6 +57,7 @@ export async function mixStage(
   const measured: Record<string, Measured> = Object.fromEntries(
     Object.entries(counted).map(([s, c]) => [s, { tokens: c.tokens, documents: c.documents }]),
   );
+  await untilResumed(progress);
   const plan = await planMixture.executeWithOptions(
     { ...MIX_OPTIONS, summary: 'plan the Table 2.2 mixture' },
     [{ mixture: m, measured }],
@@ -69,6 +71,7 @@ export async function mixStage(
   });
 
   enter('report');
+  await untilResumed(progress);
   const verification = await verifyMixture.executeWithOptions(
     { ...MIX_OPTIONS, summary: 'verify the mixture with DuckDB' },
     [
@@ -81,6 +84,7 @@ export async function mixStage(
       },
     ],
   );
+  await untilResumed(progress);
   const summary = await writeManifest.executeWithOptions({ ...MIX_OPTIONS, summary: 'write manifest.json' }, [
     {
       storageRoot: config.storageRoot,

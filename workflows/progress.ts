@@ -1,4 +1,6 @@
 /** What the `progress` query returns; the CLI's status view renders it. */
+import type { RunControlState } from './controls';
+
 export type Stage =
   'validate' | 'discover' | 'download' | 'extract' | 'classify' | 'dedup' | 'mix' | 'report' | 'done';
 
@@ -9,7 +11,8 @@ export interface CrawlProgress {
   download?: { ok: number; quarantined: number; bytes: number };
 }
 
-export interface BuildMixtureProgress {
+/** `paused` and `limits` are the operator's controls (workflows/controls.ts), as the run obeys them. */
+export interface BuildMixtureProgress extends RunControlState {
   stage: Stage;
   discover: { done: number; total: number };
   /** Crawls whose download child has finished; live per-crawl progress is the child's query. */
@@ -48,6 +51,9 @@ export interface SparkStageProgress {
 export function emptyProgress(): BuildMixtureProgress {
   return {
     stage: 'validate',
+    paused: false,
+    // Zero until the config is validated; the run sets them from it before its first activity.
+    limits: { maxConcurrentDownloads: 0, maxRequestsPerSecond: 0 },
     discover: { done: 0, total: 0 },
     download: { done: 0, total: 0 },
     crawls: {},

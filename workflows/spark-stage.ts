@@ -7,6 +7,7 @@ import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { SparkJobInput, SparkJobResult } from '../core/spark/submit';
 import { SPARK_OPTIONS } from './activity-options';
+import { untilResumed } from './controls';
 import type { BuildMixtureProgress } from './progress';
 
 const { runSparkJob } = proxyActivities<typeof activities>(SPARK_OPTIONS);
@@ -46,6 +47,8 @@ export function sparkStageRunner(
   progress: BuildMixtureProgress,
 ): (input: SparkStageInput) => Promise<StageOutcome> {
   return async (input) => {
+    // The one place Spark jobs start: a paused run starts none.
+    await untilResumed(progress);
     progress.spark[input.stage] = { state: 'running' };
     const job: SparkJobInput = {
       ...input,

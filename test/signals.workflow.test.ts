@@ -1,0 +1,178 @@
+/**
+ * Pause, resume and download limits of a running buildMixture through the real workflows: the
+ * Temporal dev server, an in-process worker and the project's mirror on loopback, slowed by its
+ * latency fault so that the download lasts long enough to steer. The CLI is driven as a user would.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { startBuildMixture } from '../cli/client';
+import { pauseRun, resumeRun, setDownloadLimits } from '../cli/run-controls';
+import { downloadWorkflowId } from '../config/temporal';
+import type { DownloadBatchInput } from '../core/download/batch';
+import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
+import { mirrorUrl, temporalAddress } from '../infra/services';
+import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
+import { startTestStack, tempDir, type TestStack } from './helpers/services';
+
+const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47'] as const;
+const CCMIX = path.join(__dirname, '..', '..', 'bin', 'ccmix.js');
+let stack: TestStack;
+let client: Client;
+let miniCrawl: MiniCrawlSummary;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+/** `ccmix ARGS --address …`: its exit code, stdout and stderr. */
+async function ccmix(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const address = temporalAddress(stack.services.settings);
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', [CCMIX, ...args, '--address', address]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function putFaults(faults: object): Promise<void> {
+  const response = await fetch(`${mirrorUrl(stack.services.settings)}_mirror/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+const downloadProgress = (child: WorkflowHandle): Promise<DownloadCrawlProgress | null> =>
+  child.query<DownloadCrawlProgress>('downloadProgress').catch(() => null);
+
+async function batchesInFlight(child: WorkflowHandle): Promise<number> {
+  return ((await child.describe()).raw.pendingActivities ?? []).length;
+}
+
+/** What each downloadBatch of a workflow was given, in the order they were scheduled. */
+async function batchInputs(child: WorkflowHandle): Promise<DownloadBatchInput[]> {
+  const converter = client.options.loadedDataConverter.payloadConverter;
+  return ((await child.fetchHistory()).events ?? []).flatMap((event) => {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    const payload = scheduled?.input?.payloads?.[0];
+    if (scheduled?.activityType?.name !== 'downloadBatch' || !payload) return [];
+    return [converter.fromPayload<DownloadBatchInput>(payload)];
+  });
+}
+
+before(async () => {
+  const crawlDir = tempDir('mini');
+  miniCrawl = await generateMiniCrawl({ outDir: crawlDir, size: 2, seed: 11, crawls: [...crawls] });
+  stack = await startTestStack(['temporal', 'mirror'], crawlDir);
+  client = stack.client;
+});
+
+after(() => stack?.stop());
+
+test('a paused run starts no batch; new limits reach running and later children; resumed, it completes', async () => {
+  // Every WET file answers after 700 ms: a one-file batch lasts about that long.
+  await putFaults({ latencyMs: 700, keyPattern: '\\.warc\\.wet\\.gz$' });
+  try {
+    const { workflowId } = await startBuildMixture(client, {
+      name: 'signals',
+      crawls,
+      source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
+      wetFilesPerCrawl: { fraction: 1 },
+      stopAfter: 'download',
+      storageRoot: tempDir('root'),
+      // One crawl at a time, so the second child starts after the change.
+      download: {
+        maxConcurrentCrawls: 1,
+        filesPerActivity: 1,
+        maxConcurrentDownloads: 2,
+        maxRequestsPerSecond: 500,
+        heartbeatTimeoutSeconds: 10,
+      },
+    });
+    const run = client.workflow.getHandle(workflowId);
+    const progress = (): Promise<BuildMixtureProgress> => run.query<BuildMixtureProgress>('progress');
+    const [first, second] = crawls.map((crawl) =>
+      client.workflow.getHandle(downloadWorkflowId(workflowId, crawl)),
+    ) as [WorkflowHandle, WorkflowHandle];
+    await until('the first crawl has a batch done', async () => {
+      return ((await downloadProgress(first))?.batchesDone ?? 0) >= 1;
+    });
+
+    const before = { maxConcurrentDownloads: 2, maxRequestsPerSecond: 500 };
+    assert.deepEqual(await pauseRun(client, workflowId), { paused: true, limits: before });
+    assert.equal((await progress()).paused, true);
+    assert.equal((await downloadProgress(first))?.paused, true, 'the running child heard of the pause');
+
+    // The batch in flight finishes; then nothing starts and no file arrives.
+    await until('no batch is in flight', async () => (await batchesInFlight(first)) === 0);
+    const held = await downloadProgress(first);
+    assert.ok(held && held.batchesDone < held.batches, `paused at ${held?.batchesDone}/${held?.batches}`);
+    await sleep(2000);
+    assert.equal(await batchesInFlight(first), 0, 'no batch started while paused');
+    const still = await downloadProgress(first);
+    assert.deepEqual([still?.batchesDone, still?.files], [held.batchesDone, held.files]);
+
+    // Refused by the run's validator, in one line, and never recorded.
+    await assert.rejects(setDownloadLimits(client, workflowId, { maxConcurrentDownloads: 0 }), {
+      message: `setDownloadLimits ${workflowId}: maxConcurrentDownloads must be a positive integer, got 0`,
+    });
+    const refused = await ccmix('limits', workflowId, '--rate', '0');
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `ccmix: setDownloadLimits ${workflowId}: maxRequestsPerSecond must be a positive number, got 0\n`,
+    );
+
+    const changed = await ccmix('limits', workflowId, '--concurrency', '3', '--rate', '7.5', '--json');
+    assert.equal(changed.code, 0, changed.stderr);
+    const after = { maxConcurrentDownloads: 3, maxRequestsPerSecond: 7.5 };
+    assert.deepEqual(JSON.parse(changed.stdout), { paused: true, limits: after });
+    assert.deepEqual((await progress()).limits, after);
+    assert.deepEqual((await downloadProgress(first))?.limits, {
+      parallelFiles: 3,
+      maxRequestsPerSecond: 7.5,
+    });
+
+    // The rest of the run needs no slow mirror.
+    await putFaults({});
+    assert.deepEqual(await resumeRun(client, workflowId), { paused: false, limits: after });
+    const result = (await run.result()) as BuildMixtureResult;
+    assert.equal(result.download.files, miniCrawl.files);
+    assert.equal(result.download.ok + result.download.quarantined, miniCrawl.files);
+    assert.equal((await progress()).paused, false);
+
+    // Batches took the limits current at their start: the first crawl's old ones before the pause,
+    // the new ones after; the second crawl, started later, got them in its input.
+    const limitsOf = (b: DownloadBatchInput): [number, number] => [b.parallelFiles, b.maxRequestsPerSecond];
+    const firstBatches = await batchInputs(first);
+    assert.deepEqual(firstBatches.map(limitsOf), [
+      ...Array.from({ length: held.batchesDone }, () => [2, 500]),
+      ...Array.from({ length: held.batches - held.batchesDone }, () => [3, 7.5]),
+    ]);
+    const secondBatches = await batchInputs(second);
+    assert.ok(secondBatches.length > 0);
+    assert.deepEqual(new Set(secondBatches.map((b) => limitsOf(b).join())), new Set(['3,7.5']));
+
+    // The run's history holds the three accepted updates, not the refused ones.
+    const accepted = ((await run.fetchHistory()).events ?? []).flatMap((event) => {
+      const name = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name;
+      return name ? [name] : [];
+    });
+    assert.deepEqual(accepted, ['pause', 'setDownloadLimits', 'resume']);
+  } finally {
+    await putFaults({});
+  }
+});
