@@ -17,10 +17,22 @@ import {
   type ServiceName,
   type ServicesSettings,
 } from '../infra/services';
-import { connectClient, runStatus, startBuildMixture, waitForResult } from './client';
+import { connectClient, failureMessage, runStatus, startBuildMixture, waitForResult } from './client';
 import { runDemo } from './demo';
 import { renderMixture, renderProgress } from './render';
 import { pauseRun, resumeRun, RunControlError, setDownloadLimits } from './run-controls';
+import {
+  changeSchedule,
+  createSchedule,
+  describeSchedule,
+  listSchedules,
+  OVERLAP_POLICIES,
+  renderSchedule,
+  ScheduleInputError,
+  type OverlapPolicy,
+  type ScheduleCommand,
+} from './schedule';
+import { watchRun } from './watch';
 import { runWorker } from './worker';
 
 const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
@@ -32,11 +44,14 @@ const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
   ccmix mini-crawl --out DIR [--size N] [--seed S] [--crawls A,B]
   ccmix config validate FILE | ccmix config schema [--out FILE]
   ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
-  ccmix status WORKFLOW_ID [--json]           progress of a run
+  ccmix status WORKFLOW_ID [--watch] [--json] progress of a run (--watch: live bars until it ends)
   ccmix list [--json]                         recent runs
   ccmix pause RUN [--json]                    pause a run between activities (confirms the state)
   ccmix resume RUN [--json]                   resume a paused run
   ccmix limits RUN [--concurrency N] [--rate R] [--json]  files in flight, requests/s from the next batch
+  ccmix schedule create --config FILE (--cron "0 3 * * *" | --every 24h)... [--id ID]
+        [--overlap SKIP|BUFFER_ONE|BUFFER_ALL|CANCEL_OTHER|TERMINATE_OTHER|ALLOW_ALL] [--paused]
+  ccmix schedule list | describe ID | pause ID | unpause ID | trigger ID | delete ID  [--json]
   ccmix worker [--address HOST:PORT]          run a worker in the foreground
 
   --address HOST:PORT overrides the Temporal address (default: the one \`services up\` used)`;
@@ -44,6 +59,7 @@ const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
 const options = {
   json: { type: 'boolean' },
   wait: { type: 'boolean' },
+  watch: { type: 'boolean' },
   only: { type: 'string' },
   out: { type: 'string' },
   size: { type: 'string' },
@@ -52,6 +68,11 @@ const options = {
   config: { type: 'string' },
   concurrency: { type: 'string' },
   rate: { type: 'string' },
+  cron: { type: 'string', multiple: true },
+  every: { type: 'string', multiple: true },
+  id: { type: 'string' },
+  overlap: { type: 'string' },
+  paused: { type: 'boolean' },
   address: { type: 'string' },
   'temporal-port': { type: 'string' },
   'ui-port': { type: 'string' },
@@ -208,13 +229,15 @@ async function main(argv: string[]): Promise<number> {
     case 'status': {
       if (!sub) throw new UsageError('status needs a workflow id (see `ccmix list`)');
       const client = await connectClient(temporalAddressFrom(values));
-      const status = await runStatus(client, sub);
+      const status =
+        values.watch && !values.json ? await watchRun(client, sub) : await runStatus(client, sub);
+      const failed = status.failure ? `\nfailed: ${status.failure}` : '';
       print(
         values,
         status,
-        `${sub}: ${status.status}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
+        `${sub}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
       );
-      return 0;
+      return status.status === 'FAILED' ? 1 : 0;
     }
     case 'list': {
       const client = await connectClient(temporalAddressFrom(values));
@@ -237,6 +260,8 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case 'schedule':
+      return schedule(sub, positionals[2], values);
     case 'pause':
     case 'resume':
     case 'limits':
@@ -249,6 +274,45 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command ${command}\n\n${USAGE}`);
   }
+}
+
+async function schedule(action: string | undefined, id: string | undefined, values: Values): Promise<number> {
+  const commands = ['describe', 'pause', 'unpause', 'trigger', 'delete'];
+  if (!action || !['create', 'list', ...commands].includes(action)) {
+    throw new UsageError(`schedule takes create, list, ${commands.join(', ')}`);
+  }
+  const client = await connectClient(temporalAddressFrom(values));
+  if (action === 'create') {
+    if (!values.config) throw new UsageError('schedule create needs --config FILE');
+    const overlap = values.overlap ?? 'SKIP';
+    if (!(OVERLAP_POLICIES as readonly string[]).includes(overlap)) {
+      throw new UsageError(`--overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
+    }
+    const scheduleId = await createSchedule(client, {
+      config: readJsonFile(values.config),
+      cron: values.cron ?? [],
+      every: values.every ?? [],
+      overlap: overlap as OverlapPolicy,
+      paused: values.paused ?? false,
+      ...(values.id ? { scheduleId: values.id } : {}),
+    });
+    print(values, { scheduleId }, `created schedule ${scheduleId}`);
+    return 0;
+  }
+  if (action === 'list') {
+    const all = await listSchedules(client);
+    print(values, all, all.map(renderSchedule).join('\n') || 'no schedules');
+    return 0;
+  }
+  if (!id) throw new UsageError(`schedule ${action} needs a schedule id (see \`ccmix schedule list\`)`);
+  if (action === 'describe') {
+    const described = await describeSchedule(client, id);
+    print(values, described, renderSchedule(described));
+    return 0;
+  }
+  await changeSchedule(client, id, action as ScheduleCommand);
+  print(values, { scheduleId: id, done: action }, `${action}: ${id}`);
+  return 0;
 }
 
 /** pause, resume and limits: the run answers with the state it now holds. */
@@ -292,11 +356,17 @@ export function run(argv: string[]): void {
         console.error(`ccmix: ${error.message}`);
         process.exit(1);
       }
-      if (error instanceof UsageError || error instanceof ConfigError) {
+      if (
+        error instanceof UsageError ||
+        error instanceof ConfigError ||
+        error instanceof ScheduleInputError
+      ) {
         console.error(`ccmix: ${error.message}`);
         process.exit(2);
       }
-      console.error(`ccmix: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      // One readable line; CCMIX_DEBUG=1 shows the stack.
+      const detail = process.env.CCMIX_DEBUG && error instanceof Error ? error.stack : undefined;
+      console.error(`ccmix: ${detail ?? failureMessage(error)}`);
       process.exit(1);
     },
   );

@@ -73,7 +73,7 @@ export async function mixStage(
   enter('report');
   await untilResumed(progress);
   const verification = await verifyMixture.executeWithOptions(
-    { ...MIX_OPTIONS, summary: 'verify the mixture with DuckDB' },
+    { ...MIX_OPTIONS, heartbeatTimeout: '30 minutes', summary: 'verify the mixture with DuckDB' },
     [
       {
         storageRoot: config.storageRoot,
