@@ -7,7 +7,16 @@ export const NAMESPACE = 'default';
 /** Registered when the dev server starts (infra/services.ts); the UI can filter on them. */
 export const STAGE_SEARCH_ATTRIBUTE = defineSearchAttributeKey('CcmixStage', SearchAttributeType.KEYWORD);
 export const RUN_SEARCH_ATTRIBUTE = defineSearchAttributeKey('CcmixRun', SearchAttributeType.KEYWORD);
-export const SEARCH_ATTRIBUTE_KEYS = [STAGE_SEARCH_ATTRIBUTE, RUN_SEARCH_ATTRIBUTE];
+/** Crawls whose download has finished: `CcmixCrawlsDone >= 41` finds runs past download. */
+export const CRAWLS_DONE_SEARCH_ATTRIBUTE = defineSearchAttributeKey(
+  'CcmixCrawlsDone',
+  SearchAttributeType.INT,
+);
+export const SEARCH_ATTRIBUTE_KEYS = [
+  STAGE_SEARCH_ATTRIBUTE,
+  RUN_SEARCH_ATTRIBUTE,
+  CRAWLS_DONE_SEARCH_ATTRIBUTE,
+];
 
 /** A repeated start of the same config finds the same workflow id instead of a second run. */
 export function buildMixtureWorkflowId(name: string, configFingerprint: string): string {

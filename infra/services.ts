@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { SearchAttributeType } from '@temporalio/common';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
@@ -114,7 +115,10 @@ function command(
           NAMESPACE,
           '--log-level',
           'warn',
-          ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+          ...SEARCH_ATTRIBUTE_KEYS.flatMap((key) => [
+            '--search-attribute',
+            `${key.name}=${key.type === SearchAttributeType.INT ? 'Int' : 'Keyword'}`,
+          ]),
         ],
       };
     case 'mirror':

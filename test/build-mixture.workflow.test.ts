@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
-import { STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import { CRAWLS_DONE_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir } from '../core/discover';
 import { queryProgress, runStatus, startBuildMixture } from '../cli/client';
@@ -103,6 +103,14 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
   assert.deepEqual(progress.discover, { done: 2, total: 2 });
   const description = await handle.describe();
   assert.equal(description.typedSearchAttributes.get(STAGE_SEARCH_ATTRIBUTE), 'done');
+  assert.equal(description.typedSearchAttributes.get(CRAWLS_DONE_SEARCH_ATTRIBUTE), 2);
+  // The UI (and `ccmix`) can filter runs on it.
+  const found = [];
+  for await (const wf of client.workflow.list({
+    query: `CcmixCrawlsDone >= 2 AND WorkflowId = '${workflowId}'`,
+  }))
+    found.push(wf.workflowId);
+  assert.deepEqual(found, [workflowId]);
 
   for (const crawl of crawls) {
     const stageDir = discoverStageDir({

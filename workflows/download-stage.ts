@@ -3,9 +3,14 @@
  * Each child starts with the run's current controls (paused, its share of the limits) and hears
  * of every change while it runs.
  */
-import { startChild, workflowInfo } from '@temporalio/workflow';
+import { patched, startChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Config } from '../config/schema';
-import { downloadWorkflowId, RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
+import {
+  CRAWLS_DONE_SEARCH_ATTRIBUTE,
+  downloadWorkflowId,
+  RUN_SEARCH_ATTRIBUTE,
+  STAGE_SEARCH_ATTRIBUTE,
+} from '../config/temporal';
 import type { DiscoverResult } from '../core/discover';
 import { mapWithConcurrency } from '../core/concurrency';
 import { untilResumed, type RunControls } from './controls';
@@ -56,6 +61,10 @@ export async function downloadStage(
       controls.childEnded(workflowId);
     }
     progress.download.done += 1;
+    // Runs recorded before this attribute existed replay without the extra command.
+    if (patched('crawls-done-search-attribute')) {
+      upsertSearchAttributes([{ key: CRAWLS_DONE_SEARCH_ATTRIBUTE, value: progress.download.done }]);
+    }
     const crawlProgress = progress.crawls[d.crawl];
     if (crawlProgress)
       crawlProgress.download = { ok: result.ok, quarantined: result.quarantined, bytes: result.bytes };
