@@ -28,9 +28,10 @@ export function renderProgress(
   sparkLive: SparkLive | null = null,
 ): string {
   const lines = [
-    `stage: ${progress.stage}`,
+    `stage: ${progress.stage}${progress.paused ? '  PAUSED (ccmix resume RUN)' : ''}`,
     `  discover ${bar(progress.discover.done, progress.discover.total)} crawls`,
-    `  download ${bar(progress.download.done, progress.download.total)} crawls`,
+    `  download ${bar(progress.download.done, progress.download.total)} crawls  ` +
+      `limits: ${progress.limits.maxConcurrentDownloads} files in flight, ${progress.limits.maxRequestsPerSecond} requests/s`,
   ];
   for (const [crawl, p] of Object.entries(progress.crawls)) {
     if (p.failed) lines.push(`    ${crawl} FAILED: ${p.failed}`);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RunStatus } from '../cli/client';
+import { renderProgress } from '../cli/render';
 import { watchRows } from '../cli/watch';
 import { emptyProgress } from '../workflows/progress';
 import type { DownloadCrawlProgress } from '../workflows';
@@ -53,4 +54,15 @@ void test('41 crawls in a short terminal collapse into one bar that sums them', 
   assert.equal(summary.total, 4100);
   assert.equal(summary.value, (40 * 41) / 2);
   assert.equal(rows.filter((r) => r.key.startsWith('crawl:')).length, 0);
+});
+
+void test('plain status says when a run is paused and which limits it obeys', () => {
+  const status = downloading(2);
+  status.progress.paused = true;
+  status.progress.limits = { maxConcurrentDownloads: 8, maxRequestsPerSecond: 5 };
+  const text = renderProgress(status.progress);
+  assert.match(text.split('\n')[0] ?? '', /PAUSED/);
+  assert.match(text, /limits: 8 files in flight, 5 requests\/s/);
+  status.progress.paused = false;
+  assert.doesNotMatch(renderProgress(status.progress), /PAUSED/);
 });
