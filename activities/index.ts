@@ -38,6 +38,8 @@ import {
   type Mixture,
 } from '../core/mix/plan';
 import { assertVerified, MixVerificationError, type VerificationReport } from '../core/mix/verify';
+import type { RunReportFiles, RunReportInput } from '../core/report/facts';
+import { writeRunReport as writeRunReportPlain } from '../core/report/write';
 import {
   finalizeCrawlInventory as finalizePlain,
   type FinalizeInput,
@@ -137,4 +139,9 @@ export async function verifyMixture(input: VerifyMixInput): Promise<Verification
 
 export async function writeManifest(input: ManifestStepInput): Promise<MixtureSummary> {
   return writeMixManifest(input);
+}
+
+/** report.json and report.html under `reports/<workflowId>/`; an unsafe workflow id is permanent. */
+export async function writeRunReport(input: RunReportInput): Promise<RunReportFiles> {
+  return writeRunReportPlain(input).catch(asPermanent);
 }

@@ -127,6 +127,7 @@ export async function runDemo(): Promise<number> {
     );
   }
   if (result.mixture) console.log(renderMixture(result.mixture));
+  if (result.report) console.log(`report: ${result.report.html} (and report.json beside it)`);
   for (const f of result.crawlsFailed) console.log(`crawl ${f.crawl} failed: ${f.reason}`);
   console.log(`storage root: ${path.resolve(REPO_ROOT, config.storageRoot)}`);
   console.log(

@@ -20,6 +20,7 @@ import {
 import { connectClient, failureMessage, runStatus, startBuildMixture, waitForResult } from './client';
 import { runDemo } from './demo';
 import { renderMixture, renderProgress } from './render';
+import { runReport } from './report';
 import { pauseRun, resumeRun, RunControlError, setDownloadLimits } from './run-controls';
 import {
   changeSchedule,
@@ -45,7 +46,8 @@ const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
   ccmix config validate FILE | ccmix config schema [--out FILE]
   ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
   ccmix status WORKFLOW_ID [--watch] [--json] progress of a run (--watch: live bars until it ends)
-  ccmix list [--json]                         recent runs
+  ccmix list [--json]                         recent runs (also: ccmix runs)
+  ccmix report RUN [--json]                   where a finished run's report.html (and report.json) is
   ccmix pause RUN [--json]                    pause a run between activities (confirms the state)
   ccmix resume RUN [--json]                   resume a paused run
   ccmix limits RUN [--concurrency N] [--rate R] [--json]  files in flight, requests/s from the next batch
@@ -239,6 +241,13 @@ async function main(argv: string[]): Promise<number> {
       );
       return status.status === 'FAILED' ? 1 : 0;
     }
+    case 'report': {
+      if (!sub) throw new UsageError('report needs a workflow id (see `ccmix runs`)');
+      const files = await runReport(await connectClient(temporalAddressFrom(values)), sub);
+      print(values, { runId: sub, ...files }, files.html);
+      return 0;
+    }
+    case 'runs':
     case 'list': {
       const client = await connectClient(temporalAddressFrom(values));
       const runs: { workflowId: string; runId: string; status: string; startTime: string; run: string }[] =

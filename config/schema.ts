@@ -192,6 +192,18 @@ export const configSchema = z.strictObject({
     .enum(['download', 'classify', 'dedup', 'mix'])
     .default('mix')
     .describe('The last stage to run (mix: the whole pipeline, verified and with its manifest).'),
+  // No default, so configs without it keep their fingerprint (and so their workflow id).
+  report: z
+    .strictObject({
+      groundTruth: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'The miniature crawl’s ground-truth folder (`ccmix mini-crawl --out DIR` writes DIR/ground-truth); the report then scores the classifier against its labels.',
+        ),
+    })
+    .optional(),
   spark: z
     .strictObject({
       master: z.string().min(1).default('local[*]'),

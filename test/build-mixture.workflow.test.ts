@@ -89,12 +89,15 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
         quarantinedReasons: {},
       },
       stages: result.stages,
+      report: result.report,
     },
   );
+  // A run that stops after download still ends with its report.
+  assert.ok(result.report && existsSync(result.report.html), JSON.stringify(result.report));
   // Each stage in order, closed with its duration (a stage left open has no end).
   assert.deepEqual(
     result.stages.map((s) => s.stage),
-    ['discover', 'download'],
+    ['discover', 'download', 'report'],
   );
   for (const s of result.stages) assert.ok(s.endedAt && s.seconds !== undefined && s.seconds >= 0, s.stage);
   assert.ok(result.download.bytes > 0);
@@ -136,7 +139,11 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
   });
   assert.deepEqual(
     [...new Set(summaries)].sort(),
-    [...crawls.map((c) => `discover ${c}`), ...crawls.map((c) => `download ${c}: 5 WET files`)].sort(),
+    [
+      ...crawls.map((c) => `discover ${c}`),
+      ...crawls.map((c) => `download ${c}: 5 WET files`),
+      'write the run report',
+    ].sort(),
   );
 });
 

@@ -15,6 +15,7 @@ import { changeSchedule, createSchedule, describeSchedule } from '../cli/schedul
 import { REFERENCE_CORPORA } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
 import type { Manifest } from '../core/mix/manifest';
+import type { RunReport } from '../core/report/report';
 import { LocalStorage } from '../core/storage';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureProgress, BuildMixtureResult } from '../workflows';
@@ -61,6 +62,7 @@ function config(name: string, storageRoot: string): Record<string, unknown> {
     // even the lowest-scored pages, so Common Crawl has rows to mix.
     pareto: { alpha: 2 },
     mixture: { totalTokens: MIX_TOKENS },
+    report: { groundTruth: path.join(crawlDir, 'ground-truth') },
   };
 }
 
@@ -176,6 +178,18 @@ test('the whole pipeline ends in a verified mixture with its manifest; a re-run 
   );
   assert.notEqual(after.mixture?.data, m.data, 'a new mixture');
   assert.equal(after.download.fetchedBytes, 0);
+
+  // The first run's report: the manifest's mixture, the classifier against the ground truth, a page with charts.
+  const report = JSON.parse(readFileSync(result.report?.json ?? 'no report', 'utf8')) as RunReport;
+  assert.deepEqual(report.mixture?.sources, manifest.sources);
+  assert.ok(
+    (report.quality?.groundTruth.figures?.auc ?? 0) > 0.5,
+    JSON.stringify(report.quality?.groundTruth),
+  );
+  assert.match(
+    readFileSync(result.report?.html ?? 'no report', 'utf8'),
+    /data-chart="score-histogram"><figcaption>[^<]*<\/figcaption><svg/,
+  );
 });
 
 /** The distinct states of a run's Spark stages. */

@@ -10,7 +10,13 @@
  *
  * `stopAfter` ends the run early (download, classify, dedup); by default it runs to the manifest.
  */
-import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  patched,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import { ConfigError, parseConfig, type Config } from '../config/schema';
 import { RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import { RunControls, untilResumed } from './controls';
@@ -27,8 +33,10 @@ import {
 import { dedupStage, DEDUP_STAGE } from './dedup-stage';
 import { mixStage } from './mix-stage';
 import { qualityStage, type QualitySummary } from './quality-stage';
+import { reportStage } from './report-stage';
 import type { StageOutcome } from './spark-stage';
 import type { MixtureSummary } from '../core/mix/finish';
+import type { RunReportFiles } from '../core/report/facts';
 
 export const progressQuery = defineQuery<BuildMixtureProgress>('progress');
 
@@ -48,6 +56,8 @@ export interface BuildMixtureResult {
   mixture?: MixtureSummary;
   /** Each stage's start, end and duration. */
   stages: StageTiming[];
+  /** `reports/<workflowId>/report.json` and `report.html` (absent in runs from before the report). */
+  report?: RunReportFiles;
 }
 
 function validate(input: unknown): Config {
@@ -109,8 +119,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
       ? await mixStage(config, dedup, stageFingerprints(quality, dedup), progress, enter)
       : undefined;
 
-  enter('done');
-  return {
+  const result: BuildMixtureResult = {
     name: config.name,
     crawls: discovered.length,
     wetFilesListed: discovered.reduce((n, r) => n + r.listed, 0),
@@ -124,6 +133,16 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     ...(mixture ? { mixture: mixture.summary } : {}),
     stages: progress.stages,
   };
+  // Histories recorded before the report existed replay without it.
+  if (patched('run-report')) {
+    if (progress.stage !== 'report') enter('report');
+    result.report = await reportStage(config, result, progress, {
+      downloadedCrawls: downloads.map((d) => d.crawl),
+      ...(mixture ? { mixOutput: mixture.mix.output } : {}),
+    });
+  }
+  enter('done');
+  return result;
 }
 
 /** Stage name -> fingerprint of every committed Spark stage upstream of the mixture. */
