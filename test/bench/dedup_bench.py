@@ -300,7 +300,7 @@ def table(report: dict) -> str:
     head = (
         f"{'run':<14}{'size':>5}{'docs':>7}{'seconds':>9}{'net':>8}{'x py':>7}{'/doc vs 1st':>12}"
     )
-    head += f"{'cand':>9}{'verif':>7}{'pair P/R':>13}{'webtext P/R':>14}"
+    head += f"{'cand':>9}{'verif':>7}{'pair P/R':>17}{'webtext P/R':>17}"
     lines = [head]
     for name, rows in report["runs"].items():
         for r in rows:
@@ -310,7 +310,7 @@ def table(report: dict) -> str:
                 f"{name:<14}{r['size']:>5}{r['documents']:>7}{r['job_seconds']:>9.1f}"
                 f"{r.get('net_seconds') or 0:>8.1f}{r['vs_python_pass']:>7.0f}"
                 f"{r['per_doc_vs_first']:>12.2f}{r.get('candidate_pairs') or 0:>9}"
-                f"{r.get('verified_pairs') or 0:>7}{pr:>13}{wt:>14}"
+                f"{r.get('verified_pairs') or 0:>7}{pr:>17}{wt:>17}"
             )
     for name, e in report["exponents"].items():
         lines.append(f"exponent {name}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
