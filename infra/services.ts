@@ -18,6 +18,7 @@ import {
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
@@ -389,8 +390,39 @@ export async function servicesUp(
   const ordered = SERVICE_NAMES.filter((name) => names.includes(name));
   const statuses: ServiceStatus[] = [];
   // The worker needs Temporal; the others are independent but cheap to start in order.
-  for (const name of ordered) statuses.push(await startService(name, s));
+  for (const name of ordered) {
+    statuses.push(await startService(name, s));
+    if (name === 'temporal') await registerSearchAttributes(s);
+  }
   return statuses;
+}
+
+/**
+ * A dev server started by an older ccmix lacks attributes added since (its SQLite keeps the old
+ * set); a workflow that upserts one would fail every task. Adds the missing ones.
+ */
+async function registerSearchAttributes(s: ServicesSettings): Promise<void> {
+  const connection = await Connection.connect({ address: temporalAddress(s), connectTimeout: 5000 });
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({
+      namespace: NAMESPACE,
+    });
+    const missing = SEARCH_ATTRIBUTE_KEYS.filter((key) => !customAttributes?.[key.name]);
+    if (missing.length === 0) return;
+    await connection.operatorService.addSearchAttributes({
+      namespace: NAMESPACE,
+      searchAttributes: Object.fromEntries(
+        missing.map((key) => [
+          key.name,
+          key.type === SearchAttributeType.INT
+            ? temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT
+            : temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        ]),
+      ),
+    });
+  } finally {
+    await connection.close();
+  }
 }
 
 export async function servicesDown(
