@@ -30,6 +30,7 @@ import { tempDir } from './helpers/services';
 const baseSpark: Config['spark'] = { ...parseConfig({}).spark, master: 'local[2]', driverMemory: '1g' };
 const jobServer = process.env[JOB_SERVER_ENV];
 let storageRoot: string;
+const CANCEL_INPUT_COPIES = 50;
 
 function extractInput(spark: Config['spark'], extra: Partial<SparkJobInput> = {}): SparkJobInput {
   return {
@@ -77,7 +78,16 @@ before(async () => {
   const from = new LocalStorage(crawlDir);
   const to = new LocalStorage(storageRoot);
   for (const key of (await from.list('crawl-data/')).filter((k) => k.endsWith('.warc.wet.gz'))) {
-    await to.write(key.replace(/^crawl-data\//, 'raw/'), await from.read(key));
+    const wet = await from.read(key);
+    await to.write(key.replace(/^crawl-data\//, 'raw/'), wet);
+    // The cancellation test's input: enough copies that a warm job server is still running the job
+    // when the test aborts it (the four files above take it about a second).
+    for (let copy = 0; copy < CANCEL_INPUT_COPIES; copy++) {
+      await to.write(
+        key.replace(/^crawl-data\//, 'raw-many/').replace(/\.warc\.wet\.gz$/, `-${copy}.warc.wet.gz`),
+        wet,
+      );
+    }
   }
 });
 
@@ -134,6 +144,7 @@ for (const mode of modes) {
       const controller = new AbortController();
       const input = extractInput(mode.spark, {
         stage: `${stage}-cancelled`,
+        inputs: [{ flag: '--input', paths: ['raw-many'], base: 'storage' }],
         params: { max_document_chars: 77_777 },
       });
       const progress: SparkProgress[] = [];
