@@ -1,0 +1,47 @@
+/**
+ * Crawls of any size at almost no disk cost, for measuring orchestration: every key of a crawl is
+ * a hard link to one tiny, valid WET file (a warcinfo record, gzipped), laid out in segments the
+ * way Common Crawl lays them out. Only the workflows and the batching see the file count.
+ */
+import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+/** Real crawls of 2016–2019 have 100 segments. */
+const SEGMENTS = 100;
+
+function tinyWet(): Buffer {
+  const body = 'software: ccmix tiny-crawl\r\n';
+  const record =
+    'WARC/1.0\r\nWARC-Type: warcinfo\r\nWARC-Date: 2019-01-01T00:00:00Z\r\n' +
+    'WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000000>\r\n' +
+    `Content-Type: application/warc-fields\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
+    `${body}\r\n\r\n`;
+  return gzipSync(record);
+}
+
+/** Writes `files` keys for each crawl under `root` and its wet.paths.gz; returns the keys per crawl. */
+export function writeTinyCrawls(
+  root: string,
+  crawls: readonly string[],
+  files: number,
+): Map<string, string[]> {
+  const original = path.join(root, 'tiny.warc.wet.gz');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(original, tinyWet());
+  const keysByCrawl = new Map<string, string[]>();
+  for (const crawl of crawls) {
+    const keys: string[] = [];
+    for (let i = 0; i < files; i++) {
+      const segment = `1500000000000.${String(i % SEGMENTS).padStart(2, '0')}`;
+      const dir = path.join('crawl-data', crawl, 'segments', segment, 'wet');
+      if (i < SEGMENTS) mkdirSync(path.join(root, dir), { recursive: true });
+      const key = `${dir}/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`;
+      linkSync(original, path.join(root, key));
+      keys.push(key);
+    }
+    writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
+    keysByCrawl.set(crawl, keys);
+  }
+  return keysByCrawl;
+}
