@@ -1,12 +1,18 @@
 """The documents every dataset is turned into, their stable ids, and how a job publishes them.
 
 Jobs that produce documents (extract, ingest_reference) emit one flat row per event (`ROWS`):
-a kept document, a dropped one, a file-level problem, or a per-file summary of counts. `publish`
-writes all of them in one pass, split by `kind` into `<output>/kind=doc/` (the documents),
-`kind=dropped/` and `kind=problem/` (the excluded rows, with reasons) and `kind=file/` (per-file
-tallies), then derives the metrics from what it wrote, so the counts add up by construction and
-are checked against the readers' own tallies. Readers of a stage's documents use
-`read_documents`, which reads `kind=doc` with the `DOCUMENTS` schema.
+a kept document, a dropped one, a file-level problem, a flag on a kept document whose text was
+altered or salvaged, or a per-file summary of counts. `publish` writes all of them in one pass,
+split by `kind` into `<output>/kind=doc/` (the documents), `kind=dropped/` and `kind=problem/`
+(the excluded rows, with reasons), `kind=flag/` (document ids with a reason) and `kind=file/`
+(per-file tallies), then derives the metrics from what it wrote, so the counts add up by
+construction and are checked against the readers' own tallies.
+
+A problem whose reason is one of the job's `lost_reasons` stands for one record lost below the
+document level (a header without its end, a wrong Content-Length, a cut gzip member): it counts
+in `rows_in`, `rows_dropped` and `dropped_by_reason` like a dropped document, so that
+rows_in = rows_kept + rows_dropped holds over every record the job took in. Readers of a
+stage's documents use `read_documents`, which reads `kind=doc` with the `DOCUMENTS` schema.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ EXCLUDED = StructType(
 )
 
 # kind: "doc" (kept), "dropped" (a document excluded with its reason), "problem" (a file-level
-# problem, excluded), "file" (one per input file: `counts` of records, bytes and reasons).
+# problem, excluded), "flag" (a kept document listed with a reason: text altered or salvaged),
+# "file" (one per input file: `counts` of records, bytes and reasons).
 ROWS = StructType(
     [StructField("kind", StringType(), False)]
     + [StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
@@ -218,6 +225,7 @@ def publish(
     output: str,
     metrics: Metrics,
     problem_reasons: tuple[str, ...],
+    lost_reasons: tuple[str, ...] = (),
 ) -> None:
     """Writes `rows` (ROWS) under `<output>/kind=…/` in one pass, then fills `metrics` from them.
 
@@ -229,14 +237,19 @@ def publish(
         "overwrite"
     ).parquet(output)
     written = rows.sparkSession.read.schema(ROWS).parquet(output)
-    _fill_metrics(written, metrics, problem_reasons)
+    _fill_metrics(written, metrics, problem_reasons, lost_reasons)
 
 
 def _row_hash(columns: Sequence[str]) -> Column:
     return F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
 
 
-def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str, ...]) -> None:
+def _fill_metrics(
+    rows: DataFrame,
+    metrics: Metrics,
+    problem_reasons: tuple[str, ...],
+    lost_reasons: tuple[str, ...],
+) -> None:
     # One read of what was written gives the counts, the length histogram and the digest.
     aggregates = [F.count(F.lit(1)), *_length_aggregates("text")]
     aggregates.append(F.sum(_row_hash(DOCUMENTS.names)))
@@ -250,7 +263,12 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
     def count_of(kind: str) -> dict:
         return {k: n for (c, k), n in sorted(count.items(), key=str) if c == kind}
 
-    kept_by_crawl, dropped, problem_rows = count_of("doc"), count_of("dropped"), count_of("problem")
+    kept_by_crawl, problem_rows, flagged = count_of("doc"), count_of("problem"), count_of("flag")
+    dropped = count_of("dropped")
+    lost = {k: n for k, n in problem_rows.items() if k in lost_reasons}
+    for reason, n in lost.items():
+        dropped[reason] = dropped.get(reason, 0) + n
+    dropped = dict(sorted(dropped.items()))
     totals = {
         r["key"]: int(r["total"])
         for r in rows.where(F.col("kind") == "file")
@@ -264,11 +282,12 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
     metrics.rows_in = metrics.rows_kept + metrics.rows_dropped
     metrics.dropped_by_reason = dropped
     problems = {k: totals[k] for k in problem_reasons if totals.get(k)}
-    if totals.get("records", 0) != metrics.rows_in:
-        raise RuntimeError(f"records seen {totals.get('records', 0)} != rows {metrics.rows_in}")
-    for reason, n in {**dropped, **problem_rows}.items():
+    records = totals.get("records", 0) + sum(lost.values())
+    if records != metrics.rows_in:
+        raise RuntimeError(f"records seen and lost {records} != rows {metrics.rows_in}")
+    for reason, n in {**count_of("dropped"), **problem_rows, **flagged}.items():
         if problems.get(reason, 0) != n:
-            raise RuntimeError(f"{reason}: {n} excluded rows but readers counted {problems}")
+            raise RuntimeError(f"{reason}: {n} rows but readers counted {problems}")
     doc_groups = [list(g)[3:] for g in groups if g["kind"] == DOC_KIND]
     doc_lengths = [g[1:-1] for g in doc_groups]
     metrics.output_digest = digest_of([metrics.rows_kept, sum(int(g[-1] or 0) for g in doc_groups)])
@@ -278,5 +297,7 @@ def _fill_metrics(rows: DataFrame, metrics: Metrics, problem_reasons: tuple[str,
         files_read=sum(count_of("file").values()),
         bytes_read=totals.get("bytes", 0),
         non_conversion=totals.get("non_conversion", 0),
+        lost_records=lost,
+        flagged=flagged,
         kept_by_crawl={str(k): n for k, n in kept_by_crawl.items()},
     )

@@ -3,13 +3,22 @@
     python -m spark_jobs.extract --input <storage>/raw/CC-MAIN-2019-04 --output OUT \\
         --metrics OUT.json --run-id R [--params-json '{"max_document_chars": 100000}']
 
-Each `--input` is a download inventory (`<root>/raw/<crawl>/inventory.parquet`: only the files it
-lists as verified), a WET file, or a folder searched recursively for `*.warc.wet.gz` /
-`*.warc.wet` (names starting with `_` or `.` are skipped). Paths may be local or `s3a://`.
+Each `--input` is a download inventory (`<root>/raw/<crawl>/inventory.parquet`: the files it
+lists as verified, plus the bytes it kept of quarantined ones), a WET file, or a folder searched
+recursively for `*.warc.wet.gz` / `*.warc.wet` (names starting with `_` or `.` are skipped).
+Paths may be local or `s3a://`.
 
 Spark's `binaryFile` source reads the files through Hadoop's FileSystem; each file crosses into
 Python as one Arrow record (`mapInArrow`), is parsed by `wet.WetDocuments`, and its rows go back
 in Arrow batches. Nothing is shuffled: each task writes the documents of its own files.
+
+Salvage: a file quarantined by the download (its gzip stream ends early or breaks at the source,
+after every retry) keeps its bytes under `raw/<crawl>/_quarantine/`. Its complete records are
+extracted like any other; each document from it is listed in `kind=flag/` with reason
+`salvaged`, and its incomplete tail counts as a dropped record (`truncated_gzip`, ...).
+Records lost inside any file (`wet.RECORD_LOSS`) count in rows_in and dropped_by_reason.
+Text that is not valid UTF-8 is decoded with U+FFFD, kept, and listed in `kind=flag/` with
+reason `invalid_utf8`; texts cut to `max_document_chars` likewise with `too_long`.
 """
 
 from __future__ import annotations
@@ -27,11 +36,12 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_jobs import fs
 from spark_jobs.documents import ROWS, make_doc_id, publish, row, rows_to_batches
 from spark_jobs.job import BadInput, run_job
-from spark_jobs.wet import CONTAINER_PROBLEMS, DOCUMENT_PROBLEMS, WetDocuments
+from spark_jobs.wet import CONTAINER_PROBLEMS, DOCUMENT_PROBLEMS, RECORD_LOSS, WetDocuments
 
 WET_SUFFIXES = (".warc.wet.gz", ".warc.wet")
 CRAWL_ID = r"CC-MAIN-\d{4}-\d{2}"
 INVENTORY_NAME = "inventory.parquet"
+QUARANTINE_DIR = "/_quarantine/"  # where the download keeps the bytes of a quarantined file
 # The session's split size also governs reading back what the job wrote: far below a Parquet
 # page it would cut each file into thousands of splits.
 MIN_PARTITION_BYTES = 1 << 20
@@ -47,13 +57,15 @@ class ExtractParams:
 
 
 def inventory_files(spark: SparkSession, inventory: str) -> list[str]:
-    """The files a download inventory lists as verified.
+    """The files a download inventory lists as verified, and the kept bytes of quarantined ones.
 
     Reading the inventory, not the folder, keeps files published for another selection (another
-    run sharing the storage root) out of this run.
+    run sharing the storage root) out of this run. A quarantined file with kept bytes
+    (`raw_path` set) is read for salvage.
     """
     root = posixpath.dirname(posixpath.dirname(posixpath.dirname(fs.qualify(inventory))))
-    listed = spark.read.parquet(inventory).filter("status = 'ok'").select("raw_path")
+    wanted = "status = 'ok' OR (status = 'quarantined' AND raw_path IS NOT NULL)"
+    listed = spark.read.parquet(inventory).filter(wanted).select("raw_path")
     rows = listed.collect()  # bounded: one short path per WET file of one crawl (< ~100k)
     return [fs.join(root, r.raw_path) for r in rows]
 
@@ -89,11 +101,32 @@ def crawl_of_path(path: str) -> str | None:
 def extract_file(path: str, content: bytes, params: ExtractParams) -> Iterator[tuple]:
     """ROWS for one WET file: its documents, drops, problems and one `file` summary row."""
     crawl = crawl_of_path(path)
+    salvaged = QUARANTINE_DIR in path
+    salvaged_docs = 0
     with io.BytesIO(content) as stream:
         documents = WetDocuments(stream, params.max_document_chars)
         for doc in documents:
             crawl = crawl or documents.crawl
             doc_id = make_doc_id(params.dataset, doc.record_id) if doc.record_id else None
+            for reason, detail in doc.flags:
+                yield row(
+                    "flag",
+                    doc_id=doc_id,
+                    source_file=path,
+                    record_offset=doc.offset,
+                    reason=reason,
+                    detail=detail,
+                )
+            if salvaged and not doc.dropped:
+                salvaged_docs += 1
+                yield row(
+                    "flag",
+                    doc_id=doc_id,
+                    source_file=path,
+                    record_offset=doc.offset,
+                    reason="salvaged",
+                    detail="a complete record of a quarantined file",
+                )
             if doc.dropped:
                 yield row(
                     "dropped",
@@ -122,6 +155,8 @@ def extract_file(path: str, content: bytes, params: ExtractParams) -> Iterator[t
                 detail=problem.detail,
             )
         counts = {**documents.counts, "bytes": documents.reader.bytes_read}
+        if salvaged:
+            counts["salvaged"] = salvaged_docs
         yield row("file", source_file=path, counts=counts)
 
 
@@ -147,7 +182,7 @@ def _body(spark, args, params: ExtractParams, metrics) -> None:
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(params.target_partition_bytes))
     rows = extract_rows(spark.read.format("binaryFile").load(files), params)
-    publish(rows, params.dataset, args.output, metrics, PROBLEM_REASONS)
+    publish(rows, params.dataset, args.output, metrics, PROBLEM_REASONS, RECORD_LOSS)
 
 
 def extract_rows(raw: DataFrame, params: ExtractParams) -> DataFrame:
@@ -158,7 +193,7 @@ def extract_rows(raw: DataFrame, params: ExtractParams) -> DataFrame:
     )
 
 
-PROBLEM_REASONS = (*CONTAINER_PROBLEMS, *DOCUMENT_PROBLEMS)
+PROBLEM_REASONS = (*CONTAINER_PROBLEMS, *DOCUMENT_PROBLEMS, "salvaged")
 
 
 def main(argv: Sequence[str] | None = None, **session) -> int:

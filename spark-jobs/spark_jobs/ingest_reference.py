@@ -7,7 +7,8 @@ Formats: `jsonl` (`*.jsonl`, `*.json`, `*.jsonl.gz`; one object a line with `tex
 (a `text` column) and `text` (every `*.txt` file is one document). The doc id comes from the
 record's `id` field when present, else from `<file name>:<line or row index>` (text: the file's
 path relative to its input folder). Dropped with a reason: `empty`, `invalid_json`,
-`missing_text`; counted and kept: `invalid_utf8`, `too_long`; counted: `blank_line`.
+`missing_text`; kept and listed by doc id in `kind=flag/`: `invalid_utf8` (each invalid sequence
+decoded as U+FFFD; jsonl and text formats), `too_long` (cut); counted: `blank_line`.
 """
 
 from __future__ import annotations
@@ -62,27 +63,41 @@ def list_files(
     return [(entry.path, name) for entry, name in found]
 
 
-def _decode(raw: bytes, counts: Counter[str]) -> str:
+def _decode(raw: bytes, counts: Counter[str], flags: list[tuple[str, str]]) -> str:
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as error:
         counts["invalid_utf8"] += 1
+        flags.append(("invalid_utf8", f"first invalid byte at {error.start}"))
         return raw.decode("utf-8", errors="replace")
 
 
 def _record(
-    params: IngestParams, path: str, index: int, identity: str, text: object, counts: Counter[str]
-) -> tuple:
+    params: IngestParams,
+    path: str,
+    index: int,
+    identity: str,
+    text: object,
+    counts: Counter[str],
+    flags: list[tuple[str, str]],
+) -> Iterator[tuple]:
+    """The record's row, after a `flag` row for each way its text was altered."""
     counts["records"] += 1
     doc_id = make_doc_id(params.dataset, identity)
     reason = "missing_text" if not isinstance(text, str) else "empty" if not text.strip() else ""
+    if not reason and params.max_document_chars and len(text) > params.max_document_chars:
+        counts["too_long"] += 1
+        flags.append(("too_long", f"{len(text)} characters cut to {params.max_document_chars}"))
+        text = text[: params.max_document_chars]
+    for flag, detail in flags:
+        yield row(
+            "flag", doc_id=doc_id, source_file=path, record_offset=index, reason=flag, detail=detail
+        )
     if reason:
         counts[reason] += 1
-        return row("dropped", doc_id=doc_id, source_file=path, record_offset=index, reason=reason)
-    if params.max_document_chars and len(text) > params.max_document_chars:
-        counts["too_long"] += 1
-        text = text[: params.max_document_chars]
-    return row("doc", doc_id=doc_id, text=text)
+        yield row("dropped", doc_id=doc_id, source_file=path, record_offset=index, reason=reason)
+        return
+    yield row("doc", doc_id=doc_id, text=text)
 
 
 def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Iterator[tuple]:
@@ -90,7 +105,9 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
     counts: Counter[str] = Counter()
     if params.format == "text":
         counts["bytes"] = len(content)
-        yield _record(params, path, 0, name, _decode(content, counts), counts)
+        flags: list[tuple[str, str]] = []
+        text = _decode(content, counts, flags)
+        yield from _record(params, path, 0, name, text, counts, flags)
     else:
         raw = io.BytesIO(content)
         with gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw as stream:
@@ -99,11 +116,13 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
                 if not line.strip():
                     counts["blank_line"] += 1
                     continue
+                flags = []
                 try:
-                    obj = json.loads(_decode(line, counts))
+                    obj = json.loads(_decode(line, counts, flags))
                 except json.JSONDecodeError as error:
                     counts["records"] += 1
                     counts["invalid_json"] += 1
+                    counts["invalid_utf8"] -= len(flags)  # the line is dropped as a whole
                     yield row(
                         "dropped",
                         source_file=path,
@@ -115,7 +134,8 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
                 obj = obj if isinstance(obj, dict) else {}
                 own_id = obj.get(params.id_field)
                 identity = f"{name}:{index}" if own_id is None else str(own_id)
-                yield _record(params, path, index, identity, obj.get(params.text_field), counts)
+                text = obj.get(params.text_field)
+                yield from _record(params, path, index, identity, text, counts, flags)
     yield row("file", source_file=path, counts=dict(counts))
 
 

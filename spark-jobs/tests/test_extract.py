@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def test_documents_match_ground_truth(spark: SparkSession, mini_crawl: Path, ext
         assert len(row["text"].encode()) == t["bytes"]  # bytes intact
         assert row["lang"] == (t["lang_header"].split(",")[0] if t["lang_header"] else None)
     assert any(r["lang"] for r in rows.values()) and any(not r["lang"] for r in rows.values())
-    assert metrics["rows_in"] == len(seen)
+    # Every conversion record counts, the ones lost inside broken files too.
+    assert metrics["rows_in"] == len(truth)
     assert metrics["rows_kept"] == len(expected)
     assert metrics["extra"]["kept_by_crawl"] == {
         c: sum(t["crawl"] == c for t in expected.values()) for c in CRAWLS
@@ -99,7 +101,9 @@ def test_broken_files_and_empty_records_are_excluded_with_reasons(
     assert empties and {r["doc_id"] for r in rows if r["reason"] == "empty"} == empties
     problems = {(Path(r["source_file"]).name, r["reason"]) for r in rows if r["doc_id"] is None}
     assert problems == {(Path(b["key"]).name, b["expectedProblem"]) for b in broken}
-    assert metrics["dropped_by_reason"] == {"empty": len(empties)}
+    lost = Counter(t["lost"] for t in truth if t["lost"])
+    assert lost and metrics["extra"]["lost_records"] == dict(lost)
+    assert metrics["dropped_by_reason"] == {"empty": len(empties), **lost}
     assert metrics["rows_in"] == metrics["rows_kept"] + metrics["rows_dropped"]
     for b in broken:
         assert metrics["extra"]["problems"][b["expectedProblem"]] >= 1
@@ -141,7 +145,8 @@ def test_extract_reads_only_what_the_inventory_lists(
         (root / rel).write_bytes(path.read_bytes())
         raw.append(str(rel))
     chosen, other = raw[0], raw[1]
-    inventory = root / "raw" / crawl / "inventory.parquet"
+    # Named by its selection, as the download names it.
+    inventory = root / "raw" / crawl / "inventory-0f3a9c2e1b7d4a65.parquet"
     spark.createDataFrame(
         [(chosen, "ok"), (None, "quarantined")], "raw_path string, status string"
     ).coalesce(1).write.parquet(str(inventory))
