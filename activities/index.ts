@@ -13,6 +13,7 @@ import {
   type SparkJobResult,
 } from '../core/spark/submit';
 import {
+  BadPathsListError,
   discoverCrawl as discoverCrawlPlain,
   type DiscoverInput,
   type DiscoverResult,
@@ -46,12 +47,32 @@ import {
   type FinalizeResult,
 } from '../core/download/finalize';
 
+/**
+ * A storage root that is full, read-only or not ours to write: every retry would fail the same
+ * way, so the run fails at once and says so; the operator fixes it and re-runs.
+ */
+const STORAGE_UNUSABLE = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+function storageUnusable(error: unknown): ApplicationFailure | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (!code || !STORAGE_UNUSABLE.has(code)) return null;
+  return ApplicationFailure.nonRetryable(
+    `the storage root cannot be written (${code}): ${(error as Error).message}`,
+    'StorageUnusable',
+  );
+}
+
 function asPermanent(error: unknown): never {
+  const unusable = storageUnusable(error);
+  if (unusable) throw unusable;
   if (error instanceof PermanentSourceError) {
     throw ApplicationFailure.nonRetryable(error.message, 'SourceObjectMissing', { status: error.status });
   }
   if (error instanceof UnsafePathError) {
     throw ApplicationFailure.nonRetryable(error.message, 'UnsafePath');
+  }
+  if (error instanceof BadPathsListError) {
+    throw ApplicationFailure.nonRetryable(error.message, 'BadPathsList');
   }
   throw error;
 }
@@ -97,7 +118,7 @@ export async function runSparkJob(input: SparkJobInput): Promise<SparkJobResult>
   } catch (error) {
     if (error instanceof SparkBadInputError)
       throw ApplicationFailure.nonRetryable(error.message, 'BadSparkInput');
-    throw error;
+    throw storageUnusable(error) ?? error;
   } finally {
     clearInterval(timer);
   }

@@ -33,6 +33,7 @@ export const NON_RETRYABLE_ERRORS = [
   'InvalidConfig',
   'SourceObjectMissing',
   'UnsafePath',
+  'BadPathsList',
   'BadSparkInput',
   'MixPlanError',
   'MixVerificationFailed',

@@ -26,8 +26,25 @@ export function pathsListKey(crawl: string): string {
   return `crawl-data/${crawl}/wet.paths.gz`;
 }
 
+/** The key as a server or file system might read it: percent escapes undone (twice-encoded too), `\\` as `/`. */
+function decodedForms(key: string): string[] {
+  const forms = [key];
+  for (let i = 0; i < 3; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(forms[forms.length - 1] as string);
+    } catch {
+      break;
+    }
+    if (next === forms[forms.length - 1]) break;
+    forms.push(next);
+  }
+  return forms.map((f) => f.replaceAll('\\', '/'));
+}
+
 function classifyKey(crawl: string, key: string): RejectReason | null {
-  if (key.split('/').some((part) => part === '..' || part === '.') || /%2e%2e/i.test(key)) return 'traversal';
+  const dotSegment = (form: string): boolean => form.split('/').some((part) => part === '..' || part === '.');
+  if (decodedForms(key).some(dotSegment)) return 'traversal';
   if (key.startsWith('/') || /^[a-z][a-z0-9+.-]*:/i.test(key)) return 'absolute';
   if (!key.startsWith(`crawl-data/${crawl}/`)) return 'foreign_crawl';
   const wetKey = new RegExp(
@@ -58,8 +75,24 @@ export function validateKeys(crawl: string, lines: readonly string[]): KeyValida
   return result;
 }
 
-export function parsePathsList(gzipped: Buffer): string[] {
-  return gunzipSync(gzipped).toString('utf8').split('\n');
+/** A wet.paths.gz that cannot be read, or lists no usable key: its crawl fails, the others go on. */
+export class BadPathsListError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadPathsListError';
+  }
+}
+
+export function parsePathsList(gzipped: Buffer, key = 'wet.paths.gz'): string[] {
+  let text: Buffer;
+  try {
+    text = gunzipSync(gzipped);
+  } catch (error) {
+    throw new BadPathsListError(
+      `${key} is not a whole gzip file (${gzipped.length} bytes): ${(error as Error).message}`,
+    );
+  }
+  return text.toString('utf8').split('\n');
 }
 
 export function selectionSize(available: number, selection: WetSelection): number {
@@ -127,8 +160,15 @@ export async function discoverCrawl(input: DiscoverInput): Promise<DiscoverResul
   const committed = await readCommitted<DiscoverResult>(storage, stageDir);
   if (committed) return { ...committed, skipped: true };
 
-  const lines = parsePathsList(await fetchObject(input.source, pathsListKey(input.crawl)));
+  const key = pathsListKey(input.crawl);
+  const lines = parsePathsList(await fetchObject(input.source, key), key);
   const validation = validateKeys(input.crawl, lines);
+  if (validation.valid.length === 0) {
+    const listed = lines.length - validation.blankLines;
+    throw new BadPathsListError(
+      `${key} lists no WET file of ${input.crawl} (${listed} non-blank lines, rejected: ${JSON.stringify(validation.rejected)})`,
+    );
+  }
   const chosen = selectKeys(validation.valid, input.selection, input.seed);
   const result: DiscoverResult = {
     crawl: input.crawl,

@@ -50,7 +50,8 @@ export async function discoverStage(
         if (
           error instanceof ActivityFailure &&
           error.cause instanceof ApplicationFailure &&
-          error.cause.type === 'SourceObjectMissing'
+          // A missing, unreadable or empty wet.paths.gz fails its crawl only, with the reason.
+          (error.cause.type === 'SourceObjectMissing' || error.cause.type === 'BadPathsList')
         ) {
           crawlsFailed.push({ crawl, reason: error.cause.message });
           progress.crawls[crawl] = { wetFilesSelected: 0, keysRejected: 0, failed: error.cause.message };
