@@ -106,6 +106,14 @@ export const configSchema = z.strictObject({
       maxCorruptAttemptsPerFile: positiveInt
         .default(3)
         .describe('Failed verifications before a file is quarantined.'),
+      maxAttemptsPerFile: positiveInt
+        .default(40)
+        .describe(
+          'Failed requests of one file (5xx, timeouts, resets), over all activity attempts, before it is quarantined as e.g. http_503_after_40_attempts.',
+        ),
+      requestTimeoutSeconds: positiveInt
+        .default(120)
+        .describe('A response that sends nothing for this long (headers or the next chunk) is a timeout.'),
       retryBaseDelayMs: positiveInt.default(1000),
       retryMaxDelayMs: positiveInt.default(60_000),
       batchesPerWorkflowRun: positiveInt

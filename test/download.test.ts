@@ -169,6 +169,69 @@ test('governors share a throttle through storage, and none is held down by its o
   assert.equal(first.currentRate, 10, 'back at the ceiling, not pulled down to its own old record');
 });
 
+test('a key that keeps timing out is quarantined after its bounded attempts', async () => {
+  mirror.setFaults({ latencyMs: 400, keys: [keyOf('small')] });
+  const outcome = await fetchKey(keyOf('small'), path.join(tempDir('dl'), 't'), {
+    retry: { ...retry, requestTimeoutMs: 100, maxAttemptsPerFile: 3 },
+  });
+  assert.equal(outcome.status, 'quarantined');
+  assert.match(outcome.status === 'quarantined' ? outcome.reason : '', /^timeout_after_3_attempts: /);
+  assert.equal(mirror.stats().requests, 3);
+  // A slow but steady body is not a timeout: every chunk resets the clock.
+  mirror.setFaults({ bytesPerSecond: 200_000, keys: [keyOf('big')] });
+  const steady = await fetchKey(keyOf('big'), path.join(tempDir('dl'), 'b'), {
+    retry: { ...retry, requestTimeoutMs: 300, maxAttemptsPerFile: 1 },
+  });
+  assert.equal(steady.status, 'ok');
+});
+
+test('two governors on one storage root hold the run-wide ceiling together, and share a throttle', async (t) => {
+  const shared = new LocalStorage(tempDir('rate-live'));
+  const ceiling = 20;
+  const governors = [
+    new RateGovernor(ceiling, { ceiling, shared }),
+    new RateGovernor(ceiling, { ceiling, shared }),
+  ];
+  const url = `${mirror.url}/${keyOf('small')}`;
+  const durationMs = 4000;
+  const started = Date.now();
+  // Four requests in flight per governor, as a worker with parallel files would send them.
+  await Promise.all(
+    governors.flatMap((governor) =>
+      Array.from({ length: 4 }, async () => {
+        for (;;) {
+          await governor.acquire();
+          if (Date.now() - started >= durationMs) return;
+          await (await fetch(url)).arrayBuffer();
+        }
+      }),
+    ),
+  );
+  const seconds = durationMs / 1000; // no request is sent later
+  const requests = mirror.stats().requests;
+  // A governor hears of another at its next sync (at most 1 s), so two starting together may
+  // both send at the whole ceiling for one sync interval: ceiling × 1 s, plus each bucket's
+  // first token. Two independent buckets would send 2 × ceiling × seconds (160).
+  const tolerance = ceiling * 1 + 2;
+  t.diagnostic(
+    `${requests} requests in ${seconds} s, ceiling ${ceiling}/s, bound ${ceiling * seconds + tolerance}`,
+  );
+  assert.ok(
+    requests <= ceiling * seconds + tolerance,
+    `${requests} requests in ${seconds.toFixed(1)} s at a ceiling of ${ceiling}/s (+${tolerance})`,
+  );
+  assert.ok(requests >= ceiling * seconds * 0.7, `the ceiling is used, not starved: ${requests} requests`);
+  assert.deepEqual(
+    governors.map((g) => g.liveGovernors),
+    [2, 2],
+  );
+  const [first, second] = governors as [RateGovernor, RateGovernor];
+  await first.onThrottle();
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // one sync interval
+  await second.acquire();
+  assert.ok(second.currentRate <= ceiling / 2 + 1, `the other governor slowed to ${second.currentRate}/s`);
+});
+
 test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
   const storageRoot = tempDir('dl-root');
   const storage = new LocalStorage(storageRoot);

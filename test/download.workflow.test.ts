@@ -12,8 +12,9 @@ import type { Client } from '@temporalio/client';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { startBuildMixture } from '../cli/client';
 import { downloadWorkflowId } from '../config/temporal';
-import { inventoryPath, readInventory } from '../core/download/inventory';
-import { SHARED_RATE_PATH } from '../core/download/rate-governor';
+import { readInventory } from '../core/download/inventory';
+import { parsePathsList, pathsListKey, selectKeys, validateKeys } from '../core/discover';
+import { readRecords } from '../core/download/rate-governor';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { LocalStorage, s3Client } from '../core/storage';
 import { mirrorUrl, s3Endpoint } from '../infra/services';
@@ -97,7 +98,7 @@ test('the miniature crawl downloads byte-identical, with a complete inventory', 
     for (const crawl of crawls) {
       // DuckDB reads the inventory written by the project's Parquet library: an independent reader.
       const reader = await db.runAndReadAll(
-        `SELECT key, raw_path, bytes, sha256, status, reason FROM read_parquet('${path.join(storageRoot, inventoryPath(crawl))}') ORDER BY key`,
+        `SELECT key, raw_path, bytes, sha256, status, reason FROM read_parquet('${path.join(storageRoot, result.download.inventories[crawl] ?? '')}') ORDER BY key`,
       );
       const rows = reader.getRowObjectsJS() as {
         key: string;
@@ -171,10 +172,9 @@ test('a 503/SlowDown storm slows the whole run, and the run completes', async ()
     const final = await result;
     assert.equal(final.download.files, miniCrawl.perCrawl[crawls[0] as string]?.files);
     assert.ok(final.download.retries >= 12, `retries ${final.download.retries}`);
-    const shared = JSON.parse(
-      (await new LocalStorage(input.storageRoot as string).read(SHARED_RATE_PATH)).toString('utf8'),
-    ) as { rate: number };
-    assert.ok(shared.rate < 40 / 4, `the shared rate fell to ${shared.rate}/s from 40/s`);
+    const shared = await readRecords(new LocalStorage(input.storageRoot as string));
+    const lowest = Math.min(...shared.map((r) => r.throttle?.rate ?? Infinity));
+    assert.ok(lowest < 40 / 4, `the shared throttle fell to ${lowest}/s from 40/s`);
     assert.ok(rates.length > 0 && Math.min(...rates) < 40, `progress showed rates ${rates.join(', ')}`);
   } finally {
     await putFaults({});
@@ -196,7 +196,7 @@ test('truncated bodies are retried and resumed; the files still arrive whole', a
     const broken = new Set(brokenKeys().map((b) => b.key));
     const inventory = await readInventory(
       new LocalStorage(input.storageRoot as string),
-      inventoryPath(crawl),
+      result.download.inventories[crawl] ?? '',
     );
     assert.ok(result.download.retries >= 3, `retries ${result.download.retries}`);
     for (const row of inventory.filter((r) => !broken.has(r.key))) {
@@ -229,6 +229,83 @@ test('404 and 403 are quarantined with their reasons, never failing the run', as
   }
 });
 
+test('a key that always answers 503 is quarantined after its bounded attempts; the crawl completes', async () => {
+  const crawl = crawls[1] as string;
+  const broken = new Set(brokenKeys().map((b) => b.key));
+  const healthy = (await new LocalStorage(crawlDir).list(`crawl-data/${crawl}/segments/`)).filter(
+    (k) => k.endsWith('.warc.wet.gz') && !broken.has(k),
+  );
+  const stuck = healthy[0] as string;
+  // 503 with Retry-After: 0 on every request for this one key, for ever.
+  await putFaults({ rate503: 1, retryAfterSeconds: 0, keys: [stuck] });
+  await fetch(`${mirrorUrl(services.settings)}_mirror/stats/reset`, { method: 'POST' });
+  try {
+    const input = config('dl-stuck', {
+      crawls: [crawl],
+      download: {
+        filesPerActivity: 2,
+        maxConcurrentDownloads: 4,
+        maxRequestsPerSecond: 500,
+        retryBaseDelayMs: 5,
+        retryMaxDelayMs: 20,
+        heartbeatTimeoutSeconds: 10,
+        // Two failures per activity attempt, then Temporal retries the batch: the bound of five
+        // is reached only by counting across activity attempts.
+        maxTransientAttemptsPerFile: 2,
+        maxAttemptsPerFile: 5,
+      },
+    });
+    const { result } = await run(input);
+    const rows = await readInventory(
+      new LocalStorage(input.storageRoot as string),
+      result.download.inventories[crawl] ?? '',
+    );
+    const row = rows.find((r) => r.key === stuck);
+    assert.equal(row?.status, 'quarantined');
+    assert.match(row?.reason ?? '', /^http_503_after_5_attempts: /);
+    assert.equal(row?.retries, 5);
+    const served = (await (await fetch(`${mirrorUrl(services.settings)}_mirror/stats`)).json()) as {
+      requestsByKey: Record<string, number>;
+    };
+    assert.equal(served.requestsByKey[stuck], 5, 'five requests, then the key was given up');
+    for (const r of rows.filter((x) => x.key !== stuck && !broken.has(x.key))) {
+      assert.equal(r.status, 'ok', r.key);
+      assert.equal(r.sha256, sha256(readFileSync(path.join(crawlDir, r.key))), r.key);
+    }
+    assert.equal(rows.length, miniCrawl.perCrawl[crawl]?.files);
+    assert.equal(result.download.quarantinedReasons.http_503_after_5_attempts, 1);
+  } finally {
+    await putFaults({});
+  }
+});
+
+test('two selections on one storage root keep their own inventories', async () => {
+  const crawl = crawls[0] as string;
+  const storageRoot = tempDir('shared-root');
+  const half = await run(
+    config('dl-half', { crawls: [crawl], storageRoot, wetFilesPerCrawl: { fraction: 0.5 } }),
+  );
+  const other = await run(config('dl-seed', { crawls: [crawl], storageRoot, seed: 7 }));
+  const again = await run(
+    config('dl-half-again', { crawls: [crawl], storageRoot, wetFilesPerCrawl: { fraction: 0.5 } }),
+  );
+  const listed = validateKeys(
+    crawl,
+    parsePathsList(readFileSync(path.join(crawlDir, pathsListKey(crawl)))),
+  ).valid;
+  const storage = new LocalStorage(storageRoot);
+  const keysOf = async (result: BuildMixtureResult): Promise<string[]> =>
+    (await readInventory(storage, result.download.inventories[crawl] ?? '')).map((r) => r.key).sort();
+  const wantHalf = selectKeys(listed, { fraction: 0.5 }, 20200528).sort();
+  assert.ok(wantHalf.length < listed.length, 'the half selection is a strict subset');
+  assert.notEqual(half.result.download.inventories[crawl], other.result.download.inventories[crawl]);
+  // Read after the second selection ran: the first one's inventory is still its own.
+  assert.deepEqual(await keysOf(half.result), wantHalf);
+  assert.deepEqual(await keysOf(other.result), [...listed].sort());
+  assert.equal(again.result.download.inventories[crawl], half.result.download.inventories[crawl]);
+  assert.equal(again.result.download.fetchedBytes, 0, 'the same selection again finds its files');
+});
+
 test('S3 as the source and as the storage root, through the emulator', async () => {
   const s3 = s3Client({ endpoint: s3Endpoint(services.settings) });
   const crawl = crawls[2] as string;
@@ -257,7 +334,7 @@ test('S3 as the source and as the storage root, through the emulator', async () 
     assert.equal(sha256(body), sha256(await sourceFiles.read(key)), rawKey);
   }
   const inventory = await s3.send(
-    new GetObjectCommand({ Bucket: 'ccmix-out', Key: `runs/one/${inventoryPath(crawl)}` }),
+    new GetObjectCommand({ Bucket: 'ccmix-out', Key: `runs/one/${result.download.inventories[crawl]}` }),
   );
   assert.ok((await inventory.Body!.transformToByteArray()).length > 0);
   s3.destroy();

@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { NAMESPACE, TASK_QUEUE } from '../config/temporal';
-import { inventoryPath, readInventory } from '../core/download/inventory';
+import { readInventory } from '../core/download/inventory';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { REPO_ROOT } from '../core/paths';
 import { LocalStorage } from '../core/storage';
@@ -158,7 +158,7 @@ test('a run started from the Start Workflow form completes, watched in the UI', 
   assert.equal(result.download.files, miniCrawl.files);
   const storage = new LocalStorage(storageRoot);
   for (const crawl of crawls) {
-    const rows = await readInventory(storage, inventoryPath(crawl));
+    const rows = await readInventory(storage, result.download.inventories[crawl] ?? '');
     assert.equal(rows.length, miniCrawl.perCrawl[crawl]?.files, `${crawl}: one inventory row per file`);
     for (const row of rows.filter((r) => r.status === 'ok')) {
       assert.equal(row.sha256, sha256(readFileSync(path.join(crawlDir, row.key))), row.key);

@@ -102,7 +102,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     ? undefined
     : await qualityStage(
         config,
-        downloads.filter((d) => d.ok > 0).map((d) => d.crawl),
+        downloads.filter((d) => d.ok > 0).map(({ crawl, inventory }) => ({ crawl, inventory })),
         progress,
         enter,
       );

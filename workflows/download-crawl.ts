@@ -76,12 +76,17 @@ function addTotals(a: DownloadCrawlTotals, b: DownloadCrawlTotals): DownloadCraw
   };
 }
 
-export type DownloadSummary = DownloadCrawlTotals & { quarantinedReasons: Record<string, number> };
+export type DownloadSummary = DownloadCrawlTotals & {
+  quarantinedReasons: Record<string, number>;
+  /** Storage-relative inventory of each downloaded crawl (named by the run's selection). */
+  inventories: Record<string, string>;
+};
 
 export function sumDownloads(results: readonly DownloadCrawlResult[]): DownloadSummary {
-  const summary: DownloadSummary = { ...emptyTotals(), quarantinedReasons: {} };
+  const summary: DownloadSummary = { ...emptyTotals(), quarantinedReasons: {}, inventories: {} };
   for (const r of results) {
     Object.assign(summary, addTotals(summary, r));
+    summary.inventories[r.crawl] = r.inventory;
     for (const [reason, n] of Object.entries(r.quarantinedReasons)) {
       summary.quarantinedReasons[reason] = (summary.quarantinedReasons[reason] ?? 0) + n;
     }
@@ -150,6 +155,11 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
         retry: {
           maxTransientAttempts: settings.maxTransientAttemptsPerFile,
           maxCorruptAttempts: settings.maxCorruptAttemptsPerFile,
+          // Absent from settings recorded before these existed: such runs keep their old behaviour.
+          ...(settings.maxAttemptsPerFile ? { maxAttemptsPerFile: settings.maxAttemptsPerFile } : {}),
+          ...(settings.requestTimeoutSeconds
+            ? { requestTimeoutMs: settings.requestTimeoutSeconds * 1000 }
+            : {}),
           baseDelayMs: settings.retryBaseDelayMs,
           maxDelayMs: settings.retryMaxDelayMs,
         },

@@ -20,7 +20,8 @@ export interface QualitySummary {
 
 export async function qualityStage(
   config: Config,
-  downloadedCrawls: readonly string[],
+  /** Each crawl with files to extract, and its inventory (the one its download child wrote). */
+  downloaded: readonly { crawl: string; inventory: string }[],
   progress: BuildMixtureProgress,
   enter: (stage: 'extract' | 'classify') => void,
 ): Promise<QualitySummary> {
@@ -30,12 +31,13 @@ export async function qualityStage(
   const limit = config.spark.maxConcurrentJobs;
   // Every crawl runs to its end even when another fails, so a re-run redoes the failed ones only.
   const failures: unknown[] = [];
-  const settled = await mapWithConcurrency(downloadedCrawls, limit, (crawl) =>
+  const downloadedCrawls = downloaded.map((d) => d.crawl);
+  const settled = await mapWithConcurrency(downloaded, limit, ({ crawl, inventory }) =>
     run({
       job: 'extract',
       stage: `extract-${crawl}`,
       // The inventory, not the folder: only the files this run chose and verified.
-      inputs: [{ flag: '--input', paths: [`raw/${crawl}/inventory.parquet`], base: 'storage' }],
+      inputs: [{ flag: '--input', paths: [inventory], base: 'storage' }],
       params: { max_document_chars: config.extract.maxDocumentChars },
     }).catch((error: unknown) => {
       failures.push(error);

@@ -20,6 +20,14 @@ export interface RetryPolicy {
   maxCorruptAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * Failed attempts of one file, over all activity attempts, before it is quarantined with the
+   * last failure's kind (`http_503_after_N_attempts`, `timeout_after_N_attempts`). Absent in
+   * inputs recorded before the bound existed: those retry as they did.
+   */
+  maxAttemptsPerFile?: number;
+  /** A response silent for this long (no headers, no next chunk) is a `timeout` failure. */
+  requestTimeoutMs?: number;
 }
 
 export interface DownloadFileInput {
@@ -181,6 +189,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
         const response = await openObject(input.source, input.key, {
           start,
           ifRange: meta?.etag ?? meta?.lastModified ?? null,
+          ...(retry.requestTimeoutMs ? { idleTimeoutMs: retry.requestTimeoutMs } : {}),
           ...(input.signal ? { signal: input.signal } : {}),
           ...(input.s3 ? { s3: input.s3 } : {}),
         });
@@ -228,7 +237,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
           await flush();
         } catch (error) {
           await flush();
-          if (input.signal?.aborted) throw error;
+          if (input.signal?.aborted || error instanceof TransientSourceError) throw error;
           throw new TransientSourceError(
             `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
             false,
@@ -289,6 +298,18 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       if (error.throttled) await input.governor.onThrottle();
       transient += 1;
       retried();
+      // `retries` counts this file's failures across activity attempts (carried by heartbeats),
+      // so a key that never recovers is set aside instead of stalling its crawl for ever.
+      if (retry.maxAttemptsPerFile !== undefined && retries >= retry.maxAttemptsPerFile) {
+        await discardPartial(partialPath);
+        return {
+          status: 'quarantined',
+          reason: `${error.code}_after_${retries}_attempts: ${error.message}`,
+          retries,
+          fetchedBytes,
+          partialKept: false,
+        };
+      }
       if (transient >= retry.maxTransientAttempts) {
         throw new TransientExhaustedError(
           `${input.key}: ${transient} transient failures, last: ${error.message}`,

@@ -1,4 +1,4 @@
-/** Merges a crawl's committed batch parts into raw/<crawl>/inventory.parquet, checking none is missing. */
+/** Merges a crawl's committed batch parts into raw/<crawl>/inventory-<listId>.parquet, checking none is missing. */
 import { openStorage } from '../storage';
 import {
   inventoryPartPath,
@@ -36,7 +36,7 @@ export async function finalizeCrawlInventory(input: FinalizeInput): Promise<Fina
       `${input.crawl}: inventory has ${records.length} files, discover chose ${input.expectedFiles}`,
     );
   }
-  const inventory = inventoryPath(input.crawl);
+  const inventory = inventoryPath(input.crawl, input.listId);
   await writeInventory(storage, inventory, records);
   const quarantinedReasons: Record<string, number> = {};
   for (const r of records) {

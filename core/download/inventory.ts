@@ -1,7 +1,9 @@
 /**
  * The download inventory: one row per WET file (key, bytes, sha256, or why it was quarantined),
  * written as Parquet. Each batch commits a part; finalizing merges them into the crawl's
- * `raw/<crawl>/inventory.parquet`.
+ * `raw/<crawl>/inventory-<listId>.parquet`, named by the selection (discover's fingerprint of
+ * source, crawl, selection and seed), so runs with other selections on the same storage root
+ * keep their own.
  */
 import { UnsafePathError, type Storage } from '../storage';
 
@@ -40,7 +42,13 @@ export function inventoryPartPath(crawl: string, listId: string, batch: number):
   return `${crawlRawDir(crawl)}/_inventory/${listId}/part-${String(batch).padStart(6, '0')}.parquet`;
 }
 
-export function inventoryPath(crawl: string): string {
+export function inventoryPath(crawl: string, listId: string): string {
+  if (!/^[0-9a-z]+$/i.test(listId)) throw new UnsafePathError(`selection id ${JSON.stringify(listId)}`);
+  return `${crawlRawDir(crawl)}/inventory-${listId}.parquet`;
+}
+
+/** Where runs from before the selection named the inventory wrote it (read by their reports). */
+export function legacyInventoryPath(crawl: string): string {
   return `${crawlRawDir(crawl)}/inventory.parquet`;
 }
 

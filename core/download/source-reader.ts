@@ -22,12 +22,19 @@ export interface ObjectResponse {
   cancel(): void;
 }
 
+/**
+ * What kind of transient failure it was, for a quarantine reason: `http_<status>`, `timeout`
+ * (no byte for `requestTimeoutMs`), or `connection` (reset, refused, body broken off).
+ */
+export type TransientCode = `http_${number}` | 'timeout' | 'connection';
+
 /** Worth retrying: throttling (503, SlowDown, 429), server errors, resets, timeouts. */
 export class TransientSourceError extends Error {
   constructor(
     message: string,
     readonly throttled: boolean,
     readonly retryAfterMs: number | null = null,
+    readonly code: TransientCode = 'connection',
   ) {
     super(message);
     this.name = 'TransientSourceError';
@@ -58,6 +65,65 @@ export interface OpenOptions {
   ifRange: string | null;
   signal?: AbortSignal;
   s3?: S3Client;
+  /** Give up on a response that sends nothing (headers or the next body chunk) for this long. */
+  idleTimeoutMs?: number;
+}
+
+/** Thrown into a request that went quiet for longer than its idle timeout. */
+class IdleTimeout extends Error {
+  constructor(ms: number) {
+    super(`no data for ${ms} ms`);
+    this.name = 'IdleTimeout';
+  }
+}
+
+/**
+ * An abort signal that fires when the caller aborts or when `touch()` was not called for
+ * `idleMs`: a stalled server is a transient failure, while a slow but steady body is not.
+ */
+function idleWatch(
+  idleMs: number | undefined,
+  outer: AbortSignal | undefined,
+): { signal: AbortSignal | undefined; touch: () => void; stop: () => void; timedOut: () => boolean } {
+  if (!idleMs) return { signal: outer, touch: () => undefined, stop: () => undefined, timedOut: () => false };
+  const controller = new AbortController();
+  let fired = false;
+  let timer: NodeJS.Timeout | undefined;
+  const touch = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      fired = true;
+      controller.abort(new IdleTimeout(idleMs));
+    }, idleMs);
+  };
+  touch();
+  const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+  return { signal, touch, stop: () => clearTimeout(timer), timedOut: () => fired };
+}
+
+async function* watched(
+  body: AsyncIterable<Uint8Array>,
+  watch: { touch: () => void; stop: () => void; timedOut: () => boolean },
+  idleMs: number | undefined,
+  url: string,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of body) {
+      watch.touch();
+      yield chunk;
+    }
+  } catch (error) {
+    if (watch.timedOut())
+      throw new TransientSourceError(
+        `${url}: body stalled, no data for ${idleMs} ms`,
+        false,
+        null,
+        'timeout',
+      );
+    throw error;
+  } finally {
+    watch.stop();
+  }
 }
 
 async function openHttp(
@@ -71,14 +137,25 @@ async function openHttp(
     headers.range = `bytes=${opts.start}-`;
     if (opts.ifRange) headers['if-range'] = opts.ifRange;
   }
+  const watch = idleWatch(opts.idleTimeoutMs, opts.signal);
   let response: Response;
   try {
-    response = await fetch(url, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
+    response = await fetch(url, { headers, ...(watch.signal ? { signal: watch.signal } : {}) });
   } catch (error) {
+    watch.stop();
+    if (watch.timedOut())
+      throw new TransientSourceError(
+        `${url}: no response in ${opts.idleTimeoutMs} ms`,
+        false,
+        null,
+        'timeout',
+      );
     if (opts.signal?.aborted) throw error;
     throw new TransientSourceError(`${url}: ${(error as Error).message}`, false);
   }
+  watch.touch();
   const status = response.status;
+  if (status !== 200 && status !== 206) watch.stop();
   if (status === 404 || status === 403) {
     await response.body?.cancel();
     throw new PermanentSourceError(`HTTP ${status} for ${url}`, status);
@@ -94,14 +171,19 @@ async function openHttp(
       `HTTP ${status}${text.includes('SlowDown') ? ' SlowDown' : ''} for ${url}`,
       throttled,
       retryAfterMs(response.headers.get('retry-after')),
+      `http_${status}`,
     );
   }
-  if (!response.ok || !response.body) throw new TransientSourceError(`HTTP ${status} for ${url}`, false);
+  if (!response.ok || !response.body) {
+    watch.stop();
+    throw new TransientSourceError(`HTTP ${status} for ${url}`, false, null, `http_${status}`);
+  }
   const etag = response.headers.get('etag');
   const lastModified = response.headers.get('last-modified');
   const length = Number(response.headers.get('content-length'));
   const range = status === 206 ? parseContentRange(response.headers.get('content-range')) : null;
   if (status === 206 && (!range || range.start !== opts.start)) {
+    watch.stop();
     await response.body.cancel();
     throw new ObjectChangedError(`unexpected Content-Range for ${url}`);
   }
@@ -110,8 +192,11 @@ async function openHttp(
     validators: { etag, lastModified, length: range ? range.total : length },
     // Iterated as a web stream: wrapping it in Readable.fromWeb re-emits a broken-off body as
     // an unhandled 'error' event after the iterator has already rejected.
-    body: response.body as unknown as AsyncIterable<Uint8Array>,
-    cancel: () => void response.body?.cancel().catch(() => undefined),
+    body: watched(response.body, watch, opts.idleTimeoutMs, url),
+    cancel: () => {
+      watch.stop();
+      void response.body?.cancel().catch(() => undefined);
+    },
   };
 }
 
@@ -153,6 +238,8 @@ async function openS3(
     throw new TransientSourceError(
       `S3 ${status || meta.name} for ${where}: ${meta.message ?? ''}`,
       throttled,
+      null,
+      status ? `http_${status}` : meta.name === 'TimeoutError' ? 'timeout' : 'connection',
     );
   }
 }

@@ -43,6 +43,8 @@ export interface RunFacts {
     bytes: number;
     retries: number;
     quarantinedReasons: Record<string, number>;
+    /** Each crawl's inventory (absent in runs from before inventories were named by selection). */
+    inventories?: Record<string, string>;
   };
   /** Without the per-crawl extractions: the filter's metrics count documents per crawl. */
   quality?: { references: Record<string, StageFacts>; classifier: StageFacts; filter: StageFacts };
@@ -55,7 +57,7 @@ export interface RunReportInput {
   storageRoot: string;
   workflowId: string;
   run: RunFacts;
-  /** Crawls whose `raw/<crawl>/inventory.parquet` lists the quarantined files. */
+  /** Crawls whose inventory (`run.download.inventories`, else the legacy name) lists the quarantined files. */
   downloadedCrawls: string[];
   /** Storage-relative folder of the committed mix output (its manifest.json inside). */
   mixOutput?: string;

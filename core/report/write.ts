@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { inventoryPath, readInventory } from '../download/inventory';
+import { legacyInventoryPath, readInventory } from '../download/inventory';
 import { MANIFEST_FILE } from '../mix/finish';
 import type { Manifest } from '../mix/manifest';
 import type { JobMetrics } from '../spark/submit';
@@ -31,11 +31,16 @@ async function clusterSizes(
   return Array.isArray(histogram) ? (histogram as { lo: number; hi: number; count: number }[]) : [];
 }
 
-async function quarantined(storage: Storage, crawls: readonly string[]): Promise<QuarantinedFile[]> {
+async function quarantined(
+  storage: Storage,
+  crawls: readonly string[],
+  inventories: Record<string, string> = {},
+): Promise<QuarantinedFile[]> {
   const files: QuarantinedFile[] = [];
   for (const crawl of crawls) {
-    if (!(await storage.exists(inventoryPath(crawl)))) continue;
-    for (const r of await readInventory(storage, inventoryPath(crawl))) {
+    const inventory = inventories[crawl] ?? legacyInventoryPath(crawl);
+    if (!(await storage.exists(inventory))) continue;
+    for (const r of await readInventory(storage, inventory)) {
       if (r.status === 'quarantined')
         files.push({ crawl, key: r.key, reason: r.reason ?? 'unknown', retries: r.retries });
     }
@@ -110,7 +115,7 @@ export async function readReportReadings(
     generatedAt: now.toISOString(),
     manifest: await readManifest(storage, input.mixOutput),
     clusterSizes: await clusterSizes(storage, input.run.dedup),
-    quarantined: await quarantined(storage, input.downloadedCrawls),
+    quarantined: await quarantined(storage, input.downloadedCrawls, input.run.download.inventories),
     groundTruth: await groundTruth(storage, input),
   };
 }

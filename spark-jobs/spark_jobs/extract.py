@@ -3,8 +3,9 @@
     python -m spark_jobs.extract --input <storage>/raw/CC-MAIN-2019-04 --output OUT \\
         --metrics OUT.json --run-id R [--params-json '{"max_document_chars": 100000}']
 
-Each `--input` is a download inventory (`<root>/raw/<crawl>/inventory.parquet`: the files it
-lists as verified, plus the bytes it kept of quarantined ones), a WET file, or a folder searched
+Each `--input` is a download inventory (`<root>/raw/<crawl>/inventory-<listId>.parquet`, named
+by the run's selection: the files it lists as verified, plus the bytes it kept of quarantined
+ones), a WET file, or a folder searched
 recursively for `*.warc.wet.gz` / `*.warc.wet` (names starting with `_` or `.` are skipped).
 Paths may be local or `s3a://`.
 
@@ -40,7 +41,8 @@ from spark_jobs.wet import CONTAINER_PROBLEMS, DOCUMENT_PROBLEMS, RECORD_LOSS, W
 
 WET_SUFFIXES = (".warc.wet.gz", ".warc.wet")
 CRAWL_ID = r"CC-MAIN-\d{4}-\d{2}"
-INVENTORY_NAME = "inventory.parquet"
+# Named by the selection (`inventory-<listId>.parquet`): runs sharing a root keep their own.
+INVENTORY_NAME = re.compile(r"(?:^|/)inventory(?:-[0-9a-z]+)?\.parquet$")
 QUARANTINE_DIR = "/_quarantine/"  # where the download keeps the bytes of a quarantined file
 # The session's split size also governs reading back what the job wrote: far below a Parquet
 # page it would cut each file into thousands of splits.
@@ -74,7 +76,7 @@ def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
     """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none."""
     found: set[str] = set()
     for given in inputs:
-        if given.endswith(INVENTORY_NAME) and fs.exists(spark, given):
+        if INVENTORY_NAME.search(given) and fs.exists(spark, given):
             listed = inventory_files(spark, given)
             missing = [f for f in listed if not fs.is_file(spark, f)]
             if missing:
