@@ -251,16 +251,28 @@ export class ConfigError extends Error {
   }
 }
 
+type Issue = z.core.$ZodIssue;
+
+/**
+ * A union whose every branch failed reports only "Invalid input" at the union. When exactly one
+ * branch accepts the keys given (the others fail with an unknown key), that branch's own issues
+ * name the bad field: `wetFilesPerCrawl.count`, not `wetFilesPerCrawl`.
+ */
+function namedIssues(issue: Issue, prefix: readonly PropertyKey[] = []): ConfigIssue[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const fitting = issue.errors.filter(
+      (branch) => !branch.some((i) => i.code === 'unrecognized_keys' && i.path.length === 0),
+    );
+    const only = fitting.length === 1 ? fitting[0] : undefined;
+    if (only && only.length > 0) return only.flatMap((i) => namedIssues(i, path));
+  }
+  return [{ path: path.length > 0 ? path.map(String).join('.') : '(root)', message: issue.message }];
+}
+
 export function parseConfig(input: unknown): Config {
   const result = configSchema.safeParse(input ?? {});
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => ({
-        path: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
-        message: issue.message,
-      })),
-    );
-  }
+  if (!result.success) throw new ConfigError(result.error.issues.flatMap((issue) => namedIssues(issue)));
   return result.data;
 }
 
