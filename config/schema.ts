@@ -229,6 +229,11 @@ export const configSchema = z.strictObject({
       maxConcurrentJobs: positiveInt
         .default(2)
         .describe('Spark jobs in flight at once (extraction runs one job per crawl).'),
+      heartbeatTimeoutSeconds: positiveInt
+        .default(60)
+        .describe(
+          'A Spark job whose worker sends no heartbeat for this long (the worker died) is retried on another worker.',
+        ),
     })
     .prefault({}),
 });

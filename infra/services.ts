@@ -151,13 +151,7 @@ function command(
 /** spark-submit of `spark_jobs/server.py`, with the S3A jars so an S3 storage root works too. */
 function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env = s3Env(s);
-  const spark = {
-    master: s.sparkMaster,
-    driverMemory: s.sparkDriverMemory,
-    conf: {},
-    jobServer: 'never' as const,
-  };
-  const settings = launchSettings({ ...spark, maxConcurrentJobs: 1 }, []);
+  const settings = launchSettings({ master: s.sparkMaster, driverMemory: s.sparkDriverMemory, conf: {} }, []);
   // The S3A jars are on the server's classpath from the start; each job brings its buckets' settings.
   const jars = s3aJars();
   const conf = { ...settings.conf, 'spark.ui.enabled': 'false' };

@@ -39,10 +39,12 @@ export const SPARK_OPTIONS: ActivityOptions = {
   },
 };
 
-/** Planning, verifying and the manifest: local work on the worker, bounded by the output's size. */
+/**
+ * Planning, the manifest and the report: short local work on the worker. Without heartbeats, a
+ * worker that dies inside one is noticed only at this timeout, so it stays short.
+ */
 export const MIX_OPTIONS: ActivityOptions = {
-  // Verifying a 300B-token output reads ~120 GB: hours (it heartbeats after every file).
-  startToCloseTimeout: '12 hours',
+  startToCloseTimeout: '30 minutes',
   retry: {
     initialInterval: '5 seconds',
     backoffCoefficient: 2,
@@ -50,4 +52,11 @@ export const MIX_OPTIONS: ActivityOptions = {
     maximumAttempts: 5,
     nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
   },
+};
+
+/** Verifying a 300B-token output reads ~120 GB: hours, with a heartbeat after every file. */
+export const VERIFY_OPTIONS: ActivityOptions = {
+  ...MIX_OPTIONS,
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '5 minutes',
 };

@@ -8,7 +8,7 @@ import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { MixtureSummary } from '../core/mix/finish';
 import { MIX_SOURCES, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
-import { MIX_OPTIONS } from './activity-options';
+import { MIX_OPTIONS, VERIFY_OPTIONS } from './activity-options';
 import { untilResumed } from './controls';
 import { dedupedDocuments } from './dedup-stage';
 import type { BuildMixtureProgress } from './progress';
@@ -73,7 +73,7 @@ export async function mixStage(
   enter('report');
   await untilResumed(progress);
   const verification = await verifyMixture.executeWithOptions(
-    { ...MIX_OPTIONS, heartbeatTimeout: '30 minutes', summary: 'verify the mixture with DuckDB' },
+    { ...VERIFY_OPTIONS, summary: 'verify the mixture with DuckDB' },
     [
       {
         storageRoot: config.storageRoot,

@@ -58,7 +58,12 @@ export function sparkStageRunner(
     };
     // The UI's timeline names the stage (and crawl), not an anonymous runSparkJob.
     const summary = `spark ${input.job}: ${input.stage}`;
-    const result = outcome(await runSparkJob.executeWithOptions({ ...SPARK_OPTIONS, summary }, [job]));
+    const options = {
+      ...SPARK_OPTIONS,
+      heartbeatTimeout: `${config.spark.heartbeatTimeoutSeconds} seconds`,
+      summary,
+    };
+    const result = outcome(await runSparkJob.executeWithOptions(options, [job]));
     progress.spark[input.stage] = {
       state: result.skipped ? 'skipped' : 'done',
       rowsIn: result.rowsIn,

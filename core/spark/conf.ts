@@ -74,7 +74,10 @@ export function javaHome(): string | undefined {
 }
 
 /** `buckets`: the S3 buckets the job touches (none: no S3A). */
-export function launchSettings(spark: Config['spark'], buckets: string[]): SparkLaunchSettings {
+export function launchSettings(
+  spark: Pick<Config['spark'], 'master' | 'driverMemory' | 'conf'>,
+  buckets: string[],
+): SparkLaunchSettings {
   const local = isLocalMaster(spark.master);
   const usesS3 = buckets.length > 0;
   const jars = usesS3 ? s3aJars() : [];
