@@ -11,13 +11,25 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { CRAWLS_DONE_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
-import { discoverStageDir } from '../core/discover';
+import { discoverStageDir, selectKeys } from '../core/discover';
 import { queryProgress, runStatus, startBuildMixture } from '../cli/client';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
 const crawls = ['CC-MAIN-2017-04', 'CC-MAIN-2019-04'];
+const traversalKey = (crawl: string): string =>
+  `crawl-data/${crawl}/segments/1/wet/../../../../../../tmp/escape.warc.wet.gz`;
+/** The crawl's real WET keys in the fixture's paths list. */
+const listedKeys = (crawl: string): string[] =>
+  Array.from(
+    { length: 12 },
+    (_, i) =>
+      `crawl-data/${crawl}/segments/15000000${i % 3}.1/wet/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`,
+  );
+/** Where a download would publish the traversal key if discover let it through. */
+const escapedPath = (crawl: string): string =>
+  path.join(storageRoot, 'raw', crawl, traversalKey(crawl).slice(`crawl-data/${crawl}/`.length));
 let services: TestServices;
 let client: Client;
 let stack: TestStack;
@@ -25,21 +37,18 @@ let storageRoot: string;
 
 function writeCrawlLayout(root: string): void {
   for (const crawl of crawls) {
-    const keys = Array.from(
-      { length: 12 },
-      (_, i) =>
-        `crawl-data/${crawl}/segments/15000000${i % 3}.1/wet/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`,
-    );
-    keys.push(
-      `crawl-data/${crawl}/segments/1/wet/../../../../../../tmp/escape.warc.wet.gz`,
-      'crawl-data/CC-MAIN-2016-07/x',
-    );
+    const keys = listedKeys(crawl);
+    keys.push(traversalKey(crawl), 'crawl-data/CC-MAIN-2016-07/x');
     for (const key of keys.filter((k) => !k.includes('..') && k.startsWith(`crawl-data/${crawl}/`))) {
       mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
       writeFileSync(path.join(root, key), gzipSync(`WARC/1.0\r\n${key}\r\n`));
     }
     writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
   }
+  // An HTTP client resolves the key's dot segments: the mirror would serve this file for it, so
+  // a run that let the key through would have bytes to write outside its storage root.
+  mkdirSync(path.join(root, 'tmp'), { recursive: true });
+  writeFileSync(path.join(root, 'tmp', 'escape.warc.wet.gz'), gzipSync('WARC/1.0\r\nescaped\r\n'));
 }
 
 before(async () => {
@@ -87,11 +96,18 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
         fetchedBytes: result.download.bytes,
         retries: 0,
         quarantinedReasons: {},
+        inventories: result.download.inventories,
       },
       stages: result.stages,
       report: result.report,
     },
   );
+  // Each crawl's inventory is named by its selection.
+  assert.deepEqual(Object.keys(result.download.inventories).sort(), [...crawls].sort());
+  for (const [crawl, inventory] of Object.entries(result.download.inventories)) {
+    assert.match(inventory, new RegExp(`^raw/${crawl}/inventory-[0-9a-f]{16}\\.parquet$`));
+    assert.ok(existsSync(path.join(storageRoot, inventory)), inventory);
+  }
   // A run that stops after download still ends with its report.
   assert.ok(result.report && existsSync(result.report.html), JSON.stringify(result.report));
   // Each stage in order, closed with its duration (a stage left open has no end).
@@ -130,7 +146,18 @@ test('buildMixture validates, discovers every crawl, commits the key lists and d
     assert.ok(keys.every((k) => k.startsWith(`crawl-data/${crawl}/segments/`) && !k.includes('..')));
     assert.ok(existsSync(path.join(storageRoot, stageDir, '_SUCCESS')));
   }
-  assert.equal(existsSync('/tmp/escape.warc.wet.gz'), false);
+  // With seed 3, the selection would take CC-MAIN-2019-04's traversal key if it were valid.
+  assert.ok(
+    selectKeys(
+      [...listedKeys(crawls[1] as string), traversalKey(crawls[1] as string)],
+      { count: 5 },
+      3,
+    ).includes(traversalKey(crawls[1] as string)),
+  );
+  for (const crawl of crawls) {
+    assert.ok(!escapedPath(crawl).startsWith(storageRoot + path.sep), escapedPath(crawl));
+    assert.equal(existsSync(escapedPath(crawl)), false, `nothing written at ${escapedPath(crawl)}`);
+  }
 
   // The UI's timeline names every step: each activity and child carries a summary.
   const summaries = (await handle.fetchHistory()).events?.flatMap((event) => {
