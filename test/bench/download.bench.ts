@@ -1,11 +1,16 @@
 /**
- * Download benchmark (not a test): ccmix's downloader against curl fetching the same files from
- * the same loopback mirror in the same run, at concurrency 1 and at the default, and the overhead
- * per file that Temporal adds (the same files through buildMixture vs the plain batch function).
+ * Download benchmark (not a test): ccmix's downloader against its fair peer on the same files
+ * from the same loopback mirror in the same run, at concurrency 1 and 16, on the miniature
+ * crawl's small files and on 100 MiB files, and the overhead per file that Temporal adds (the
+ * same files through buildMixture vs the plain batch function).
  *
- *   node dist/test/bench/download.bench.js [--size 16]
+ * The fair peer does the checks ccmix does: `curl | tee >(sha256sum) | gzip -t` per file, N
+ * files at once (xargs -P N). Plain curl to /dev/null is printed too, as the wire's ceiling.
+ *
+ *   nice -n 10 node dist/test/bench/download.bench.js [--size 16] [--large-mib 100] [--large-files 16]
  */
 import { execFileSync } from 'node:child_process';
+import { linkSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -53,6 +58,17 @@ function curlFetch(urls: string[], parallel: number): number {
   return seconds(started);
 }
 
+/** The fair peer: every file through curl, sha256sum and gzip -t, `parallel` files at once. */
+function peerFetch(urls: string[], parallel: number): number {
+  const pipeline = 'set -o pipefail; curl --silent --fail "$1" | tee >(sha256sum > /dev/null) | gzip -t';
+  const started = process.hrtime.bigint();
+  execFileSync('xargs', ['-P', String(parallel), '-n', '1', 'bash', '-c', pipeline, '_'], {
+    input: urls.join('\n'),
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  return seconds(started);
+}
+
 async function ccmixFetch(baseUrl: string, keys: string[], parallel: number): Promise<number> {
   const storageRoot = tempDir('bench-root');
   const started = process.hrtime.bigint();
@@ -78,12 +94,18 @@ async function ccmixFetch(baseUrl: string, keys: string[], parallel: number): Pr
       },
     });
   }
-  return seconds(started);
+  const elapsed = seconds(started);
+  rmSync(storageRoot, { recursive: true, force: true }); // 100 MiB files add up
+  return elapsed;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { size: { type: 'string', default: '16' }, 'large-mib': { type: 'string', default: '32' } },
+    options: {
+      size: { type: 'string', default: '16' },
+      'large-mib': { type: 'string', default: '100' },
+      'large-files': { type: 'string', default: '16' },
+    },
   });
   const size = Number(values.size);
   const crawlDir = tempDir('bench-crawl');
@@ -93,40 +115,42 @@ async function main(): Promise<void> {
   const mib = summary.bytes / 2 ** 20;
   const largeKeys: string[] = [];
   let largeBytes = 0;
-  for (let i = 0; i < 4; i++) {
+  // One 100 MiB body under every large key (hard links): the mirror serves it from the page
+  // cache, and each file still costs a full fetch, hash and gunzip on both sides.
+  const body = gzipSync(incompressibleText(Number(values['large-mib']) * 2 ** 20, 'large'), { level: 1 });
+  for (let i = 0; i < Number(values['large-files']); i++) {
     const key = `crawl-data/${LARGE_CRAWL}/segments/1.0/wet/large-${i}.warc.wet.gz`;
-    const body = gzipSync(incompressibleText(Number(values['large-mib']) * 2 ** 20, `large-${i}`), {
-      level: 1,
-    });
     mkdirSync(path.dirname(path.join(crawlDir, key)), { recursive: true });
-    writeFileSync(path.join(crawlDir, key), body);
+    if (i === 0) writeFileSync(path.join(crawlDir, key), body);
+    else linkSync(path.join(crawlDir, largeKeys[0] as string), path.join(crawlDir, key));
     largeKeys.push(key);
     largeBytes += body.length;
   }
   quietTemporalRuntime();
   const services = await startTestServices(['temporal', 'mirror'], crawlDir);
   const baseUrl = mirrorUrl(services.settings);
-  const defaultParallel = parseConfig({}).download.maxConcurrentDownloads;
+  const defaultParallel = parseConfig({}).download.maxConcurrentDownloads; // 16
   try {
     await ccmixFetch(baseUrl, keys, 1); // warm-up: module loading and JIT are not what we measure
     const sets = [
       { label: `${keys.length} mini-crawl WET files (${mib.toFixed(1)} MiB)`, keys, mib },
       {
-        label: `4 large files (${(largeBytes / 2 ** 20).toFixed(0)} MiB)`,
+        label: `${largeKeys.length} files of ${(body.length / 2 ** 20).toFixed(0)} MiB`,
         keys: largeKeys,
         mib: largeBytes / 2 ** 20,
       },
     ];
     for (const set of sets) {
       for (const parallel of [1, defaultParallel]) {
-        const curl = curlFetch(
-          set.keys.map((k) => baseUrl + k),
-          parallel,
-        );
+        const urls = set.keys.map((k) => baseUrl + k);
+        const curl = curlFetch(urls, parallel);
+        const peer = peerFetch(urls, parallel);
         const ours = await ccmixFetch(baseUrl, set.keys, parallel);
         console.log(
-          `${set.label}, concurrency ${String(parallel).padStart(2)}: curl ${(set.mib / curl).toFixed(1)} MiB/s, ` +
-            `ccmix (fetch + verify + sha256 + publish) ${(set.mib / ours).toFixed(1)} MiB/s, ratio ccmix/curl ${(curl / ours).toFixed(2)}`,
+          `${set.label}, concurrency ${String(parallel).padStart(2)}: curl alone ${(set.mib / curl).toFixed(1)} MiB/s, ` +
+            `peer (curl | sha256sum, gzip -t) ${(set.mib / peer).toFixed(1)} MiB/s, ` +
+            `ccmix (fetch + gunzip + sha256 + publish) ${(set.mib / ours).toFixed(1)} MiB/s, ` +
+            `ccmix/peer ${(peer / ours).toFixed(2)}`,
         );
       }
     }
