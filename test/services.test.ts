@@ -1,10 +1,25 @@
 /** `ccmix services`: real processes with PID files, logs and health checks, on configurable ports. */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { servicesDown, servicesStatus } from '../infra/services';
+import { DEFAULT_SETTINGS, servicesDown, servicesStatus, type ServicesSettings } from '../infra/services';
 import { startTestServices } from './helpers/services';
+import { canReadSockets, isLoopback, listeners, listenersOf } from './helpers/sockets';
+
+/** Every port the service's processes listen on is loopback, per the kernel, not the settings. */
+function assertLoopbackOnly(settings: ServicesSettings, name: string, ports: number[]): void {
+  if (!canReadSockets()) return; // not Linux: the test says so once, below
+  const pid = Number(readFileSync(path.join(settings.stateDir, `${name}.pid`), 'utf8').trim());
+  const open = listenersOf(pid);
+  const listening = new Set(open.map((l) => l.port));
+  for (const port of ports) assert.ok(listening.has(port), `${name} (pid ${pid}) listens on ${port}`);
+  assert.deepEqual(
+    open.filter((l) => !isLoopback(l.address)),
+    [],
+    `${name} listens beyond loopback`,
+  );
+}
 
 test('temporal and s3 come up healthy, report status, and go down', async () => {
   const services = await startTestServices(['temporal', 's3']);
@@ -20,6 +35,11 @@ test('temporal and s3 come up healthy, report status, and go down', async () => 
     }
     assert.match(byName.get('temporal')?.address ?? '', new RegExp(`:${settings.temporalPort} `));
     assert.equal(byName.get('mirror')?.running, false);
+    // Bound to loopback with the default host: the dev server (frontend, UI and its internal
+    // ports) and the S3 emulator.
+    assert.equal(settings.host, DEFAULT_SETTINGS.host);
+    assertLoopbackOnly(settings, 'temporal', [settings.temporalPort, settings.temporalUiPort]);
+    assertLoopbackOnly(settings, 's3', [settings.s3Port]);
     // The Web UI answers on its own port.
     const ui = await fetch(`http://${settings.host}:${settings.temporalUiPort}/`);
     assert.equal(ui.status, 200);
@@ -32,5 +52,27 @@ test('temporal and s3 come up healthy, report status, and go down', async () => 
     assert.throws(() => process.kill(pid, 0), 'the process is gone');
   } finally {
     await services.stop();
+  }
+});
+
+test('the mirror and the shared Spark job server bind to loopback', async (t) => {
+  if (!canReadSockets()) {
+    t.skip('no /proc/net/tcp: the socket checks need Linux');
+    return;
+  }
+  assert.equal(DEFAULT_SETTINGS.host, '127.0.0.1');
+  const services = await startTestServices(['mirror']);
+  try {
+    assertLoopbackOnly(services.settings, 'mirror', [services.settings.mirrorPort]);
+  } finally {
+    await services.stop();
+  }
+  // The test command's job server (infra/test.sh starts it with the default host), when present.
+  const server = process.env.CCMIX_SPARK_SERVER;
+  if (server) {
+    const port = Number(new URL(server).port);
+    const http = listeners().find((l) => l.port === port);
+    assert.ok(http, `the job server listens on ${port}`);
+    assert.ok(isLoopback(http.address), `the job server's port ${port} is on loopback`);
   }
 });
