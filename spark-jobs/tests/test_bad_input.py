@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import extract
+from spark_jobs import extract, ingest_reference
 from spark_jobs.documents import make_doc_id
 
 WARCINFO_BODY = b"isPartOf: CC-MAIN-2019-04\r\npublisher: test\r\n"
@@ -162,3 +162,34 @@ def test_extract_counts_lost_records_salvages_and_lists_flags(
     assert listed == {("invalid_utf8", doc(3)), ("salvaged", doc(11)), ("salvaged", doc(12))}
     kept = {r.doc_id for r in spark.read.parquet(str(tmp_path / "out" / "kind=doc")).collect()}
     assert kept == {doc(1), doc(3), doc(11), doc(12)}
+
+
+def test_missing_or_empty_reference_corpus(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Missing or without files: the job exits 2 naming the path (the run fails with it, not
+    retried). Files without a record: no documents, and the mixture plan decides (an error
+    unless `mixture.onMissingSource` is `renormalise`, test/mix-plan.test.ts)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.md").write_text("not a corpus file")
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    (blank / "part-0.jsonl").write_bytes(b"")
+    params = json.dumps({"dataset": "webtext2"})
+    outcomes = {}
+    for name in ("missing", "empty", "blank"):
+        argv = [f"--input={tmp_path / name}", "--output", str(tmp_path / f"out-{name}")]
+        argv += ["--metrics", str(tmp_path / f"{name}.json"), "--run-id", "t"]
+        argv += ["--master", "local[2]", "--params-json", params]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(SparkSession, "stop", lambda self: None)
+            outcomes[name] = ingest_reference.main(argv)
+        outcomes[f"{name} stderr"] = capsys.readouterr().err
+    assert outcomes["missing"] == 2
+    assert f"input not found: {tmp_path / 'missing'}" in outcomes["missing stderr"]
+    assert outcomes["empty"] == 2
+    assert f"no .jsonl/.json/.jsonl.gz files under {empty}" in outcomes["empty stderr"]
+    assert outcomes["blank"] == 0
+    metrics = json.loads((tmp_path / "blank.json").read_text())
+    assert (metrics["rows_in"], metrics["rows_kept"]) == (0, 0)
