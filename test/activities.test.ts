@@ -11,6 +11,7 @@ import * as activities from '../activities';
 import { tempDir } from './helpers/services';
 
 const crawl = 'CC-MAIN-2016-07';
+const notGzipCrawl = 'CC-MAIN-2018-05';
 let server: Server;
 let baseUrl: string;
 
@@ -19,6 +20,7 @@ before(async () => {
   const body = gzipSync(`crawl-data/${crawl}/segments/1.2/wet/a.warc.wet.gz\n`);
   server = createServer((req, res) => {
     if (req.url === `/crawl-data/${crawl}/wet.paths.gz`) res.end(body);
+    else if (req.url === `/crawl-data/${notGzipCrawl}/wet.paths.gz`) res.end('<html>503</html>');
     else res.writeHead(req.url?.includes('forbidden') ? 403 : 404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -58,6 +60,16 @@ test('a missing paths list is a non-retryable SourceObjectMissing failure', asyn
     assert.ok(error instanceof ApplicationFailure);
     assert.equal(error.type, 'SourceObjectMissing');
     assert.equal(error.nonRetryable, true);
+    return true;
+  });
+});
+
+test('a paths list that is not gzip is a non-retryable BadPathsList failure naming the list', async () => {
+  await assert.rejects(runDiscover(tempDir('act'), notGzipCrawl), (error: unknown) => {
+    assert.ok(error instanceof ApplicationFailure);
+    assert.equal(error.type, 'BadPathsList');
+    assert.equal(error.nonRetryable, true);
+    assert.match(error.message, /crawl-data\/CC-MAIN-2018-05\/wet\.paths\.gz is not a whole gzip file/);
     return true;
   });
 });
