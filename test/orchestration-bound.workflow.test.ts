@@ -19,7 +19,7 @@ import { writeTinyCrawls } from './helpers/tiny-crawl';
 
 const CRAWL = 'CC-MAIN-2019-35';
 const FILES_PER_ACTIVITY = 4;
-const BATCHES_PER_RUN = 8;
+const BATCHES_PER_RUN = 5;
 const RUNS = 5;
 const FILES = FILES_PER_ACTIVITY * BATCHES_PER_RUN * RUNS;
 /**

@@ -20,19 +20,26 @@ function tinyWet(): Buffer {
   return gzipSync(record);
 }
 
+/** ext4 allows 65,000 links to one inode: a new original every this many keys. */
+const LINKS_PER_ORIGINAL = 50_000;
+
 /** Writes `files` keys for each crawl under `root` and its wet.paths.gz; returns the keys per crawl. */
 export function writeTinyCrawls(
   root: string,
   crawls: readonly string[],
   files: number,
 ): Map<string, string[]> {
-  const original = path.join(root, 'tiny.warc.wet.gz');
-  mkdirSync(root, { recursive: true });
-  writeFileSync(original, tinyWet());
+  mkdirSync(path.join(root, 'originals'), { recursive: true });
+  const wet = tinyWet();
   const keysByCrawl = new Map<string, string[]>();
   for (const crawl of crawls) {
     const keys: string[] = [];
+    let original = '';
     for (let i = 0; i < files; i++) {
+      if (i % LINKS_PER_ORIGINAL === 0) {
+        original = path.join(root, 'originals', `${crawl}-${i}.warc.wet.gz`);
+        writeFileSync(original, wet);
+      }
       const segment = `1500000000000.${String(i % SEGMENTS).padStart(2, '0')}`;
       const dir = path.join('crawl-data', crawl, 'segments', segment, 'wet');
       if (i < SEGMENTS) mkdirSync(path.join(root, dir), { recursive: true });

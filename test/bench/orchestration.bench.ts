@@ -1,0 +1,192 @@
+/**
+ * Orchestration benchmark (not a test): buildMixture's download stage through the real workflows,
+ * the Temporal dev server and the mirror, on crawls of tiny files (every key a hard link to one
+ * small valid WET file), so that only workflows, batching and histories are measured. Prints the
+ * history of every workflow run (events, bytes), continue-as-new counts, the worker's RSS over time
+ * and orchestration time per file, and extrapolates to the paper's 41 crawls.
+ *
+ *   node --expose-gc dist/test/bench/orchestration.bench.js [--crawls 41] [--files 1800]
+ *   node --expose-gc dist/test/bench/orchestration.bench.js --crawls 1 --files 72000
+ *
+ * The worker runs in this process, so its RSS is the worker's plus a client's. Download settings
+ * are the defaults except the request-rate ceiling, a politeness limit towards Common Crawl that
+ * would otherwise be all this measures.
+ */
+import { rmSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startBuildMixture } from '../../cli/client';
+import { DEFAULT_CRAWLS } from '../../config/crawls';
+import { parseConfig } from '../../config/schema';
+import { mirrorUrl } from '../../infra/services';
+import type { BuildMixtureResult } from '../../workflows';
+import { runHistories, type RunHistory } from '../helpers/histories';
+import { startTestStack, tempDir } from '../helpers/services';
+import { writeTinyCrawls } from '../helpers/tiny-crawl';
+
+/**
+ * Real listing sizes. The smallest crawl of 2016–2019, CC-MAIN-2016-40, lists 30,374 WET files
+ * (Common Crawl's announcement of that crawl); the largest lists about 72,000 and all 41 about
+ * 2.5 million (DESIGN.md). A run's history depends on batchesPerWorkflowRun, not on these: they
+ * set how many runs a crawl takes and the total time.
+ */
+const SMALLEST_CRAWL_FILES = 30_374;
+const LARGEST_CRAWL_FILES = 72_000;
+const PAPER_FILES = 2_500_000;
+const PAPER_CRAWLS = 41;
+/** Temporal's hard limits on one workflow run's history. */
+const LIMIT_EVENTS = 51_200;
+const LIMIT_BYTES = 50 * 1024 * 1024;
+
+const { values } = parseArgs({
+  options: {
+    crawls: { type: 'string', default: '41' },
+    files: { type: 'string', default: '1800' },
+    'sample-seconds': { type: 'string', default: '5' },
+  },
+});
+const crawlCount = Number(values.crawls);
+const filesPerCrawl = Number(values.files);
+const crawls = DEFAULT_CRAWLS.slice(0, crawlCount);
+const defaults = parseConfig({}).download;
+
+interface Sample {
+  seconds: number;
+  rssMb: number;
+  heapMb: number;
+}
+
+const mb = (bytes: number): number => bytes / 1024 / 1024;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const fmt = (x: number, digits = 1): string => x.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+function sampleMemory(started: number): Sample {
+  // With --expose-gc, heap after a collection: what is retained, not what awaits collection.
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  return { seconds: (Date.now() - started) / 1000, rssMb: mb(m.rss), heapMb: mb(m.heapUsed) };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: { x: number; y: number }[]): number {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  const num = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0);
+  const den = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  return den === 0 ? 0 : num / den;
+}
+
+function historyLine(label: string, runs: RunHistory[]): string {
+  if (runs.length === 0) return `  ${label}: none`;
+  const events = runs.map((r) => r.events);
+  const bytes = runs.map((r) => r.bytes);
+  return (
+    `  ${label}: ${runs.length} runs; events max ${Math.max(...events)}, median ${median(events)}; ` +
+    `bytes max ${fmt(Math.max(...bytes) / 1024)} KiB, median ${fmt(median(bytes) / 1024)} KiB`
+  );
+}
+
+async function main(): Promise<void> {
+  const root = tempDir('orch-src');
+  const storageRoot = tempDir('orch-root');
+  const t0 = Date.now();
+  writeTinyCrawls(root, crawls, filesPerCrawl);
+  console.log(
+    `${crawls.length} crawls × ${fmt(filesPerCrawl)} tiny files written in ${fmt((Date.now() - t0) / 1000)} s`,
+  );
+  const stack = await startTestStack(['temporal', 'mirror'], root);
+  try {
+    const baseline = sampleMemory(Date.now());
+    const started = Date.now();
+    const samples: Sample[] = [];
+    const timer = setInterval(
+      () => samples.push(sampleMemory(started)),
+      Number(values['sample-seconds']) * 1000,
+    );
+    const { workflowId } = await startBuildMixture(stack.client, {
+      name: 'orchestration-bench',
+      crawls,
+      source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
+      wetFilesPerCrawl: { fraction: 1 },
+      stopAfter: 'download',
+      storageRoot,
+      download: { maxRequestsPerSecond: 1_000_000 },
+    });
+    const result = (await stack.client.workflow.getHandle(workflowId).result()) as BuildMixtureResult;
+    clearInterval(timer);
+    const seconds = (Date.now() - started) / 1000;
+    samples.push(sampleMemory(started));
+    const files = crawls.length * filesPerCrawl;
+    if (result.download.ok !== files) throw new Error(`downloaded ${result.download.ok} of ${files} files`);
+
+    const histories = await runHistories(stack.client, 'orchestration-bench');
+    const crawlRuns = histories.filter((h) => h.workflowId.includes('-download-'));
+    const parentRuns = histories.filter((h) => !h.workflowId.includes('-download-'));
+    const perCrawl = new Map<string, number>();
+    for (const r of crawlRuns) perCrawl.set(r.workflowId, (perCrawl.get(r.workflowId) ?? 0) + 1);
+    const continued = crawlRuns.filter((r) => r.continuedAsNew).length;
+    const worstEvents = Math.max(...histories.map((h) => h.events));
+    const worstBytes = Math.max(...histories.map((h) => h.bytes));
+    const batches = crawls.length * Math.ceil(filesPerCrawl / defaults.filesPerActivity);
+
+    console.log(
+      `\nsettings: filesPerActivity ${defaults.filesPerActivity}, batchesPerWorkflowRun ${defaults.batchesPerWorkflowRun}, ` +
+        `maxConcurrentCrawls ${defaults.maxConcurrentCrawls}, maxConcurrentDownloads ${defaults.maxConcurrentDownloads}`,
+    );
+    console.log(`files ${fmt(files)} (${fmt(batches)} batches) in ${fmt(seconds)} s`);
+    console.log(
+      `orchestration per file ${fmt((seconds * 1000) / files, 2)} ms, per batch ${fmt((seconds * 1000) / batches, 1)} ms (wall, this machine)`,
+    );
+    console.log('histories:');
+    console.log(historyLine('buildMixture', parentRuns));
+    console.log(historyLine('downloadCrawl', crawlRuns));
+    const runsPerCrawl = [...perCrawl.values()];
+    console.log(
+      `  continue-as-new: ${continued} (runs per crawl ${Math.min(...runsPerCrawl)}–${Math.max(...runsPerCrawl)})`,
+    );
+    console.log(
+      `  worst run: ${worstEvents} events (${fmt((100 * worstEvents) / LIMIT_EVENTS, 2)}% of ${fmt(LIMIT_EVENTS)}), ` +
+        `${fmt(worstBytes / 1024)} KiB (${fmt((100 * worstBytes) / LIMIT_BYTES, 3)}% of 50 MiB)`,
+    );
+
+    console.log(`worker RSS (baseline ${fmt(baseline.rssMb)} MB before the run):`);
+    const shown = samples.filter(
+      (_, i) => i % Math.max(1, Math.ceil(samples.length / 12)) === 0 || i === samples.length - 1,
+    );
+    for (const s of shown)
+      console.log(
+        `  ${fmt(s.seconds, 0).padStart(6)} s  rss ${fmt(s.rssMb).padStart(7)} MB  heap ${fmt(s.heapMb).padStart(6)} MB`,
+      );
+    // Growth with files: the slope over the second half (after warm-up), at the run's file rate.
+    const late = samples.slice(Math.floor(samples.length / 2));
+    const filesPerSecond = files / seconds;
+    if (late.length >= 3) {
+      const rssPerSecond = slope(late.map((s) => ({ x: s.seconds, y: s.rssMb })));
+      const heapPerSecond = slope(late.map((s) => ({ x: s.seconds, y: s.heapMb })));
+      console.log(
+        `  second-half slope: rss ${fmt((rssPerSecond / filesPerSecond) * 100_000, 2)} MB, ` +
+          `heap ${fmt((heapPerSecond / filesPerSecond) * 100_000, 2)} MB per 100,000 files`,
+      );
+    }
+
+    // Extrapolation to the paper's run, stated as such.
+    const runsFor = (n: number): number =>
+      Math.ceil(n / (defaults.filesPerActivity * defaults.batchesPerWorkflowRun));
+    console.log('\nextrapolated (not run) to the paper, at the per-file time measured here:');
+    console.log(
+      `  ${PAPER_CRAWLS} crawls, ${fmt(PAPER_FILES)} files: ${fmt((PAPER_FILES * seconds) / files / 3600, 1)} h of orchestration; ` +
+        `downloadCrawl runs per crawl ${runsFor(SMALLEST_CRAWL_FILES)} (${fmt(SMALLEST_CRAWL_FILES)} files) to ` +
+        `${runsFor(LARGEST_CRAWL_FILES)} (${fmt(LARGEST_CRAWL_FILES)}), about ${fmt(runsFor(PAPER_FILES / PAPER_CRAWLS) * PAPER_CRAWLS, 0)} in all; ` +
+        `events per run stay at the measured maximum, since a run holds at most batchesPerWorkflowRun batches`,
+    );
+  } finally {
+    await stack.stop();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(storageRoot, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
