@@ -7,4 +7,7 @@ if (!fs.existsSync(main)) {
   console.error('ccmix: not built yet; run `npm run setup` (bash infra/setup.sh) first');
   process.exit(2);
 }
+// Downloads gunzip each file in flight in libuv's threadpool (4 threads by default, shared with
+// file I/O): at the default 16 files in flight, 4 threads held decoding to 4 files at a time.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 require(main).run(process.argv.slice(2));
