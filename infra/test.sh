@@ -32,7 +32,7 @@ export CCMIX_SPARK_SERVER="http://127.0.0.1:$spark_port"
 # Both suites run even if the first fails, so one run reports every failure.
 status=0
 echo "== TypeScript tests"
-node --test --test-reporter=spec dist/test/*.test.js || status=1
+node --test --test-reporter=spec dist/test/*.test.js dist/test/faults/*.test.js || status=1
 
 echo "== Python tests (PySpark local)"
 (cd spark-jobs && ../.venv/bin/pytest -q -rs) || status=1

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { readInventory } from '../download/inventory';
 import { stageFingerprint } from '../fingerprint';
 import { readCommitted } from '../stage';
 import type { Storage } from '../storage';
@@ -34,6 +35,8 @@ export function stageDirOf(relPath: string): string | null {
   return match?.[1] ?? null;
 }
 
+const INVENTORY = /^raw\/[^/]+\/inventory[^/]*\.parquet$/;
+
 async function storageSignature(storage: Storage, relPath: string): Promise<string> {
   const stageDir = stageDirOf(relPath);
   if (stageDir) {
@@ -48,7 +51,20 @@ async function storageSignature(storage: Storage, relPath: string): Promise<stri
     return `tree:${createHash('sha256').update(listing.join('\n')).digest('hex')}`;
   }
   if (await storage.exists(relPath)) {
-    // A download inventory: the list of files with their sha256, so it is their content.
+    if (INVENTORY.test(relPath)) {
+      // A download inventory lists the files with their sha256, so it stands for their content.
+      // How many retries a file took is its history, not its content: a 503 storm during the
+      // download must not re-run extraction.
+      const rows = (await readInventory(storage, relPath)).map((r) => [
+        r.key,
+        r.rawPath,
+        r.bytes,
+        r.sha256,
+        r.status,
+        r.reason,
+      ]);
+      return `inventory:${createHash('sha256').update(JSON.stringify(rows)).digest('hex')}`;
+    }
     return `file:${createHash('sha256')
       .update(await storage.read(relPath))
       .digest('hex')}`;

@@ -227,6 +227,8 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   if (exit.exitCode !== 0) {
     const other = await lost();
     if (other) return other;
+    // The attempt is over and its partial output is of no use; the retry writes its own folder.
+    await storage.removeTree(attemptDir);
     // The job server reports the job's own one-line reason; spark-submit leaves it in the log.
     const detail = exit.error ?? `last lines of ${logFile}:\n${tailOf(logFile)}`;
     const message = `${input.stage}: job exited ${exit.exitCode} on ${running.where}: ${detail}`;

@@ -1,0 +1,476 @@
+/**
+ * The fault-injection suite: buildMixture on the miniature crawl under one disturbance at a time,
+ * each run compared with an undisturbed reference run: every downloaded file and every mixture
+ * file byte for byte (the manifest included), every committed stage's content digest and counts,
+ * and nothing half-written or abandoned left in the storage root. See lab.ts for how a scenario
+ * starts from the reference's committed stages and redoes only the ones it disturbs.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { runStatus, startBuildMixture, type RunStatus } from '../../cli/client';
+import { changeSchedule, createSchedule, describeSchedule } from '../../cli/schedule';
+import { REFERENCE_CORPORA } from '../../config/schema';
+import type { Manifest } from '../../core/mix/manifest';
+import type { RunReport } from '../../core/report/report';
+import { taggedProcesses } from '../../core/spark/orphans';
+import { mirrorUrl } from '../../infra/services';
+import type { BuildMixtureResult } from '../../workflows';
+import { FaultLab, leftovers, snapshot, waitUntil, type RootSnapshot, type Worker } from './lab';
+
+const lab = new FaultLab();
+let reference: RootSnapshot;
+/** The reference run's quarantined files by reason (the miniature crawl plants broken files). */
+let referenceQuarantine: Record<string, number>;
+const SCENARIO_MS = 6 * 60_000;
+
+before(async () => {
+  await lab.start();
+});
+
+after(() => lab.stop());
+
+/** Keys whose values differ between two snapshots: a readable failure, not a 300-line diff. */
+function differences(got: RootSnapshot, want: RootSnapshot): string[] {
+  const diffs: string[] = [];
+  for (const key of new Set([...Object.keys(want.files), ...Object.keys(got.files)])) {
+    if (got.files[key] !== want.files[key])
+      diffs.push(`file ${key}: ${got.files[key] ?? 'missing'} vs ${want.files[key] ?? 'absent'}`);
+  }
+  for (const stage of new Set([...Object.keys(want.stages), ...Object.keys(got.stages)])) {
+    const a = JSON.stringify(got.stages[stage]);
+    const b = JSON.stringify(want.stages[stage]);
+    if (a !== b) diffs.push(`stage ${stage}: ${a} vs ${b}`);
+  }
+  return diffs;
+}
+
+async function putFaults(faults: object): Promise<void> {
+  const response = await fetch(`${mirrorUrl(lab.services.settings)}_mirror/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+/** Resolves once the run's Spark job for `stage` is computing (it has tasks). */
+function sparkRunning(workflowId: string, stage: string): Promise<true> {
+  return waitUntil(
+    `the ${stage} Spark job`,
+    async () => {
+      const live = (await runStatus(lab.client, workflowId).catch(() => null))?.sparkLive;
+      return live?.stage === stage && (live.spark?.tasksTotal ?? 0) > 0 ? true : undefined;
+    },
+    SCENARIO_MS,
+  );
+}
+
+interface Scenario {
+  /** Committed stages (paths under the storage root) the run has to redo. */
+  redo: string[];
+  sparkServer?: boolean;
+  /** The disturbance, given the run and its first worker; resolves when it is over. */
+  disturb: (workflowId: string, worker: Worker) => Promise<void>;
+}
+
+/** Runs the scenario and checks the outcome against the reference; returns the Spark attempts it launched. */
+async function survives(s: Scenario): Promise<{ result: BuildMixtureResult; launches: string[] }> {
+  lab.resetRoot(s.redo);
+  const launchedBefore = new Set(await lab.sparkLaunches());
+  const first = lab.startWorker({ sparkServer: s.sparkServer });
+  try {
+    const workflowId = await lab.startRun();
+    const disturbance = s.disturb(workflowId, first);
+    const result = await lab.result(workflowId, SCENARIO_MS);
+    await disturbance;
+    assert.deepEqual(
+      differences(await snapshot(lab.root), reference),
+      [],
+      'the same output as the undisturbed run',
+    );
+    assert.deepEqual(
+      leftovers(lab.root),
+      { strayAttempts: [], staging: [], uncommitted: [] },
+      'nothing half-done left',
+    );
+    return { result, launches: (await lab.sparkLaunches()).filter((f) => !launchedBefore.has(f)) };
+  } finally {
+    lab.stopWorkers();
+  }
+}
+
+/** SIGKILLs `worker` and starts another (which also stops the dead worker's orphaned Spark job). */
+function replace(worker: Worker, opts: { sparkServer?: boolean } = {}): Worker {
+  lab.kill(worker);
+  return lab.startWorker(opts);
+}
+
+const stagesOf = (launches: string[]): string[] =>
+  launches.map((f) => f.replace(/-a\d+-[0-9a-f]{8}$/, '')).sort();
+
+/**
+ * The undisturbed run every scenario is compared with, and the end-to-end checks of the pipeline
+ * (they were quality.workflow.test's, which ran the same config a second time).
+ */
+test(
+  'the reference run: the whole pipeline ends in a verified mixture, every count adds up',
+  { timeout: 15 * 60_000 },
+  async () => {
+    lab.ensureRoot();
+    lab.startWorker();
+    let result: BuildMixtureResult;
+    let status: RunStatus;
+    const seen = new Set<string>();
+    try {
+      const workflowId = await lab.startRun();
+      let finished = false;
+      const pending = lab.result(workflowId, 15 * 60_000).finally(() => (finished = true));
+      // What `ccmix status` shows while Spark runs: the running job's stage and task counts.
+      while (!finished) {
+        const live = (await runStatus(lab.client, workflowId).catch(() => null))?.sparkLive;
+        if (live?.spark && live.spark.tasksTotal > 0) seen.add(live.stage);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      result = await pending;
+      // Queries on a closed run are answered by a worker, so this comes before it stops.
+      status = await runStatus(lab.client, workflowId);
+    } finally {
+      lab.stopWorkers();
+    }
+    assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
+    referenceQuarantine = result.download.quarantinedReasons;
+    assert.ok(Object.keys(referenceQuarantine).length > 0, 'the planted broken files are quarantined');
+    const q = result.quality;
+    assert.ok(q, 'the quality stage ran');
+    assert.deepEqual(Object.keys(q.extract).sort(), [...lab.crawls].sort(), 'one extraction per crawl');
+    for (const e of Object.values(q.extract))
+      assert.ok(!e.skipped && e.rowsKept > 0 && e.rowsKept <= e.rowsIn);
+    const extractedDocs = Object.values(q.extract).reduce((n, e) => n + e.rowsKept, 0);
+    for (const name of REFERENCE_CORPORA) assert.ok((q.references[name]?.rowsKept ?? 0) > 0, name);
+    assert.equal(typeof q.classifier.extra.holdout_auc, 'number');
+    assert.equal(q.filter.rowsIn, extractedDocs, 'the filter sees every extracted document');
+    assert.ok(
+      q.filter.rowsKept > 0 && q.filter.rowsKept < q.filter.rowsIn,
+      'the Pareto rule keeps some, not all',
+    );
+    // Dedup sees every filtered Common Crawl document and every reference document, and its
+    // counts add up (a dropped row without a reason, or a dataset not passed, breaks them).
+    const d = result.dedup;
+    assert.ok(d, 'the dedup stage ran');
+    const referenceDocs = REFERENCE_CORPORA.reduce((n, c) => n + (q.references[c]?.rowsKept ?? 0), 0);
+    assert.equal(d.rowsIn, q.filter.rowsKept + referenceDocs);
+    assert.equal(d.rowsKept + Object.values(d.droppedByReason).reduce((a, b) => a + b, 0), d.rowsIn);
+    // The generator plants near-duplicates in every dataset: a dedup that finds none is broken.
+    assert.ok((d.droppedByReason.near_duplicate ?? 0) > 0, JSON.stringify(d.droppedByReason));
+
+    // The mixture: verified, the planned rows, and a manifest that names the files it describes.
+    const m = result.mixture;
+    assert.ok(m, 'the mixture was written');
+    assert.equal(m.rows, Math.floor(lab.mixTokens / 2048));
+    assert.deepEqual(
+      m.checks.filter((c) => !c.ok),
+      [],
+    );
+    const manifest = JSON.parse(readFileSync(m.manifest, 'utf8')) as Manifest;
+    assert.equal(manifest.verification.ok, true);
+    assert.equal(manifest.fingerprints.stages.dedup, d.fingerprint);
+    for (const file of manifest.files) {
+      const content: Buffer = readFileSync(path.join(path.dirname(m.manifest), file.path));
+      assert.equal(createHash('sha256').update(content).digest('hex'), file.sha256, file.path);
+    }
+    assert.equal(
+      manifest.sources.reduce((n, s) => n + (s.rows ?? 0), 0),
+      m.rows,
+    );
+    assert.deepEqual(
+      Object.values(status.progress.spark).map((s) => s.state),
+      Array.from({ length: lab.crawls.length + REFERENCE_CORPORA.length + 2 + 3 }, () => 'done'),
+    );
+    // The report: the manifest's mixture, the classifier against the ground truth, a page with charts.
+    const report = JSON.parse(readFileSync(result.report?.json ?? 'no report', 'utf8')) as RunReport;
+    assert.deepEqual(report.mixture?.sources, manifest.sources);
+    assert.ok(
+      (report.quality?.groundTruth.figures?.auc ?? 0) > 0.5,
+      JSON.stringify(report.quality?.groundTruth),
+    );
+    assert.match(
+      readFileSync(result.report?.html ?? 'no report', 'utf8'),
+      /data-chart="score-histogram"><figcaption>[^<]*<\/figcaption><svg/,
+    );
+
+    reference = await snapshot(lab.root);
+    assert.ok(Object.keys(reference.files).some((f) => f.endsWith('.parquet') && f.startsWith('mix/')));
+    assert.ok(Object.keys(reference.files).some((f) => f.endsWith('.warc.wet.gz')));
+    assert.deepEqual(leftovers(lab.root), { strayAttempts: [], staging: [], uncommitted: [] });
+    lab.keepAsReference();
+  },
+);
+
+const SPARK_STAGES = ['extract-CC-MAIN-2016-50', 'train-classifier', 'quality-filter', 'dedup', 'mix'];
+
+test(
+  'the worker SIGKILLed during each Spark stage in turn, a new worker started each time: the same output',
+  { timeout: 2 * SCENARIO_MS },
+  async () => {
+    const { launches } = await survives({
+      redo: SPARK_STAGES.map((stage) => `spark/${stage}`),
+      disturb: async (workflowId, first) => {
+        let worker = first;
+        for (const stage of SPARK_STAGES) {
+          await sparkRunning(workflowId, stage);
+          worker = replace(worker);
+        }
+      },
+    });
+    // Each stage twice, the killed attempt and its retry; no other stage ran (skipped by fingerprint).
+    assert.deepEqual(stagesOf(launches), SPARK_STAGES.flatMap((s) => [s, s]).sort());
+  },
+);
+
+test(
+  'the worker SIGKILLed during download, a new worker started: the same files, resumed',
+  { timeout: SCENARIO_MS },
+  async () => {
+    // Slow bodies, so the kill lands while files are in flight.
+    await putFaults({ bytesPerSecond: 40_000, keyPattern: '\\.warc\\.wet\\.gz$' });
+    try {
+      const { result, launches } = await survives({
+        redo: ['raw'],
+        disturb: async (_workflowId, worker) => {
+          await waitUntil(
+            'a WET file in flight',
+            () => (lab.sizeOf('_staging') > 0 ? true : undefined),
+            SCENARIO_MS,
+          );
+          replace(worker);
+          await putFaults({});
+        },
+      });
+      assert.deepEqual(
+        result.download.quarantinedReasons,
+        referenceQuarantine,
+        'only the planted files quarantined',
+      );
+      // Downloads identical to the reference: every Spark stage is skipped by its fingerprint.
+      assert.deepEqual(launches, []);
+    } finally {
+      await putFaults({});
+    }
+  },
+);
+
+test(
+  'a 503 storm, SlowDown answers and latency spikes from the mirror: the same files, nothing else quarantined',
+  { timeout: SCENARIO_MS },
+  async () => {
+    await putFaults({ storm503: 8, slowDown: 0.3, latencyMs: 300, forRequests: 40, seed: 5 });
+    try {
+      const { result, launches } = await survives({ redo: ['raw'], disturb: () => Promise.resolve() });
+      assert.deepEqual(
+        result.download.quarantinedReasons,
+        referenceQuarantine,
+        'only the planted files quarantined',
+      );
+      assert.ok(result.download.retries >= 8, `the storm was seen: ${JSON.stringify(result.download)}`);
+      assert.deepEqual(launches, []);
+    } finally {
+      await putFaults({});
+    }
+  },
+);
+
+test(
+  'the Spark driver killed mid-job: the stage is retried, the same output',
+  { timeout: SCENARIO_MS },
+  async () => {
+    const { launches } = await survives({
+      redo: ['spark/quality-filter'],
+      // Through spark-submit: the driver is a JVM of its own (on the job server it would be the server).
+      sparkServer: false,
+      disturb: async (workflowId, worker) => {
+        await sparkRunning(workflowId, 'quality-filter');
+        const drivers = taggedProcesses().filter(
+          (p) =>
+            p.owner.pid === worker.process.pid &&
+            commandOf(p.pid).includes('org.apache.spark.deploy.SparkSubmit'),
+        );
+        assert.equal(drivers.length, 1, 'one driver JVM');
+        process.kill(drivers[0]!.pid, 'SIGKILL');
+      },
+    });
+    assert.deepEqual(stagesOf(launches), ['quality-filter', 'quality-filter']);
+  },
+);
+
+test(
+  'the Temporal dev server killed and restarted mid-run (SQLite): the run goes on, the same output',
+  { timeout: SCENARIO_MS },
+  async () => {
+    const { launches } = await survives({
+      redo: ['spark/dedup'],
+      disturb: async (workflowId) => {
+        await sparkRunning(workflowId, 'dedup');
+        await lab.restartTemporal(3000);
+      },
+    });
+    assert.ok(
+      stagesOf(launches).every((s) => s === 'dedup'),
+      launches.join(', '),
+    );
+  },
+);
+
+test(
+  'a full storage root fails the run clearly; after the fix a re-run gives the same output',
+  { timeout: SCENARIO_MS },
+  async (t) => {
+    lab.resetRoot(['raw']);
+    // Room for what the root holds now plus a fifth of the downloads.
+    if (!lab.mountRoot(lab.pagesOf('.') + 64 * 1024 + Math.floor(rawBytes() / 5))) {
+      t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
+      return;
+    }
+    try {
+      await failsThenRecovers(/StorageUnusable|ENOSPC|no space/i, () => lab.remountRoot('size=512m'));
+    } finally {
+      lab.unmountRoot();
+    }
+  },
+);
+
+test(
+  'a read-only storage root fails the run clearly; after the fix a re-run gives the same output',
+  { timeout: SCENARIO_MS },
+  async (t) => {
+    lab.resetRoot(['raw']);
+    if (!lab.mountRoot(512 * 1024 * 1024)) {
+      t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
+      return;
+    }
+    try {
+      lab.remountRoot('ro');
+      await failsThenRecovers(/StorageUnusable|EROFS|read-only/i, () => lab.remountRoot('rw'));
+    } finally {
+      lab.unmountRoot();
+    }
+  },
+);
+
+/** The run fails, naming the cause; `fix` repairs the root; a new run ends like the reference. */
+async function failsThenRecovers(cause: RegExp, fix: () => void): Promise<void> {
+  lab.startWorker();
+  try {
+    const failed = await lab.result(await lab.startRun(), SCENARIO_MS).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    assert.ok(failed instanceof WorkflowFailedError, `the run failed: ${String(failed)}`);
+    assert.match(failureChain(failed), cause);
+    fix();
+    await lab.result(await lab.startRun(), SCENARIO_MS);
+  } finally {
+    lab.stopWorkers();
+  }
+  assert.deepEqual(differences(await snapshot(lab.root), reference), []);
+  assert.deepEqual(leftovers(lab.root), { strayAttempts: [], staging: [], uncommitted: [] });
+}
+
+/** Every message down a failure's cause chain (the child workflow's, then the activity's). */
+function failureChain(error: unknown): string {
+  const messages: string[] = [];
+  for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    messages.push(e.message ?? '');
+  }
+  return messages.join(' <- ');
+}
+
+function rawBytes(): number {
+  return Object.keys(reference.files)
+    .filter((f) => f.startsWith('raw/'))
+    .reduce((n, f) => n + statSync(path.join(lab.reference, f)).size, 0);
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+test(
+  'a Schedule re-runs the same config: nothing downloaded, no Spark job, the same manifest',
+  { timeout: SCENARIO_MS },
+  async () => {
+    lab.resetRoot([]);
+    lab.startWorker();
+    try {
+      const scheduleId = await createSchedule(lab.client, {
+        config: lab.config(),
+        every: ['24h'],
+        scheduleId: `faults-${process.pid}`,
+      });
+      await changeSchedule(lab.client, scheduleId, 'trigger');
+      const scheduledRun = await waitUntil(
+        'the scheduled run',
+        async () => (await describeSchedule(lab.client, scheduleId)).recentRuns[0]?.workflowId,
+        30_000,
+      );
+      const rerun = await lab.result(scheduledRun, SCENARIO_MS);
+      await changeSchedule(lab.client, scheduleId, 'delete');
+      const r = rerun.quality!;
+      const stages = [
+        ...Object.values(r.extract),
+        r.classifier,
+        r.filter,
+        ...Object.values(r.references),
+        rerun.dedup,
+      ];
+      assert.ok(stages.every((st) => st?.skipped));
+      assert.deepEqual(
+        [
+          ...new Set(
+            Object.values((await runStatus(lab.client, scheduledRun)).progress.spark).map((st) => st.state),
+          ),
+        ],
+        ['skipped'],
+      );
+      assert.equal(rerun.download.fetchedBytes, 0);
+    } finally {
+      lab.stopWorkers();
+    }
+    assert.deepEqual(differences(await snapshot(lab.root), reference), [], 'the same manifest and files');
+  },
+);
+
+test(
+  'a changed Pareto α re-runs the filter and what follows it, nothing before it',
+  { timeout: SCENARIO_MS },
+  async () => {
+    lab.resetRoot([]);
+    lab.startWorker();
+    try {
+      const { workflowId } = await startBuildMixture(lab.client, { ...lab.config(), pareto: { alpha: 3 } });
+      const after = await lab.result(workflowId, SCENARIO_MS);
+      const a = after.quality!;
+      assert.ok(
+        [...Object.values(a.extract), ...Object.values(a.references), a.classifier].every((st) => st.skipped),
+      );
+      assert.deepEqual(
+        [a.filter.skipped, after.dedup?.skipped],
+        [false, false],
+        'the filter and dedup run again',
+      );
+      assert.notEqual(after.mixture?.manifest, undefined);
+      assert.equal(after.download.fetchedBytes, 0);
+      const mixes = (await snapshot(lab.root)).stages.mix ?? [];
+      assert.equal(mixes.length, 2, 'a second mixture beside the first');
+    } finally {
+      lab.stopWorkers();
+    }
+  },
+);
