@@ -19,7 +19,13 @@ import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { LocalStorage, s3Client } from '../core/storage';
 import { mirrorUrl, s3Endpoint } from '../infra/services';
 import type { BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
-import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
+import {
+  startTestStack,
+  tempDir,
+  type TestServices,
+  type TestStack,
+  setMirrorFaults,
+} from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47', 'CC-MAIN-2019-30'];
 let services: TestServices;
@@ -30,14 +36,7 @@ let miniCrawl: MiniCrawlSummary;
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
-async function putFaults(faults: object): Promise<void> {
-  const response = await fetch(`${mirrorUrl(services.settings)}_mirror/faults`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(faults),
-  });
-  assert.equal(response.status, 200, await response.text());
-}
+const putFaults = (faults: object): Promise<void> => setMirrorFaults(services.settings, faults);
 
 before(async () => {
   crawlDir = tempDir('mini');

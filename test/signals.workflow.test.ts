@@ -16,7 +16,7 @@ import type { DownloadBatchInput } from '../core/download/batch';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { mirrorUrl, temporalAddress } from '../infra/services';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
-import { startTestStack, tempDir, type TestStack } from './helpers/services';
+import { startTestStack, tempDir, type TestStack, setMirrorFaults } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47'] as const;
 const CCMIX = path.join(__dirname, '..', '..', 'bin', 'ccmix.js');
@@ -46,14 +46,7 @@ async function ccmix(...args: string[]): Promise<{ code: number; stdout: string;
   }
 }
 
-async function putFaults(faults: object): Promise<void> {
-  const response = await fetch(`${mirrorUrl(stack.services.settings)}_mirror/faults`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(faults),
-  });
-  assert.equal(response.status, 200, await response.text());
-}
+const putFaults = (faults: object): Promise<void> => setMirrorFaults(stack.services.settings, faults);
 
 const downloadProgress = (child: WorkflowHandle): Promise<DownloadCrawlProgress | null> =>
   child.query<DownloadCrawlProgress>('downloadProgress').catch(() => null);

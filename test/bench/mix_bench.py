@@ -70,9 +70,10 @@ def passages(mb: float) -> list[str]:
 
 
 def write_docs(folder: Path, docs: list[str]) -> Path:
-    folder.mkdir(parents=True)
+    """A deduped-documents folder as `documents.read_documents` reads it (`kind=doc/`)."""
+    (folder / "kind=doc").mkdir(parents=True)
     ids = [f"bench-{i:08d}" for i in range(len(docs))]
-    pq.write_table(pa.table({"doc_id": ids, "text": docs}), folder / "part-0.parquet")
+    pq.write_table(pa.table({"doc_id": ids, "text": docs}), folder / "kind=doc" / "part-0.parquet")
     return folder
 
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -17,8 +17,8 @@ import { REFERENCE_CORPORA } from '../../config/schema';
 import type { Manifest } from '../../core/mix/manifest';
 import type { RunReport } from '../../core/report/report';
 import { taggedProcesses } from '../../core/spark/orphans';
-import { mirrorUrl } from '../../infra/services';
 import type { BuildMixtureResult } from '../../workflows';
+import { setMirrorFaults } from '../helpers/services';
 import { FaultLab, leftovers, snapshot, waitUntil, type RootSnapshot, type Worker } from './lab';
 
 const lab = new FaultLab();
@@ -48,14 +48,7 @@ function differences(got: RootSnapshot, want: RootSnapshot): string[] {
   return diffs;
 }
 
-async function putFaults(faults: object): Promise<void> {
-  const response = await fetch(`${mirrorUrl(lab.services.settings)}_mirror/faults`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(faults),
-  });
-  assert.equal(response.status, 200, await response.text());
-}
+const putFaults = (faults: object): Promise<void> => setMirrorFaults(lab.services.settings, faults);
 
 /** Resolves once the run's Spark job for `stage` is computing (it has tasks). */
 function sparkRunning(workflowId: string, stage: string): Promise<true> {
@@ -73,6 +66,8 @@ interface Scenario {
   /** Committed stages (paths under the storage root) the run has to redo. */
   redo: string[];
   sparkServer?: boolean;
+  /** Workers on the task queue from the start (default 1). */
+  workers?: number;
   /** The disturbance, given the run and its first worker; resolves when it is over. */
   disturb: (workflowId: string, worker: Worker) => Promise<void>;
 }
@@ -82,6 +77,7 @@ async function survives(s: Scenario): Promise<{ result: BuildMixtureResult; laun
   lab.resetRoot(s.redo);
   const launchedBefore = new Set(await lab.sparkLaunches());
   const first = lab.startWorker({ sparkServer: s.sparkServer });
+  for (let more = 1; more < (s.workers ?? 1); more++) lab.startWorker({ sparkServer: s.sparkServer });
   try {
     const workflowId = await lab.startRun();
     const disturbance = s.disturb(workflowId, first);
@@ -232,54 +228,69 @@ test(
 );
 
 test(
-  'the worker SIGKILLed during download, a new worker started: the same files, resumed',
+  'two workers on one task queue: no stage runs twice, the same output',
+  { timeout: SCENARIO_MS },
+  async () => {
+    // Both extractions run at once (two Spark jobs in flight), then the filter.
+    const stages = ['extract-CC-MAIN-2016-50', 'extract-CC-MAIN-2019-09', 'quality-filter'];
+    const { launches } = await survives({
+      redo: stages.map((stage) => `spark/${stage}`),
+      workers: 2,
+      disturb: () => Promise.resolve(),
+    });
+    assert.deepEqual(stagesOf(launches), [...stages].sort(), 'each stage launched once');
+  },
+);
+
+/**
+ * A scenario that redoes the downloads with the mirror misbehaving: the same files, only the
+ * planted broken ones quarantined, and (the downloads matching) no Spark job at all.
+ */
+async function downloadSurvives(faults: object, disturb: Scenario['disturb']): Promise<BuildMixtureResult> {
+  await putFaults(faults);
+  try {
+    const { result, launches } = await survives({ redo: ['raw'], disturb });
+    assert.deepEqual(
+      result.download.quarantinedReasons,
+      referenceQuarantine,
+      'only the planted files quarantined',
+    );
+    assert.deepEqual(launches, [], 'every Spark stage skipped by its fingerprint');
+    return result;
+  } finally {
+    await putFaults({});
+  }
+}
+
+test(
+  'the worker SIGKILLed during download, a new worker started: the same files',
   { timeout: SCENARIO_MS },
   async () => {
     // Slow bodies, so the kill lands while files are in flight.
-    await putFaults({ bytesPerSecond: 40_000, keyPattern: '\\.warc\\.wet\\.gz$' });
-    try {
-      const { result, launches } = await survives({
-        redo: ['raw'],
-        disturb: async (_workflowId, worker) => {
-          await waitUntil(
-            'a WET file in flight',
-            () => (lab.sizeOf('_staging') > 0 ? true : undefined),
-            SCENARIO_MS,
-          );
-          replace(worker);
-          await putFaults({});
-        },
-      });
-      assert.deepEqual(
-        result.download.quarantinedReasons,
-        referenceQuarantine,
-        'only the planted files quarantined',
-      );
-      // Downloads identical to the reference: every Spark stage is skipped by its fingerprint.
-      assert.deepEqual(launches, []);
-    } finally {
-      await putFaults({});
-    }
+    await downloadSurvives(
+      { bytesPerSecond: 40_000, keyPattern: '\\.warc\\.wet\\.gz$' },
+      async (_id, worker) => {
+        await waitUntil(
+          'a WET file in flight',
+          () => (lab.sizeOf('_staging') > 0 ? true : undefined),
+          SCENARIO_MS,
+        );
+        replace(worker);
+        await putFaults({});
+      },
+    );
   },
 );
 
 test(
-  'a 503 storm, SlowDown answers and latency spikes from the mirror: the same files, nothing else quarantined',
+  'a 503 storm, SlowDown answers and latency spikes from the mirror: the same files',
   { timeout: SCENARIO_MS },
   async () => {
-    await putFaults({ storm503: 8, slowDown: 0.3, latencyMs: 300, forRequests: 40, seed: 5 });
-    try {
-      const { result, launches } = await survives({ redo: ['raw'], disturb: () => Promise.resolve() });
-      assert.deepEqual(
-        result.download.quarantinedReasons,
-        referenceQuarantine,
-        'only the planted files quarantined',
-      );
-      assert.ok(result.download.retries >= 8, `the storm was seen: ${JSON.stringify(result.download)}`);
-      assert.deepEqual(launches, []);
-    } finally {
-      await putFaults({});
-    }
+    const result = await downloadSurvives(
+      { storm503: 8, slowDown: 0.3, latencyMs: 300, forRequests: 40, seed: 5 },
+      () => Promise.resolve(),
+    );
+    assert.ok(result.download.retries >= 8, `the storm was seen: ${JSON.stringify(result.download)}`);
   },
 );
 
@@ -329,13 +340,16 @@ test(
   { timeout: SCENARIO_MS },
   async (t) => {
     lab.resetRoot(['raw']);
-    // Room for what the root holds now plus a fifth of the downloads.
-    if (!lab.mountRoot(lab.pagesOf('.') + 64 * 1024 + Math.floor(rawBytes() / 5))) {
+    if (!lab.mountRoot(512 * 1024 * 1024)) {
       t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
       return;
     }
+    // Fill the disk but for a fifth of what the downloads need; the fix frees the space.
+    const filler = path.join(lab.root, 'filler');
+    const { bavail, bsize } = statfsSync(lab.root);
+    writeFileSync(filler, Buffer.alloc(bavail * bsize - Math.floor(rawBytes() / 5)));
     try {
-      await failsThenRecovers(/StorageUnusable|ENOSPC|no space/i, () => lab.remountRoot('size=512m'));
+      await failsThenRecovers(/StorageUnusable|ENOSPC|no space/i, () => rmSync(filler));
     } finally {
       lab.unmountRoot();
     }

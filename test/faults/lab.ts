@@ -316,17 +316,6 @@ export class FaultLab {
     }
   }
 
-  /** What `rel` takes on a tmpfs: whole 4 KiB pages per file, and one per folder. */
-  pagesOf(rel: string): number {
-    const full = path.join(this.root, rel);
-    const files = walk(full);
-    const folders = new Set(files.map((f) => path.dirname(f))).size + 1;
-    return files.reduce(
-      (n, f) => n + Math.ceil(statSync(path.join(full, f)).size / 4096) * 4096,
-      folders * 4096,
-    );
-  }
-
   sizeOf(rel: string): number {
     const full = path.join(this.root, rel);
     if (!existsSync(full)) return 0;

@@ -9,6 +9,7 @@ import { createWorker } from '../../cli/worker';
 import { freeLocalPort } from '../../core/net';
 import {
   DEFAULT_SETTINGS,
+  mirrorUrl,
   servicesDown,
   servicesUp,
   temporalAddress,
@@ -52,6 +53,16 @@ export async function startTestServices(names: ServiceName[], mirrorRoot?: strin
       if (attempt >= 3 || !/EADDRINUSE|address already in use/i.test(String(error))) throw error;
     }
   }
+}
+
+/** Sets the mirror's fault injection (`{}` turns it off). */
+export async function setMirrorFaults(settings: ServicesSettings, faults: object): Promise<void> {
+  const response = await fetch(`${mirrorUrl(settings)}_mirror/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
+  if (response.status !== 200) throw new Error(`mirror faults: ${response.status} ${await response.text()}`);
 }
 
 export function tempDir(prefix: string): string {
