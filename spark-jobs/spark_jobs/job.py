@@ -16,8 +16,8 @@ A job is a module with a `main()` that calls `run_job`. On the command line it t
 
 Rules that keep a job alive at 45 TB (260,000 WET files; see DESIGN.md "Spark jobs at 45 TB"):
 
-1. No single-task step over the data: no `coalesce(1)`, `repartition(1)`, global sort into one
-   file, or window without a partition key.
+1. No single-task step over the data: never shrink the data to one partition, sort it globally
+   into one file, or use a window without a partition key.
 2. No `collect()` of data. Only small metrics and file lists reach the driver, and every such
    line carries a `# bounded: …` comment saying why its size is bounded.
 3. Cache only what is reused, and sample before caching (training needs a bounded sample, not

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { runStatus, startBuildMixture, type RunStatus } from '../../cli/client';
 import { changeSchedule, createSchedule, describeSchedule } from '../../cli/schedule';
@@ -335,24 +335,44 @@ test(
   },
 );
 
+/**
+ * The storage root on its own tmpfs, spoiled by `spoil`: the run fails naming `cause`; after
+ * `fix` a new run ends like the reference. Skips, saying why, where the test may not mount.
+ */
+async function storageFaultScenario(
+  t: TestContext,
+  spoil: () => void,
+  cause: RegExp,
+  fix: () => void,
+): Promise<void> {
+  lab.resetRoot(['raw']);
+  if (!lab.mountRoot(512 * 1024 * 1024)) {
+    t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
+    return;
+  }
+  try {
+    spoil();
+    await failsThenRecovers(cause, fix);
+  } finally {
+    lab.unmountRoot();
+  }
+}
+
 test(
   'a full storage root fails the run clearly; after the fix a re-run gives the same output',
   { timeout: SCENARIO_MS },
   async (t) => {
-    lab.resetRoot(['raw']);
-    if (!lab.mountRoot(512 * 1024 * 1024)) {
-      t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
-      return;
-    }
     // Fill the disk but for a fifth of what the downloads need; the fix frees the space.
     const filler = path.join(lab.root, 'filler');
-    const { bavail, bsize } = statfsSync(lab.root);
-    writeFileSync(filler, Buffer.alloc(bavail * bsize - Math.floor(rawBytes() / 5)));
-    try {
-      await failsThenRecovers(/StorageUnusable|ENOSPC|no space/i, () => rmSync(filler));
-    } finally {
-      lab.unmountRoot();
-    }
+    await storageFaultScenario(
+      t,
+      () => {
+        const { bavail, bsize } = statfsSync(lab.root);
+        writeFileSync(filler, Buffer.alloc(bavail * bsize - Math.floor(rawBytes() / 5)));
+      },
+      /StorageUnusable|ENOSPC|no space/i,
+      () => rmSync(filler),
+    );
   },
 );
 
@@ -360,17 +380,12 @@ test(
   'a read-only storage root fails the run clearly; after the fix a re-run gives the same output',
   { timeout: SCENARIO_MS },
   async (t) => {
-    lab.resetRoot(['raw']);
-    if (!lab.mountRoot(512 * 1024 * 1024)) {
-      t.skip('mounting a tmpfs needs root (CAP_SYS_ADMIN), which this machine does not give the test');
-      return;
-    }
-    try {
-      lab.remountRoot('ro');
-      await failsThenRecovers(/StorageUnusable|EROFS|read-only/i, () => lab.remountRoot('rw'));
-    } finally {
-      lab.unmountRoot();
-    }
+    await storageFaultScenario(
+      t,
+      () => lab.remountRoot('ro'),
+      /StorageUnusable|EROFS|read-only/i,
+      () => lab.remountRoot('rw'),
+    );
   },
 );
 
