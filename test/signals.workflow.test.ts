@@ -1,7 +1,8 @@
 /**
  * Pause, resume and download limits of a running buildMixture through the real workflows: the
  * Temporal dev server, an in-process worker and the project's mirror on loopback, slowed by its
- * latency fault so that the download lasts long enough to steer. The CLI is driven as a user would.
+ * latency fault so that the download (or discovery) lasts long enough to steer. The CLI is driven
+ * as a user would.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -165,6 +166,62 @@ test('a paused run starts no batch; new limits reach running and later children;
       return name ? [name] : [];
     });
     assert.deepEqual(accepted, ['pause', 'setDownloadLimits', 'resume']);
+  } finally {
+    await putFaults({});
+  }
+});
+
+test('a run paused while discovering starts no next discovery and no download; resumed, it completes', async () => {
+  // Every crawl's paths list answers after 4 s: one discovery at a time lasts about that long.
+  await putFaults({ latencyMs: 4000, keyPattern: 'wet\\.paths\\.gz$' });
+  try {
+    const { workflowId } = await startBuildMixture(client, {
+      name: 'pause-discover',
+      crawls,
+      source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
+      wetFilesPerCrawl: { fraction: 1 },
+      stopAfter: 'download',
+      storageRoot: tempDir('root'),
+      download: { maxConcurrentCrawls: 1 },
+    });
+    const run = client.workflow.getHandle(workflowId);
+    const pending = async (): Promise<string[]> =>
+      ((await run.describe()).raw.pendingActivities ?? []).map((a) => a.activityType?.name ?? '');
+    await until('the first discovery is in flight', async () => (await pending()).includes('discoverCrawl'));
+    assert.equal((await pauseRun(client, workflowId)).paused, true);
+
+    // The discovery in flight finishes; then nothing is scheduled while the run is paused.
+    await until('no activity is in flight', async () => (await pending()).length === 0);
+    await putFaults({});
+    await sleep(3000);
+    assert.deepEqual(await pending(), [], 'no activity started while paused');
+    const progress = await run.query<BuildMixtureProgress>('progress');
+    assert.equal(progress.stage, 'discover');
+    assert.deepEqual([progress.discover.done, progress.discover.total], [1, crawls.length]);
+    assert.equal(progress.paused, true);
+
+    await resumeRun(client, workflowId);
+    const result = (await run.result()) as BuildMixtureResult;
+    assert.equal(result.crawls, crawls.length, 'every crawl discovered after the resume');
+    assert.equal(result.download.files, miniCrawl.files);
+
+    // In the history: the first discovery before the pause, nothing scheduled or started between
+    // pause and resume, the second discovery and the downloads after.
+    const timeline = ((await run.fetchHistory()).events ?? []).flatMap((event) => {
+      const update = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name;
+      if (update) return [update];
+      const activity = event.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (activity) return [activity];
+      return event.startChildWorkflowExecutionInitiatedEventAttributes ? ['downloadCrawl'] : [];
+    });
+    const resumedAt = timeline.indexOf('resume');
+    assert.deepEqual(timeline.slice(0, resumedAt + 1), ['discoverCrawl', 'pause', 'resume']);
+    const afterResume = timeline.slice(resumedAt + 1);
+    assert.equal(afterResume[0], 'discoverCrawl', 'the second discovery comes after the resume');
+    assert.deepEqual(
+      afterResume.filter((name) => name === 'downloadCrawl'),
+      crawls.map(() => 'downloadCrawl'),
+    );
   } finally {
     await putFaults({});
   }

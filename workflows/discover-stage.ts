@@ -1,10 +1,14 @@
-/** Step 1: discover every crawl's WET files. A crawl whose listing is missing is reported; the rest go on. */
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+/**
+ * Step 1: discover every crawl's WET files. A crawl whose listing is missing is reported; the rest
+ * go on. A paused run starts no next discovery until it is resumed.
+ */
+import { ActivityFailure, ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { DiscoverResult } from '../core/discover';
 import { DISCOVER_OPTIONS } from './activity-options';
 import { mapWithConcurrency } from '../core/concurrency';
+import { untilResumed } from './controls';
 import type { BuildMixtureProgress } from './progress';
 
 const { discoverCrawl } = proxyActivities<typeof activities>(DISCOVER_OPTIONS);
@@ -28,6 +32,8 @@ export async function discoverStage(
     config.crawls,
     config.download.maxConcurrentCrawls,
     async (crawl) => {
+      // Runs recorded before discovery honoured pause scheduled every discovery regardless.
+      if (patched('pause-between-discoveries')) await untilResumed(progress);
       try {
         const result = await discoverCrawl.executeWithOptions(
           { ...DISCOVER_OPTIONS, summary: `discover ${crawl}` },
