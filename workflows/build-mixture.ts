@@ -21,7 +21,7 @@ import { ConfigError, parseConfig, type Config } from '../config/schema';
 import { RUN_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import { RunControls, untilResumed } from './controls';
 import { discoverStage, sumValues } from './discover-stage';
-import { sumDownloads, type DownloadSummary } from './download-crawl';
+import { inventoryOf, sumDownloads, type DownloadSummary } from './download-crawl';
 import { downloadStage } from './download-stage';
 import {
   emptyProgress,
@@ -102,7 +102,8 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     ? undefined
     : await qualityStage(
         config,
-        downloads.filter((d) => d.ok > 0).map(({ crawl, inventory }) => ({ crawl, inventory })),
+        // An old recorded child result may lack its inventory: inventoryOf falls back to where it was.
+        downloads.filter((d) => d.ok > 0).map((d) => ({ crawl: d.crawl, inventory: inventoryOf(d) })),
         progress,
         enter,
       );

@@ -49,6 +49,7 @@ export interface DownloadCrawlProgress extends DownloadCrawlTotals {
 
 export interface DownloadCrawlResult extends DownloadCrawlTotals {
   crawl: string;
+  /** Storage-relative inventory the child wrote (read it through `inventoryOf`: old recorded results lack it). */
   inventory: string;
   quarantinedReasons: Record<string, number>;
   workflowRuns: number;
@@ -82,11 +83,20 @@ export type DownloadSummary = DownloadCrawlTotals & {
   inventories: Record<string, string>;
 };
 
+/**
+ * The inventory a download child wrote. A result recorded before children returned it has none:
+ * such runs wrote `raw/<crawl>/inventory.parquet` (core/download/inventory's legacyInventoryPath,
+ * not imported here: it pulls in storage code that has no place in a workflow).
+ */
+export function inventoryOf(result: { crawl: string; inventory?: string }): string {
+  return result.inventory ?? `raw/${result.crawl}/inventory.parquet`;
+}
+
 export function sumDownloads(results: readonly DownloadCrawlResult[]): DownloadSummary {
   const summary: DownloadSummary = { ...emptyTotals(), quarantinedReasons: {}, inventories: {} };
   for (const r of results) {
     Object.assign(summary, addTotals(summary, r));
-    summary.inventories[r.crawl] = r.inventory;
+    summary.inventories[r.crawl] = inventoryOf(r);
     for (const [reason, n] of Object.entries(r.quarantinedReasons)) {
       summary.quarantinedReasons[reason] = (summary.quarantinedReasons[reason] ?? 0) + n;
     }
