@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, MapType, StringType, StructField, StructType
 
@@ -114,8 +114,8 @@ def _batch(rows: list[tuple], counts: int, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _length_aggregates(column: str) -> list[Column]:
-    """count, sum, min, max and one count per LENGTH_EDGES bucket of len(column)."""
+def _length_aggregates(column: Column) -> list[Column]:
+    """count, sum, min, max and one count per LENGTH_EDGES bucket of len(column) (nulls skipped)."""
     length = F.length(column)
     his = [*LENGTH_EDGES[1:], None]
     buckets = [
@@ -143,7 +143,7 @@ def _merge_lengths(partials: list[list]) -> Distribution:
 
 def content_digest(df: DataFrame) -> Column:
     """An aggregate that is the same for the same set of rows, in any order or file layout."""
-    total = F.coalesce(F.sum(_row_hash(df.columns)), F.lit(0).cast("decimal(38,0)"))
+    total = F.coalesce(F.sum(row_hash(df.columns)), F.lit(0).cast("decimal(38,0)"))
     return F.concat_ws(":", F.count(F.lit(1)).cast("string"), total.cast("string"))
 
 
@@ -229,32 +229,45 @@ def publish(
 ) -> None:
     """Writes `rows` (ROWS) under `<output>/kind=…/` in one pass, then fills `metrics` from them.
 
-    The file layout follows the input partitions (no shuffle of the text); content is
-    deterministic, and `metrics.output_digest` does not depend on the layout. Raises if the rows
-    disagree with the readers' per-file counts.
+    The rows are computed once, by that write: the documents' lengths and content digest are
+    observed on the way to the writer (`observe`), and the counts come from reading back only the
+    small columns of what was written (kind, reason, crawl, counts: never the text). The file
+    layout follows the input partitions (no shuffle of the text); content is deterministic, and
+    `metrics.output_digest` does not depend on the layout. Raises if the rows disagree with the
+    readers' per-file counts or with what was observed.
     """
-    rows.withColumn("dataset", F.lit(dataset)).select(*ROWS.names).write.partitionBy("kind").mode(
-        "overwrite"
-    ).parquet(output)
+    rows = rows.withColumn("dataset", F.lit(dataset)).select(*ROWS.names)
+    is_doc = F.col("kind") == DOC_KIND
+    text = F.when(is_doc, F.col("text"))
+    observation = Observation()
+    observed = rows.observe(
+        observation,
+        *[a.alias(f"length_{i}") for i, a in enumerate(_length_aggregates(text))],
+        F.sum(F.when(is_doc, row_hash(DOCUMENTS.names))).alias("digest_sum"),
+    )
+    write_by_kind(observed, output)
+    seen = list(observation.get.values())  # bounded: one row of a dozen aggregates
     written = rows.sparkSession.read.schema(ROWS).parquet(output)
-    _fill_metrics(written, metrics, problem_reasons, lost_reasons)
+    _fill_metrics(written, seen[:-1], seen[-1], metrics, problem_reasons, lost_reasons)
 
 
-def _row_hash(columns: Sequence[str]) -> Column:
+def row_hash(columns: Sequence[str]) -> Column:
+    """xxhash64 of a row's columns, as a decimal that sums without overflow."""
     return F.xxhash64(*[F.col(c) for c in columns]).cast("decimal(38,0)")
 
 
 def _fill_metrics(
     rows: DataFrame,
+    doc_lengths: list,
+    doc_digest_sum: object,
     metrics: Metrics,
     problem_reasons: tuple[str, ...],
     lost_reasons: tuple[str, ...],
 ) -> None:
-    # One read of what was written gives the counts, the length histogram and the digest.
-    aggregates = [F.count(F.lit(1)), *_length_aggregates("text")]
-    aggregates.append(F.sum(_row_hash(DOCUMENTS.names)))
-    grouped = rows.groupBy("kind", "reason", "crawl").agg(*aggregates)
-    groups = grouped.collect()  # bounded: one row per (kind, reason, crawl), a few dozen
+    # Counts from the small columns of what was written; `doc_lengths` and `doc_digest_sum` were
+    # observed over the text while it was written.
+    groups = rows.groupBy("kind", "reason", "crawl").agg(F.count(F.lit(1)))
+    groups = groups.collect()  # bounded: one row per (kind, reason, crawl), a few dozen
     count: dict[tuple, int] = {}  # (kind, crawl for documents else reason) -> rows
     for g in groups:
         key = (g["kind"], g["crawl"] if g["kind"] == "doc" else g["reason"])
@@ -288,10 +301,10 @@ def _fill_metrics(
     for reason, n in {**count_of("dropped"), **problem_rows, **flagged}.items():
         if problems.get(reason, 0) != n:
             raise RuntimeError(f"{reason}: {n} rows but readers counted {problems}")
-    doc_groups = [list(g)[3:] for g in groups if g["kind"] == DOC_KIND]
-    doc_lengths = [g[1:-1] for g in doc_groups]
-    metrics.output_digest = digest_of([metrics.rows_kept, sum(int(g[-1] or 0) for g in doc_groups)])
-    metrics.distributions["document_chars"] = _merge_lengths(doc_lengths)
+    if (doc_lengths[0] or 0) != metrics.rows_kept:
+        raise RuntimeError(f"observed {doc_lengths[0]} documents, wrote {metrics.rows_kept}")
+    metrics.output_digest = digest_of([metrics.rows_kept, int(doc_digest_sum or 0)])
+    metrics.distributions["document_chars"] = _merge_lengths([doc_lengths])
     metrics.extra.update(
         problems=problems,
         files_read=sum(count_of("file").values()),
