@@ -3,12 +3,14 @@
  * verification, quarantine, throttling.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { downloadFile, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
+import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
 import { downloadBatch } from '../core/download/batch';
 import { readInventory } from '../core/download/inventory';
@@ -130,6 +132,50 @@ test('a permanently corrupt gzip file and a 404 are quarantined with reasons', a
   const missing = await fetchKey(keyOf('absent'), path.join(tempDir('dl'), 'm'), { governor });
   assert.equal(missing.status, 'quarantined');
   assert.match(missing.status === 'quarantined' ? missing.reason : '', /^http_404/);
+});
+
+test('the verifier threads: verdicts, lent bytes left intact, no thread keeping a process alive', async () => {
+  const big = sources[keyOf('big')]!;
+  const lent = Buffer.from(big);
+  assert.deepEqual(await verifyGzip([lent]), { sha256: sha(big), gzipError: null });
+  assert.deepEqual(lent, big, "bytes lent to the verifier (not transferred) are still the caller's");
+  const pieces = Array.from({ length: Math.ceil(big.length / 4096) }, (_, i) =>
+    big.subarray(i * 4096, (i + 1) * 4096),
+  );
+  assert.deepEqual(
+    await verifyGzip(pieces),
+    { sha256: sha(big), gzipError: null },
+    'pieces are taken in order',
+  );
+  assert.equal((await verifyGzip([big.subarray(0, big.length - 100)])).gzipError, 'unexpected end of file');
+  assert.equal(
+    (await verifyGzip([Buffer.from('plain text\n'.repeat(100))])).gzipError,
+    'incorrect header check',
+  );
+
+  // A download that gives up with its body half-verified must not leave a verifier thread
+  // holding the process: a child process does one and has to exit by itself.
+  mirror.setFaults({ truncate: 1, truncateFraction: 0.5, forRequests: 1, keys: [keyOf('big')] });
+  const module = (name: string): string =>
+    JSON.stringify(path.join(__dirname, '..', 'core', 'download', name));
+  const script = `
+    const { downloadFile } = require(${module('download-file.js')});
+    const { RateGovernor } = require(${module('rate-governor.js')});
+    downloadFile({
+      source: { kind: 'http', baseUrl: ${JSON.stringify(source().baseUrl)} },
+      key: ${JSON.stringify(keyOf('big'))},
+      partialPath: ${JSON.stringify(path.join(tempDir('dl'), 'gives-up'))},
+      governor: new RateGovernor(1000, { ceiling: 1000 }),
+      retry: ${JSON.stringify({ ...retry, maxTransientAttempts: 1 })},
+    }).then((o) => console.log('finished: ' + o.status), (e) => console.log('gave up: ' + e.message));`;
+  const child = await promisify(execFile)(process.execPath, ['-e', script], { timeout: 20_000 }).catch(
+    (error: Error & { stdout?: string; signal?: string }) =>
+      assert.fail(
+        `the child did not exit by itself (${error.signal ?? error.message}): ${error.stdout ?? ''}`,
+      ),
+  );
+  assert.match(child.stdout, /^gave up: .*transient failures/);
+  assert.equal(mirror.stats().faults.truncate, 1);
 });
 
 test('a 503 storm slows the governor, and the file still arrives', async () => {

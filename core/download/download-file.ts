@@ -3,15 +3,14 @@
  * Range request from what is on disk, unless the object changed or the server ignores ranges.
  * The whole file is then verified (length, gzip decodes to the end) and hashed.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createGunzip, type ZlibOptions } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PermanentSourceError, type Source } from '../commoncrawl-source';
 import { ObjectChangedError, openObject, TransientSourceError, type ObjectValidators } from './source-reader';
 import type { RateGovernor } from './rate-governor';
+import { PooledVerifier, type Verdict } from './verify-pool';
 
 export interface RetryPolicy {
   /** Transient failures tolerated inside one activity attempt before it gives up to Temporal. */
@@ -106,66 +105,34 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs: nu
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const WRITE_BATCH_BYTES = 256 * 1024;
-/**
- * Decoder settings measured on loopback against `curl | sha256sum, gzip -t`: zlib's 16 KiB
- * default output chunks cost a threadpool round trip and a Buffer per 16 KiB of text, and its
- * 16 KiB input buffer made the download loop wait for the decoder on almost every network chunk.
- * Up to GUNZIP_BUFFER_BYTES wait in the decoder per file in flight.
- */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
-const GUNZIP_BUFFER_BYTES = 1024 * 1024;
+/** Read size when a resumed or published file is verified from disk. */
+const VERIFY_READ_BYTES = 1024 * 1024;
 
-/** sha256 and a gzip decode of bytes as they come, without keeping them. */
-class StreamingVerifier {
-  private readonly hash = createHash('sha256');
-  private readonly gunzip = createGunzip({
-    chunkSize: GUNZIP_CHUNK_BYTES,
-    writableHighWaterMark: GUNZIP_BUFFER_BYTES,
-  } as ZlibOptions);
-  private gzipError: string | null = null;
-  private readonly ended: Promise<void>;
-
-  constructor() {
-    this.gunzip.on('data', () => undefined);
-    this.ended = new Promise((resolve) => {
-      this.gunzip.once('end', resolve);
-      this.gunzip.on('error', (error: Error) => {
-        this.gzipError ??= error.message;
-        resolve();
-      });
-    });
+/** sha256 of all the bytes, and whether they decode as gzip to the end (in a worker thread). */
+export async function verifyGzip(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Verdict> {
+  const verifier = new PooledVerifier();
+  try {
+    for await (const chunk of chunks) await verifier.update(chunk);
+  } catch (error) {
+    verifier.abandon();
+    throw error;
   }
-
-  /** Waits while the decoder is behind, so a fast link cannot pile a whole file up in memory. */
-  async update(chunk: Uint8Array): Promise<void> {
-    this.hash.update(chunk);
-    if (this.gzipError !== null || this.gunzip.write(chunk)) return;
-    await Promise.race([new Promise((resolve) => this.gunzip.once('drain', resolve)), this.ended]);
-  }
-
-  async finish(): Promise<{ sha256: string; gzipError: string | null }> {
-    this.gunzip.end();
-    await this.ended;
-    return { sha256: this.hash.digest('hex'), gzipError: this.gzipError };
-  }
-
-  /** For a body that broke off: the verdict would be meaningless. */
-  abandon(): void {
-    this.gunzip.destroy();
-  }
-}
-
-/** sha256 of all the bytes, and whether they decode as gzip to the end. */
-export async function verifyGzip(
-  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-): Promise<{ sha256: string; gzipError: string | null }> {
-  const verifier = new StreamingVerifier();
-  for await (const chunk of chunks) await verifier.update(chunk);
   return verifier.finish();
 }
 
-export function verifyGzipFile(file: string): Promise<{ sha256: string; gzipError: string | null }> {
-  return verifyGzip(createReadStream(file, { highWaterMark: GUNZIP_BUFFER_BYTES }) as AsyncIterable<Buffer>);
+export async function verifyGzipFile(file: string): Promise<Verdict> {
+  const verifier = new PooledVerifier();
+  try {
+    // A read stream's chunks are not reused: they are handed to the worker, not copied.
+    for await (const chunk of createReadStream(file, {
+      highWaterMark: VERIFY_READ_BYTES,
+    }) as AsyncIterable<Buffer>)
+      await verifier.update(chunk, true);
+  } catch (error) {
+    verifier.abandon();
+    throw error;
+  }
+  return verifier.finish();
 }
 
 export async function downloadFile(input: DownloadFileInput): Promise<FileOutcome> {
@@ -181,152 +148,166 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
     input.onRetry?.(retries);
   };
 
-  let streaming: StreamingVerifier | null = null;
-  for (;;) {
-    streaming?.abandon();
-    streaming = null;
-    const meta = await readMeta(partialPath);
-    // The whole object's length, from the validators of the response that began this file.
-    let expected = meta?.length ?? 0;
-    let start = meta ? await sizeOf(partialPath) : 0;
-    if (start === 0) await discardPartial(partialPath);
-    if (meta && start > meta.length) {
-      await discardPartial(partialPath);
-      start = 0;
-    }
-    try {
-      if (!meta || start < meta.length) {
-        await input.governor.acquire();
-        const response = await openObject(input.source, input.key, {
-          start,
-          ifRange: meta?.etag ?? meta?.lastModified ?? null,
-          ...(retry.requestTimeoutMs ? { idleTimeoutMs: retry.requestTimeoutMs } : {}),
-          ...(input.signal ? { signal: input.signal } : {}),
-          ...(input.s3 ? { s3: input.s3 } : {}),
-        });
-        const changed = meta !== null && !sameObject(meta, response.validators);
-        if (changed && response.start > 0) {
-          // A range of a different object than the one we had begun: start over.
-          response.cancel();
+  let streaming: PooledVerifier | null = null;
+  // A verifier left running (a give-up, an error) would keep its worker thread busy for ever.
+  try {
+    for (;;) {
+      streaming?.abandon();
+      streaming = null;
+      const meta = await readMeta(partialPath);
+      // The whole object's length, from the validators of the response that began this file.
+      let expected = meta?.length ?? 0;
+      let start = meta ? await sizeOf(partialPath) : 0;
+      if (start === 0) await discardPartial(partialPath);
+      if (meta && start > meta.length) {
+        await discardPartial(partialPath);
+        start = 0;
+      }
+      try {
+        if (!meta || start < meta.length) {
+          await input.governor.acquire();
+          const response = await openObject(input.source, input.key, {
+            start,
+            ifRange: meta?.etag ?? meta?.lastModified ?? null,
+            ...(retry.requestTimeoutMs ? { idleTimeoutMs: retry.requestTimeoutMs } : {}),
+            ...(input.signal ? { signal: input.signal } : {}),
+            ...(input.s3 ? { s3: input.s3 } : {}),
+          });
+          const changed = meta !== null && !sameObject(meta, response.validators);
+          if (changed && response.start > 0) {
+            // A range of a different object than the one we had begun: start over.
+            response.cancel();
+            await discardPartial(partialPath);
+            transient += 1;
+            retried();
+            continue;
+          }
+          if (response.start !== start || changed) {
+            // The server sent the whole object (it ignored the range, or the object changed).
+            await discardPartial(partialPath);
+            start = 0;
+          }
+          if (start === 0) await writeFile(metaPath(partialPath), JSON.stringify(response.validators));
+          expected = response.validators.length;
+          // Chunks are written in pieces of at most WRITE_BATCH_BYTES, each on disk before more is
+          // read, so what a heartbeat reports is what a retry finds, even after SIGKILL.
+          let onDisk = start;
+          // A download from byte 0 is hashed and gunzipped as it arrives, in a worker thread: no
+          // second read to verify.
+          streaming = start === 0 ? new PooledVerifier() : null;
+          const file = await open(partialPath, start > 0 ? 'a' : 'w');
+          let pending: Uint8Array[] = [];
+          let pendingBytes = 0;
+          // Each piece is a copy of its chunks in memory of its own: once on disk, it is handed
+          // to the verifier's thread without another copy.
+          const flush = async (verify: boolean): Promise<void> => {
+            if (pendingBytes === 0) return;
+            const piece = Buffer.allocUnsafeSlow(pendingBytes);
+            let at = 0;
+            for (const chunk of pending) {
+              piece.set(chunk, at);
+              at += chunk.length;
+            }
+            pending = [];
+            pendingBytes = 0;
+            await file.write(piece);
+            onDisk += piece.length;
+            input.onBytes?.(onDisk);
+            if (verify) await streaming?.update(piece, true);
+          };
+          try {
+            for await (const chunk of response.body) {
+              fetchedBytes += chunk.length;
+              pending.push(chunk);
+              pendingBytes += chunk.length;
+              if (pendingBytes >= WRITE_BATCH_BYTES) await flush(true);
+            }
+            await flush(true);
+          } catch (error) {
+            // What arrived is kept for a resume; a body that broke off is not worth verifying.
+            await flush(false);
+            if (input.signal?.aborted || error instanceof TransientSourceError) throw error;
+            throw new TransientSourceError(
+              `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
+              false,
+            );
+          } finally {
+            await file.close();
+          }
+        }
+        const size = await sizeOf(partialPath);
+        if (size < expected)
+          throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
+        const verdict =
+          size > expected
+            ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` }
+            : streaming
+              ? await streaming.finish()
+              : await verifyGzipFile(partialPath);
+        streaming = null;
+        if (verdict.gzipError === null) {
+          return {
+            status: 'ok',
+            bytes: size,
+            sha256: verdict.sha256,
+            retries,
+            fetchedBytes,
+          };
+        }
+        corrupt += 1;
+        if (corrupt >= retry.maxCorruptAttempts) {
+          return {
+            status: 'quarantined',
+            reason: `corrupt: ${verdict.gzipError}`,
+            retries,
+            fetchedBytes,
+            partialKept: true,
+          };
+        }
+        retried();
+        await discardPartial(partialPath);
+      } catch (error) {
+        if (error instanceof PermanentSourceError) {
+          await discardPartial(partialPath);
+          return {
+            status: 'quarantined',
+            reason: `http_${error.status}: ${error.message}`,
+            retries,
+            fetchedBytes,
+            partialKept: false,
+          };
+        }
+        if (error instanceof ObjectChangedError) {
           await discardPartial(partialPath);
           transient += 1;
           retried();
           continue;
         }
-        if (response.start !== start || changed) {
-          // The server sent the whole object (it ignored the range, or the object changed).
-          await discardPartial(partialPath);
-          start = 0;
-        }
-        if (start === 0) await writeFile(metaPath(partialPath), JSON.stringify(response.validators));
-        expected = response.validators.length;
-        // Chunks are written in pieces of at most WRITE_BATCH_BYTES, each on disk before more is
-        // read, so what a heartbeat reports is what a retry finds, even after SIGKILL.
-        let onDisk = start;
-        // A download from byte 0 is hashed and gunzipped as it arrives: no second read to verify.
-        streaming = start === 0 ? new StreamingVerifier() : null;
-        const file = await open(partialPath, start > 0 ? 'a' : 'w');
-        let pending: Uint8Array[] = [];
-        let pendingBytes = 0;
-        const flush = async (): Promise<void> => {
-          if (pendingBytes === 0) return;
-          const piece = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending);
-          pending = [];
-          pendingBytes = 0;
-          await file.write(piece);
-          onDisk += piece.length;
-          input.onBytes?.(onDisk);
-        };
-        try {
-          for await (const chunk of response.body) {
-            await streaming?.update(chunk);
-            fetchedBytes += chunk.length;
-            pending.push(chunk);
-            pendingBytes += chunk.length;
-            if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
-          }
-          await flush();
-        } catch (error) {
-          await flush();
-          if (input.signal?.aborted || error instanceof TransientSourceError) throw error;
-          throw new TransientSourceError(
-            `body of ${input.key} broke off at byte ${onDisk}: ${(error as Error).message}`,
-            false,
-          );
-        } finally {
-          await file.close();
-        }
-      }
-      const size = await sizeOf(partialPath);
-      if (size < expected)
-        throw new TransientSourceError(`${input.key}: ${size} of ${expected} bytes arrived`, false);
-      const verdict =
-        size > expected
-          ? { sha256: '', gzipError: `length ${size} exceeds ${expected}` }
-          : streaming
-            ? await streaming.finish()
-            : await verifyGzipFile(partialPath);
-      streaming = null;
-      if (verdict.gzipError === null) {
-        return {
-          status: 'ok',
-          bytes: size,
-          sha256: verdict.sha256,
-          retries,
-          fetchedBytes,
-        };
-      }
-      corrupt += 1;
-      if (corrupt >= retry.maxCorruptAttempts) {
-        return {
-          status: 'quarantined',
-          reason: `corrupt: ${verdict.gzipError}`,
-          retries,
-          fetchedBytes,
-          partialKept: true,
-        };
-      }
-      retried();
-      await discardPartial(partialPath);
-    } catch (error) {
-      if (error instanceof PermanentSourceError) {
-        await discardPartial(partialPath);
-        return {
-          status: 'quarantined',
-          reason: `http_${error.status}: ${error.message}`,
-          retries,
-          fetchedBytes,
-          partialKept: false,
-        };
-      }
-      if (error instanceof ObjectChangedError) {
-        await discardPartial(partialPath);
+        if (!(error instanceof TransientSourceError)) throw error;
+        if (error.throttled) await input.governor.onThrottle();
         transient += 1;
         retried();
-        continue;
+        // `retries` counts this file's failures across activity attempts (carried by heartbeats),
+        // so a key that never recovers is set aside instead of stalling its crawl for ever.
+        if (retry.maxAttemptsPerFile !== undefined && retries >= retry.maxAttemptsPerFile) {
+          await discardPartial(partialPath);
+          return {
+            status: 'quarantined',
+            reason: `${error.code}_after_${retries}_attempts: ${error.message}`,
+            retries,
+            fetchedBytes,
+            partialKept: false,
+          };
+        }
+        if (transient >= retry.maxTransientAttempts) {
+          throw new TransientExhaustedError(
+            `${input.key}: ${transient} transient failures, last: ${error.message}`,
+          );
+        }
+        await sleep(backoffMs(transient, retry, error.retryAfterMs));
       }
-      if (!(error instanceof TransientSourceError)) throw error;
-      if (error.throttled) await input.governor.onThrottle();
-      transient += 1;
-      retried();
-      // `retries` counts this file's failures across activity attempts (carried by heartbeats),
-      // so a key that never recovers is set aside instead of stalling its crawl for ever.
-      if (retry.maxAttemptsPerFile !== undefined && retries >= retry.maxAttemptsPerFile) {
-        await discardPartial(partialPath);
-        return {
-          status: 'quarantined',
-          reason: `${error.code}_after_${retries}_attempts: ${error.message}`,
-          retries,
-          fetchedBytes,
-          partialKept: false,
-        };
-      }
-      if (transient >= retry.maxTransientAttempts) {
-        throw new TransientExhaustedError(
-          `${input.key}: ${transient} transient failures, last: ${error.message}`,
-        );
-      }
-      await sleep(backoffMs(transient, retry, error.retryAfterMs));
     }
+  } finally {
+    streaming?.abandon();
   }
 }
