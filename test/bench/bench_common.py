@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 from pathlib import Path
 
@@ -25,3 +26,34 @@ def generate_mini_crawl(out: Path, args: argparse.Namespace) -> Path:
     command += ["--seed", str(args.seed), "--crawls", args.crawls]
     subprocess.run(command, check=True, capture_output=True)
     return out
+
+
+def _proc_children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = task / "children"
+        if children.is_file():
+            found += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and every descendant, live or reaped (Linux).
+
+    A Spark job spends CPU in the JVM, its GC and JIT threads and the Python workers, not only in
+    the one task thread of `local[1]`: on a shared machine, CPU time is the per-core cost that
+    wall time only approximates.
+    """
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    tick = os.sysconf("SC_CLK_TCK")
+    pending = _proc_children(os.getpid())
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            pending += _proc_children(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
