@@ -4,6 +4,13 @@
  * file byte for byte (the manifest included), every committed stage's content digest and counts,
  * and nothing half-written or abandoned left in the storage root. See lab.ts for how a scenario
  * starts from the reference's committed stages and redoes only the ones it disturbs.
+ *
+ * The reference run is also the end-to-end test of the pipeline and of starting it from the
+ * Temporal UI: where Debian's chromium is present, it is started from the UI's Start Workflow
+ * form (the config pasted as JSON, the workflow id typed in) and waited for on the run's page
+ * until that shows Completed; a test of its own then checks, from the run's history, that it
+ * began as the form was filled. Without a browser the reference is started through the client,
+ * that test skips saying why, and every other scenario runs as before.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -14,10 +21,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { runStatus, startBuildMixture, type RunStatus } from '../../cli/client';
 import { changeSchedule, createSchedule, describeSchedule } from '../../cli/schedule';
 import { REFERENCE_CORPORA } from '../../config/schema';
+import { TASK_QUEUE } from '../../config/temporal';
 import type { Manifest } from '../../core/mix/manifest';
 import type { RunReport } from '../../core/report/report';
 import { taggedProcesses } from '../../core/spark/orphans';
 import type { BuildMixtureResult } from '../../workflows';
+import { browserSkipReason, TemporalUi, WORKFLOW_TYPE } from '../helpers/browser';
 import { setMirrorFaults } from '../helpers/services';
 import { FaultLab, leftovers, snapshot, waitUntil, type RootSnapshot, type Worker } from './lab';
 
@@ -26,12 +35,23 @@ let reference: RootSnapshot;
 /** The reference run's quarantined files by reason (the miniature crawl plants broken files). */
 let referenceQuarantine: Record<string, number>;
 const SCENARIO_MS = 6 * 60_000;
+const REFERENCE_MS = 15 * 60_000;
+/** Why the reference run is started through the client instead of the Temporal UI, if it is. */
+const noBrowser = browserSkipReason();
+let ui: TemporalUi | undefined;
+/** How the reference run was started from the UI: what the form got, and what the run's page showed at the end. */
+let uiStart:
+  { workflowId: string; runId: string; pasted: string; shown: string; pageUrl: string } | undefined;
 
 before(async () => {
   await lab.start();
+  if (!noBrowser) ui = await TemporalUi.open(lab.services.settings);
 });
 
-after(() => lab.stop());
+after(async () => {
+  await ui?.close();
+  await lab.stop();
+});
 
 /** Keys whose values differ between two snapshots: a readable failure, not a 300-line diff. */
 function differences(got: RootSnapshot, want: RootSnapshot): string[] {
@@ -110,11 +130,12 @@ const stagesOf = (launches: string[]): string[] =>
 
 /**
  * The undisturbed run every scenario is compared with, and the end-to-end checks of the pipeline
- * (they were quality.workflow.test's, which ran the same config a second time).
+ * (they were quality.workflow.test's, which ran the same config a second time). Started from the
+ * Temporal UI's Start Workflow form and waited for on the run's page where there is a browser.
  */
 test(
   'the reference run: the whole pipeline ends in a verified mixture, every count adds up',
-  { timeout: 15 * 60_000 },
+  { timeout: REFERENCE_MS },
   async () => {
     lab.ensureRoot();
     lab.startWorker();
@@ -122,16 +143,27 @@ test(
     let status: RunStatus;
     const seen = new Set<string>();
     try {
-      const workflowId = await lab.startRun();
+      const fromUi = ui ? await lab.startRunFromUi(ui) : undefined;
+      const workflowId = fromUi?.workflowId ?? (await lab.startRun());
       let finished = false;
-      const pending = lab.result(workflowId, 15 * 60_000).finally(() => (finished = true));
+      // Through the UI: its run page, which refreshes itself, until it shows the run closed (a
+      // little less than the test's time, so a page that never shows it fails with what it shows).
+      const closed = ui
+        ? ui.closedStatus(workflowId, REFERENCE_MS - 30_000)
+        : lab.result(workflowId, REFERENCE_MS).then(() => 'Completed');
+      const pending = closed.finally(() => (finished = true));
       // What `ccmix status` shows while Spark runs: the running job's stage and task counts.
       while (!finished) {
         const live = (await runStatus(lab.client, workflowId).catch(() => null))?.sparkLive;
         if (live?.spark && live.spark.tasksTotal > 0) seen.add(live.stage);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      result = await pending;
+      const shown = await pending;
+      result = await lab.result(workflowId, 60_000);
+      if (fromUi && ui) {
+        const { runId } = await lab.client.workflow.getHandle(workflowId).describe();
+        uiStart = { ...fromUi, runId, shown, pageUrl: ui.page.url() };
+      }
       // Queries on a closed run are answered by a worker, so this comes before it stops.
       status = await runStatus(lab.client, workflowId);
     } finally {
@@ -203,6 +235,35 @@ test(
     assert.ok(Object.keys(reference.files).some((f) => f.endsWith('.warc.wet.gz')));
     assert.deepEqual(leftovers(lab.root), { strayAttempts: [], staging: [], uncommitted: [] });
     lab.keepAsReference();
+  },
+);
+
+test(
+  "the reference run was started from the Temporal UI's Start Workflow form, and its page shows it Completed",
+  { skip: noBrowser },
+  async () => {
+    assert.ok(uiStart, 'the reference run was started from the UI and ended');
+    assert.equal(uiStart.shown, 'Completed', 'the run page shows Completed');
+    assert.ok(
+      decodeURIComponent(uiStart.pageUrl).includes(`/workflows/${uiStart.workflowId}/`),
+      `the page followed is the run's: ${uiStart.pageUrl}`,
+    );
+    const { events } = await lab.client.workflow.getHandle(uiStart.workflowId, uiStart.runId).fetchHistory();
+    const started = events?.[0]?.workflowExecutionStartedEventAttributes;
+    assert.ok(started, 'the history begins with the start');
+    assert.equal(started.workflowType?.name, WORKFLOW_TYPE, 'the workflow type typed in the form');
+    assert.equal(started.taskQueue?.name, TASK_QUEUE, 'the task queue typed in the form');
+    // The input is the JSON pasted in the form, as it was: `ccmix run` would have sent the
+    // parsed config, every default filled in.
+    const payloads = started.input?.payloads ?? [];
+    assert.equal(payloads.length, 1, 'one argument');
+    const converter = lab.client.options.loadedDataConverter.payloadConverter;
+    assert.deepEqual(converter.fromPayload(payloads[0]!), JSON.parse(uiStart.pasted), 'the pasted config');
+    assert.equal(
+      events?.at(-1)?.workflowExecutionCompletedEventAttributes != null,
+      true,
+      'the run completed',
+    );
   },
 );
 

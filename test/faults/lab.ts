@@ -24,13 +24,16 @@ import {
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, startBuildMixture } from '../../cli/client';
-import { REFERENCE_CORPORA } from '../../config/schema';
+import { parseConfig, REFERENCE_CORPORA } from '../../config/schema';
+import { buildMixtureWorkflowId } from '../../config/temporal';
 import { decodeInventory } from '../../core/download/inventory';
 import { generateMiniCrawl } from '../../core/minicrawl';
+import { configFingerprint } from '../../core/fingerprint';
 import { CCMIX_HOME, REPO_ROOT } from '../../core/paths';
 import { JOB_SERVER_ENV } from '../../core/spark/submit';
 import { mirrorUrl, servicesUp, stopService, temporalAddress } from '../../infra/services';
 import type { BuildMixtureResult } from '../../workflows';
+import type { TemporalUi } from '../helpers/browser';
 import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from '../helpers/services';
 
 export interface StageCommit {
@@ -300,6 +303,24 @@ export class FaultLab {
   async startRun(): Promise<string> {
     const { workflowId } = await startBuildMixture(this.client, this.config());
     return workflowId;
+  }
+
+  /** The id `ccmix run` gives this config's run. */
+  workflowId(): string {
+    const config = parseConfig(this.config());
+    return buildMixtureWorkflowId(config.name, configFingerprint(config));
+  }
+
+  /**
+   * Starts the run from the Temporal UI's Start Workflow form, as the README tells a user to: the
+   * config pasted as JSON, and typed in, the id `ccmix run` would give it (so later runs of this
+   * config are new runs of the same id). Leaves the page on the run's page.
+   */
+  async startRunFromUi(ui: TemporalUi): Promise<{ workflowId: string; pasted: string }> {
+    const workflowId = this.workflowId();
+    const pasted = JSON.stringify(this.config(), null, 2);
+    await ui.start(workflowId, pasted);
+    return { workflowId, pasted };
   }
 
   /** The run's result; polls through a Temporal restart (a long poll breaks with the server). */
