@@ -49,6 +49,18 @@ async function ccmix(...args: string[]): Promise<{ code: number; stdout: string;
 
 const putFaults = (faults: object): Promise<void> => setMirrorFaults(stack.services.settings, faults);
 
+/** A run of both crawls on a fresh storage root that stops after download. */
+const startDownloadRun = (name: string, download: object): Promise<{ workflowId: string }> =>
+  startBuildMixture(client, {
+    name,
+    crawls,
+    source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
+    wetFilesPerCrawl: { fraction: 1 },
+    stopAfter: 'download',
+    storageRoot: tempDir('root'),
+    download,
+  });
+
 const downloadProgress = (child: WorkflowHandle): Promise<DownloadCrawlProgress | null> =>
   child.query<DownloadCrawlProgress>('downloadProgress').catch(() => null);
 
@@ -80,21 +92,13 @@ test('a paused run starts no batch; new limits reach running and later children;
   // Every WET file answers after 700 ms: a one-file batch lasts about that long.
   await putFaults({ latencyMs: 700, keyPattern: '\\.warc\\.wet\\.gz$' });
   try {
-    const { workflowId } = await startBuildMixture(client, {
-      name: 'signals',
-      crawls,
-      source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
-      wetFilesPerCrawl: { fraction: 1 },
-      stopAfter: 'download',
-      storageRoot: tempDir('root'),
-      // One crawl at a time, so the second child starts after the change.
-      download: {
-        maxConcurrentCrawls: 1,
-        filesPerActivity: 1,
-        maxConcurrentDownloads: 2,
-        maxRequestsPerSecond: 500,
-        heartbeatTimeoutSeconds: 10,
-      },
+    // One crawl at a time, so the second child starts after the change.
+    const { workflowId } = await startDownloadRun('signals', {
+      maxConcurrentCrawls: 1,
+      filesPerActivity: 1,
+      maxConcurrentDownloads: 2,
+      maxRequestsPerSecond: 500,
+      heartbeatTimeoutSeconds: 10,
     });
     const run = client.workflow.getHandle(workflowId);
     const progress = (): Promise<BuildMixtureProgress> => run.query<BuildMixtureProgress>('progress');
@@ -175,15 +179,7 @@ test('a run paused while discovering starts no next discovery and no download; r
   // Every crawl's paths list answers after 4 s: one discovery at a time lasts about that long.
   await putFaults({ latencyMs: 4000, keyPattern: 'wet\\.paths\\.gz$' });
   try {
-    const { workflowId } = await startBuildMixture(client, {
-      name: 'pause-discover',
-      crawls,
-      source: { kind: 'http', baseUrl: mirrorUrl(stack.services.settings) },
-      wetFilesPerCrawl: { fraction: 1 },
-      stopAfter: 'download',
-      storageRoot: tempDir('root'),
-      download: { maxConcurrentCrawls: 1 },
-    });
+    const { workflowId } = await startDownloadRun('pause-discover', { maxConcurrentCrawls: 1 });
     const run = client.workflow.getHandle(workflowId);
     const pending = async (): Promise<string[]> =>
       ((await run.describe()).raw.pendingActivities ?? []).map((a) => a.activityType?.name ?? '');

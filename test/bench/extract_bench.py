@@ -42,9 +42,20 @@ from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
 
 
+class Stopwatch:
+    """Wall and CPU seconds (this process and its children) since it was made."""
+
+    def __init__(self) -> None:
+        self.cpu, self.started = cpu_seconds(), time.perf_counter()
+
+    def figures(self, **counts: int) -> dict:
+        wall = time.perf_counter() - self.started
+        return {"seconds": wall, "cpu_seconds": cpu_seconds() - self.cpu, **counts}
+
+
 def fastwarc_pass(files: list[Path]) -> dict:
     docs, chars, failed = 0, 0, 0
-    cpu, started = cpu_seconds(), time.perf_counter()
+    clock = Stopwatch()
     for path in files:
         with open(path, "rb") as stream:
             try:
@@ -53,29 +64,22 @@ def fastwarc_pass(files: list[Path]) -> dict:
                     docs += 1
             except Exception:  # noqa: BLE001 - like warcio, it stops at damage it cannot skip
                 failed += 1
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "docs": docs,
-        "files_failed": failed,
-    }
+    return clock.figures(docs=docs, files_failed=failed)
 
 
 def warm_job_pass(spark, inputs: list[Path], work: Path) -> dict:
     """The job inside an existing session (the job server's way): no JVM start."""
     argv = ["--run-id", "bench", "--output", str(work / "out"), "--metrics", str(work / "m.json")]
     argv += [f"--input={p}" for p in inputs]
-    cpu, started = cpu_seconds(), time.perf_counter()
+    clock = Stopwatch()
     assert extract.main(argv, spark=spark) == 0
-    seconds = time.perf_counter() - started
     metrics = json.loads((work / "m.json").read_text())
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds() - cpu, "docs": metrics["rows_kept"]}
+    return clock.figures(docs=metrics["rows_kept"])
 
 
 def warcio_pass(files: list[Path]) -> dict:
     docs, chars, failed = 0, 0, 0
-    cpu, started = cpu_seconds(), time.perf_counter()
+    clock = Stopwatch()
     for path in files:
         with open(path, "rb") as stream:
             try:
@@ -85,30 +89,18 @@ def warcio_pass(files: list[Path]) -> dict:
                         docs += 1
             except Exception:  # noqa: BLE001 - warcio stops at the first damage
                 failed += 1
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "docs": docs,
-        "files_failed": failed,
-    }
+    return clock.figures(docs=docs, files_failed=failed)
 
 
 def reader_pass(files: list[Path]) -> dict:
     docs, problems = 0, 0
-    cpu, started = cpu_seconds(), time.perf_counter()
+    clock = Stopwatch()
     for path in files:
         with open(path, "rb") as stream:
             documents = WetDocuments(stream)
             docs += sum(1 for d in documents if not d.dropped)
             problems += len(documents.reader.problems)
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds() - cpu,
-        "docs": docs,
-        "problems": problems,
-    }
+    return clock.figures(docs=docs, problems=problems)
 
 
 def job_pass(inputs: list[Path], work: Path) -> dict:
