@@ -20,6 +20,11 @@ export async function connectClient(address: string): Promise<Client> {
   return new Client({ connection, namespace: NAMESPACE });
 }
 
+/** The id of a config's run: its name and fingerprint, so the same config names the same run. */
+export function runWorkflowId(config: Config): string {
+  return buildMixtureWorkflowId(config.name, configFingerprint(config));
+}
+
 /**
  * Validates locally first (the same schema the workflow applies), then starts buildMixture.
  * The id derives from the config, so starting the same config twice attaches to the running one.
@@ -29,7 +34,7 @@ export async function startBuildMixture(
   input: unknown,
 ): Promise<{ workflowId: string; config: Config }> {
   const config = parseConfig(input);
-  const workflowId = buildMixtureWorkflowId(config.name, configFingerprint(config));
+  const workflowId = runWorkflowId(config);
   await client.workflow.start('buildMixture', {
     taskQueue: TASK_QUEUE,
     workflowId,

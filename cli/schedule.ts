@@ -4,8 +4,8 @@
  */
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { parseConfig } from '../config/schema';
-import { buildMixtureWorkflowId, RUN_SEARCH_ATTRIBUTE, TASK_QUEUE } from '../config/temporal';
-import { configFingerprint } from '../core/fingerprint';
+import { RUN_SEARCH_ATTRIBUTE, TASK_QUEUE } from '../config/temporal';
+import { runWorkflowId } from './client';
 
 export const OVERLAP_POLICIES = [
   'SKIP',
@@ -64,7 +64,7 @@ export async function createSchedule(client: Client, input: CreateScheduleInput)
       workflowType: 'buildMixture',
       taskQueue: TASK_QUEUE,
       // Temporal appends each run's scheduled time to this id.
-      workflowId: buildMixtureWorkflowId(config.name, configFingerprint(config)),
+      workflowId: runWorkflowId(config),
       args: [config],
       typedSearchAttributes: [{ key: RUN_SEARCH_ATTRIBUTE, value: config.name }],
       staticSummary: `buildMixture ${config.name} (scheduled)`,

@@ -23,12 +23,10 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { connectClient, startBuildMixture } from '../../cli/client';
+import { connectClient, runWorkflowId, startBuildMixture } from '../../cli/client';
 import { parseConfig, REFERENCE_CORPORA } from '../../config/schema';
-import { buildMixtureWorkflowId } from '../../config/temporal';
 import { decodeInventory } from '../../core/download/inventory';
 import { generateMiniCrawl } from '../../core/minicrawl';
-import { configFingerprint } from '../../core/fingerprint';
 import { CCMIX_HOME, REPO_ROOT } from '../../core/paths';
 import { JOB_SERVER_ENV } from '../../core/spark/submit';
 import { mirrorUrl, servicesUp, stopService, temporalAddress } from '../../infra/services';
@@ -307,8 +305,7 @@ export class FaultLab {
 
   /** The id `ccmix run` gives this config's run. */
   workflowId(): string {
-    const config = parseConfig(this.config());
-    return buildMixtureWorkflowId(config.name, configFingerprint(config));
+    return runWorkflowId(parseConfig(this.config()));
   }
 
   /**
