@@ -59,6 +59,15 @@ function commandOf(pid: number): string {
   }
 }
 
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
@@ -238,14 +247,28 @@ test('a worker that starts kills the Spark jobs of a worker that was SIGKILLed',
     },
   );
   const pid = worker.pid ?? 0;
-  // Wait for the Python side (the driver, then PySpark's daemon) so every layer is there to orphan.
-  const pythonUp = (): boolean => ownedBy(pid).some((p) => commandOf(p).includes('python'));
-  assert.ok(await waitFor(pythonUp, 90_000), 'the job started under the stand-in worker');
+  // Wait for PySpark's daemon, the last layer to start, so every layer is there to orphan (not
+  // merely spark-class's launcher, which is short-lived).
+  const daemonUp = (): boolean => ownedBy(pid).some((p) => commandOf(p).includes('-m pyspark.daemon'));
+  assert.ok(await waitFor(daemonUp, 90_000), 'the job started under the stand-in worker');
   worker.kill('SIGKILL');
   await new Promise((resolve) => worker.once('exit', resolve));
   const orphans = ownedBy(pid);
   assert.ok(orphans.length >= 2, `orphans outlive their worker: ${orphans.join(', ')}`);
+  // PySpark's daemon forks a worker per task, and such a worker may end on its own before the
+  // stop reaches it; every other layer (the JVM, the driver, the daemon) lives until killed.
+  const forkedTaskWorker = (p: number): boolean => {
+    const parent = parentOf(p);
+    return orphans.includes(parent) && commandOf(parent) === commandOf(p);
+  };
+  const longLived = orphans.filter((p) => commandOf(p) !== '' && !forkedTaskWorker(p));
+  for (const layer of ['bin/java ', 'spark_jobs/extract.py', '-m pyspark.daemon']) {
+    assert.ok(
+      longLived.some((p) => commandOf(p).includes(layer)),
+      `${layer} is among the orphans: ${longLived.map(commandOf).join(' | ')}`,
+    );
+  }
   const stopped = await stopOrphanedSparkJobs();
-  for (const orphan of orphans) assert.ok(stopped.processes.includes(orphan), `killed ${orphan}`);
+  for (const orphan of longLived) assert.ok(stopped.processes.includes(orphan), `killed ${orphan}`);
   assert.ok(await waitFor(() => ownedBy(pid).length === 0, 10_000), `left: ${ownedBy(pid).join(', ')}`);
 });
