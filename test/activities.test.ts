@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import * as activities from '../activities';
-import { tempDir } from './helpers/services';
+import { quietLogger, tempDir } from './helpers/services';
 
 const crawl = 'CC-MAIN-2016-07';
 const notGzipCrawl = 'CC-MAIN-2018-05';
@@ -39,10 +39,11 @@ const input = (c: string, storageRoot: string) => ({
 
 type Discovered = Awaited<ReturnType<typeof activities.discoverCrawl>>;
 const runDiscover = async (root: string, c = crawl): Promise<Discovered> =>
-  new MockActivityEnvironment().run<[ReturnType<typeof input>], Discovered, typeof activities.discoverCrawl>(
-    activities.discoverCrawl,
-    input(c, root),
-  );
+  new MockActivityEnvironment(undefined, { logger: quietLogger() }).run<
+    [ReturnType<typeof input>],
+    Discovered,
+    typeof activities.discoverCrawl
+  >(activities.discoverCrawl, input(c, root));
 
 test('discoverCrawl returns counts and a path, never the key list', async () => {
   const root = tempDir('act');
@@ -86,7 +87,7 @@ test('a storage root that cannot be written is an ordinary (retryable) error', a
 
 test('a path that would leave the storage root is a non-retryable UnsafePath failure', async () => {
   await assert.rejects(
-    new MockActivityEnvironment().run(activities.downloadBatch, {
+    new MockActivityEnvironment(undefined, { logger: quietLogger() }).run(activities.downloadBatch, {
       crawl,
       source: { kind: 'http' as const, baseUrl },
       storageRoot: tempDir('act'),

@@ -22,7 +22,7 @@ import { writeRunReport } from '../core/report/write';
 import { writeInventory } from '../core/download/inventory';
 import { LocalStorage } from '../core/storage';
 import { browserSkipReason, launchChromium } from './helpers/browser';
-import { tempDir } from './helpers/services';
+import { quietLogger, tempDir } from './helpers/services';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'report');
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(path.join(FIXTURES, name), 'utf8')) as T;
@@ -252,7 +252,7 @@ void test('a run that stopped after download gets a report of what ran', async (
 
 void test('the writeRunReport activity writes both files; an unsafe workflow id fails it for good', async () => {
   const { input } = await demoRoot();
-  const env = new MockActivityEnvironment();
+  const env = new MockActivityEnvironment(undefined, { logger: quietLogger() });
   const write = activities.writeRunReport;
   const files = await env.run<[RunReportInput], RunReportFiles, typeof write>(write, {
     ...input,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import { connectClient } from '../../cli/client';
 import { createWorker } from '../../cli/worker';
 import { freeLocalPort } from '../../core/net';
@@ -69,9 +69,26 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `ccmix-${prefix}-`));
 }
 
-/** Keeps test output readable: the worker logs warnings and errors only. */
+/**
+ * Warnings and errors only, each on one line without its stack: tests fail runs and activities
+ * on purpose, and their results say what went wrong.
+ */
+export function quietLogger(): DefaultLogger {
+  return new DefaultLogger('WARN', (entry: LogEntry) => {
+    const meta = entry.meta ?? {};
+    const what = [meta.workflowType, meta.activityType, meta.workflowId].filter(Boolean).join(' ');
+    const error = meta.error instanceof Error ? `: ${meta.error.message.split('\n')[0]}` : '';
+    process.stderr.write(`[${entry.level}] ${entry.message}${what ? ` (${what})` : ''}${error}\n`);
+  });
+}
+
+let quietRuntimeInstalled = false;
+
+/** Keeps test output readable: the in-process worker logs through `quietLogger`. */
 export function quietTemporalRuntime(): void {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  if (quietRuntimeInstalled) return;
+  quietRuntimeInstalled = true;
+  Runtime.install({ logger: quietLogger() });
 }
 
 export interface TestWorker {
@@ -81,6 +98,7 @@ export interface TestWorker {
 
 /** A client and an in-process ccmix worker on the test's own Temporal server. */
 export async function startTestWorker(settings: ServicesSettings): Promise<TestWorker> {
+  quietTemporalRuntime();
   const client = await connectClient(temporalAddress(settings));
   const { worker } = await createWorker({ address: temporalAddress(settings) });
   const running = worker.run();
