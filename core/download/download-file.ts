@@ -109,10 +109,17 @@ const WRITE_BATCH_BYTES = 256 * 1024;
 const VERIFY_READ_BYTES = 1024 * 1024;
 
 /** sha256 of all the bytes, and whether they decode as gzip to the end (in a worker thread). */
-export async function verifyGzip(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Verdict> {
+/**
+ * The verdict on a whole gzip stream. `transfer`: the chunks are not reused by their source (a
+ * read stream's are not), so they are handed to the worker thread instead of copied.
+ */
+export async function verifyGzip(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  transfer = false,
+): Promise<Verdict> {
   const verifier = new PooledVerifier();
   try {
-    for await (const chunk of chunks) await verifier.update(chunk);
+    for await (const chunk of chunks) await verifier.update(chunk, transfer);
   } catch (error) {
     verifier.abandon();
     throw error;
@@ -120,19 +127,11 @@ export async function verifyGzip(chunks: AsyncIterable<Uint8Array> | Iterable<Ui
   return verifier.finish();
 }
 
-export async function verifyGzipFile(file: string): Promise<Verdict> {
-  const verifier = new PooledVerifier();
-  try {
-    // A read stream's chunks are not reused: they are handed to the worker, not copied.
-    for await (const chunk of createReadStream(file, {
-      highWaterMark: VERIFY_READ_BYTES,
-    }) as AsyncIterable<Buffer>)
-      await verifier.update(chunk, true);
-  } catch (error) {
-    verifier.abandon();
-    throw error;
-  }
-  return verifier.finish();
+export function verifyGzipFile(file: string): Promise<Verdict> {
+  return verifyGzip(
+    createReadStream(file, { highWaterMark: VERIFY_READ_BYTES }) as AsyncIterable<Buffer>,
+    true,
+  );
 }
 
 export async function downloadFile(input: DownloadFileInput): Promise<FileOutcome> {
