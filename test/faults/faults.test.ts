@@ -168,6 +168,9 @@ test(
       status = await runStatus(lab.client, workflowId);
     } finally {
       lab.stopWorkers();
+      // The run's page refreshes itself: left open, it would load the CPU for the whole suite.
+      await ui?.close();
+      ui = undefined;
     }
     assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
     referenceQuarantine = result.download.quarantinedReasons;
