@@ -29,19 +29,11 @@ AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_S
   node bin/ccmix.js services up --only spark --spark-port "$spark_port" --state-dir "$spark_state" > /dev/null
 export CCMIX_SPARK_SERVER="http://127.0.0.1:$spark_port"
 
-# Both suites run even if one fails, so one run reports every failure. They run side by side:
-# much of the TypeScript suite waits (on retries, timers, kills and restarts), and pytest's local
-# Spark uses that time. pytest's output is printed after the TypeScript results.
+# Both suites run even if the first fails, so one run reports every failure.
 status=0
-pytest_log=$(mktemp)
-(cd spark-jobs && ../.venv/bin/pytest -q -rs) > "$pytest_log" 2>&1 &
-pytest_pid=$!
-trap 'kill $pytest_pid 2> /dev/null || true; stop_spark; rm -f "$pytest_log"' EXIT
-
 echo "== TypeScript tests"
 node --test --test-reporter=spec dist/test/*.test.js dist/test/faults/*.test.js || status=1
 
-echo "== Python tests (PySpark local, run beside the TypeScript tests)"
-wait $pytest_pid || status=1
-cat "$pytest_log"
+echo "== Python tests (PySpark local)"
+(cd spark-jobs && ../.venv/bin/pytest -q -rs) || status=1
 exit $status
