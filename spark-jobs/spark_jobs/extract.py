@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -77,14 +78,12 @@ def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
     found: set[str] = set()
     for given in inputs:
         if INVENTORY_NAME.search(given) and fs.exists(spark, given):
-            listed = inventory_files(spark, given)
-            missing = [f for f in listed if not fs.is_file(spark, f)]
-            if missing:
-                raise BadInput(f"{len(missing)} inventoried file(s) missing, e.g. {missing[0]}")
-            found.update(fs.qualify(f) for f in listed)
+            # Not checked one by one here (a request per file on S3): the read checks them all,
+            # in parallel, and a missing one fails it (`read_wet_files`).
+            found.update(fs.qualify(f) for f in inventory_files(spark, given))
             continue
         try:
-            found.update(entry.path for entry, _ in fs.list_files(spark, [given], WET_SUFFIXES))
+            found.update(path for path, _ in fs.list_files(spark, [given], WET_SUFFIXES))
         except FileNotFoundError as error:
             raise BadInput(f"input not found: {given}") from error
     if not found:
@@ -190,8 +189,19 @@ def _body(spark, args, params: ExtractParams, metrics) -> None:
         "spark.sql.sources.parallelPartitionDiscovery.parallelism",
         str(max(1, spark.sparkContext.defaultParallelism)),
     )
-    rows = extract_rows(spark.read.format("binaryFile").load(files), params)
+    rows = extract_rows(read_wet_files(spark, files), params)
     publish(rows, params.dataset, args.output, metrics, PROBLEM_REASONS, RECORD_LOSS)
+
+
+def read_wet_files(spark: SparkSession, files: list[str]) -> DataFrame:
+    """binaryFile rows (`path`, `content`, ...) of `files`; BadInput naming one that is missing."""
+    try:
+        return spark.read.format("binaryFile").load(files)
+    except AnalysisException as error:
+        if error.getCondition() != "PATH_NOT_FOUND":
+            raise
+        missing = (error.getMessageParameters() or {}).get("path", str(error))
+        raise BadInput(f"input not found: {missing}") from error
 
 
 def extract_rows(raw: DataFrame, params: ExtractParams) -> DataFrame:

@@ -60,7 +60,7 @@ def list_files(
         raise BadInput(f"input not found: {error}") from error
     if not found:
         raise BadInput(f"no {'/'.join(suffixes)} files under {', '.join(inputs) or '(no --input)'}")
-    return [(entry.path, name) for entry, name in found]
+    return found
 
 
 def _decode(raw: bytes, counts: Counter[str], flags: list[tuple[str, str]]) -> str:

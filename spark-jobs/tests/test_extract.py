@@ -132,7 +132,7 @@ def test_two_runs_give_identical_content_and_layout(spark: SparkSession, extract
 
 
 def test_extract_reads_only_what_the_inventory_lists(
-    spark: SparkSession, mini_crawl: Path, tmp_path: Path
+    spark: SparkSession, mini_crawl: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A storage root shared by runs holds files of other selections; the inventory decides."""
     crawl = CRAWLS[0]
@@ -158,6 +158,17 @@ def test_extract_reads_only_what_the_inventory_lists(
     assert metrics["extra"]["bytes_read"] == (root / chosen).stat().st_size
     sources = {r.source_file for r in read_excluded(spark, str(tmp_path / "out")).collect()}
     assert sources <= {f"file:{root / chosen}"}
+    # An inventoried file that is gone fails the job as bad input, naming the file (the read
+    # checks the listed files; nothing checks them one by one before it).
+    gone = Path("raw") / crawl / "gone.warc.wet.gz"
+    broken = root / "raw" / crawl / "inventory-5e1d.parquet"
+    spark.createDataFrame(
+        [(chosen, "ok"), (str(gone), "ok")], "raw_path string, status string"
+    ).coalesce(1).write.parquet(str(broken))
+    capsys.readouterr()
+    code, _ = run(extract.main, tmp_path / "broken", [broken])
+    assert code == 2
+    assert f"input not found: file:{root / gone}" in capsys.readouterr().err
 
 
 def test_extract_reports_bad_input(tmp_path: Path) -> None:
