@@ -1,5 +1,5 @@
 /**
- * Scale of orchestration: 41 crawls × 200 tiny files, 8 batches a crawl, through the real
+ * Scale of orchestration: 41 crawls × 96 tiny files, 8 batches a crawl, through the real
  * workflows. Every workflow run's history must stay under HISTORY_BOUND events however many files
  * a crawl has, because downloadCrawl continues as new every `batchesPerWorkflowRun` batches. (The
  * history depends on batches, not files; test/bench/orchestration.bench.ts measures 41 × 1,800.)
@@ -16,7 +16,7 @@ import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
 
-const FILES_PER_CRAWL = 200;
+const FILES_PER_CRAWL = 96;
 const HISTORY_BOUND = 1000;
 let services: TestServices;
 let client: Client;
@@ -53,7 +53,7 @@ test(`41 crawls × ${FILES_PER_CRAWL} files: every history stays under ${HISTORY
     download: {
       maxConcurrentCrawls: 8,
       maxConcurrentDownloads: 32,
-      filesPerActivity: 25,
+      filesPerActivity: 12,
       batchesPerWorkflowRun: 2,
       maxRequestsPerSecond: 100_000,
     },
