@@ -215,7 +215,9 @@ def bucket_edges(settled: DataFrame, params: DedupParams, symmetric: bool) -> Da
     anchor_id = F.when(F.col("anchor"), F.col("doc_id"))
     preceding = bucket.rowsBetween(Window.unboundedPreceding, -1)
     following = bucket.rowsBetween(1, Window.unboundedFollowing)
-    ranked = settled.withColumn("_outside", outside).select(
+    # A member alone in its bucket has no edge: most are, on real data, so they skip the sort.
+    shared = settled.filter(F.col("size") > 1)
+    ranked = shared.withColumn("_outside", outside).select(
         "group",
         "doc_id",
         "query",
