@@ -108,10 +108,10 @@ const WRITE_BATCH_BYTES = 256 * 1024;
 /** Read size when a resumed or published file is verified from disk. */
 const VERIFY_READ_BYTES = 1024 * 1024;
 
-/** sha256 of all the bytes, and whether they decode as gzip to the end (in a worker thread). */
 /**
- * The verdict on a whole gzip stream. `transfer`: the chunks are not reused by their source (a
- * read stream's are not), so they are handed to the worker thread instead of copied.
+ * sha256 of all the bytes, and whether they decode as gzip to the end (in a worker thread).
+ * `transfer`: the chunks are not reused by their source (a read stream's are not), so they are
+ * handed to the worker thread instead of copied.
  */
 export async function verifyGzip(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,

@@ -43,11 +43,6 @@ def exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(hadoop_path))
 
 
-def is_file(spark: SparkSession, path: str) -> bool:
-    fs, hadoop_path = _fs(spark, path)
-    return bool(fs.exists(hadoop_path) and fs.getFileStatus(hadoop_path).isFile())
-
-
 def list_files(
     spark: SparkSession, roots: Iterable[str], suffixes: Sequence[str]
 ) -> list[tuple[str, str]]:
