@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { stopOrphanedSparkJobs } from '../cli/worker';
@@ -25,6 +24,7 @@ import {
 } from '../core/spark/submit';
 import type { SparkProgress } from '../core/spark/progress';
 import { LocalStorage } from '../core/storage';
+import { commandOf, parentOf } from './helpers/procs';
 import { tempDir } from './helpers/services';
 
 const baseSpark: Config['spark'] = { ...parseConfig({}).spark, master: 'local[2]', driverMemory: '1g' };
@@ -50,23 +50,6 @@ const ownedBy = (pid: number): number[] =>
   taggedProcesses()
     .filter((p) => p.owner.pid === pid)
     .map((p) => p.pid);
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
-
-function parentOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return 0;
-  }
-}
 
 async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -16,15 +16,21 @@ export interface Owner {
   start: string;
 }
 
-function startTicks(pid: number): string | null {
+/**
+ * The fields of /proc/<pid>/stat from field 3 (state) on, or null when the process is gone:
+ * [1] is the parent pid, [19] the start time in clock ticks since boot.
+ */
+export function procStatFields(pid: number): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
+
+const startTicks = (pid: number): string | null => procStatFields(pid)?.[19] ?? null;
 
 export const thisOwner = (): Owner => ({ pid: process.pid, start: startTicks(process.pid) ?? '' });
 

@@ -27,6 +27,7 @@ import type { RunReport } from '../../core/report/report';
 import { taggedProcesses } from '../../core/spark/orphans';
 import type { BuildMixtureResult } from '../../workflows';
 import { browserSkipReason, TemporalUi, WORKFLOW_TYPE } from '../helpers/browser';
+import { commandOf } from '../helpers/procs';
 import { setMirrorFaults } from '../helpers/services';
 import { FaultLab, leftovers, snapshot, waitUntil, type RootSnapshot, type Worker } from './lab';
 
@@ -485,14 +486,6 @@ function rawBytes(): number {
   return Object.keys(reference.files)
     .filter((f) => f.startsWith('raw/'))
     .reduce((n, f) => n + statSync(path.join(lab.reference, f)).size, 0);
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
 }
 
 test(

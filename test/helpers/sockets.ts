@@ -3,6 +3,7 @@
  * /proc/<pid>/fd), so a test checks where a service really listens, not what it was told.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { parentOf } from './procs';
 
 export const canReadSockets = (): boolean => existsSync('/proc/net/tcp');
 
@@ -57,13 +58,8 @@ function processTree(pid: number): number[] {
   const parent = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(Number(entry), ppid);
-    } catch {
-      /* exited meanwhile */
-    }
+    const ppid = parentOf(Number(entry));
+    if (ppid) parent.set(Number(entry), ppid); // 0: exited meanwhile
   }
   const tree = [pid];
   for (let i = 0; i < tree.length; i++) {
