@@ -12,7 +12,8 @@ void test('a local master binds to loopback and sizes shuffles to its cores', ()
   assert.equal(localCores('local'), 1);
   const { conf, env } = launchSettings(sparkWith({ master: 'local[2]' }), []);
   assert.equal(conf['spark.driver.bindAddress'], '127.0.0.1');
-  assert.equal(conf['spark.sql.shuffle.partitions'], '8');
+  assert.equal(conf['spark.sql.shuffle.partitions'], '2');
+  assert.equal(conf['spark.sql.adaptive.enabled'], 'false');
   assert.equal(env.SPARK_LOCAL_IP, '127.0.0.1');
 });
 
@@ -21,6 +22,7 @@ void test('a cluster master keeps its own binding and partition count; the confi
   assert.equal(conf['spark.driver.bindAddress'], undefined);
   assert.equal(conf['spark.driver.host'], undefined);
   assert.equal(conf['spark.sql.shuffle.partitions'], undefined);
+  assert.equal(conf['spark.sql.adaptive.enabled'], undefined);
   assert.equal(env.SPARK_LOCAL_IP, undefined);
   const chosen = launchSettings(
     sparkWith({ master: 'local[2]', conf: { 'spark.sql.shuffle.partitions': '64' } }),

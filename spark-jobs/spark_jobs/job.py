@@ -21,10 +21,12 @@ Rules that keep a job alive at 45 TB (260,000 WET files; see DESIGN.md "Spark jo
 2. No `collect()` of data. Only small metrics and file lists reach the driver, and every such
    line carries a `# bounded: …` comment saying why its size is bounded.
 3. Cache only what is reused, and sample before caching (training needs a bounded sample, not
-   the corpus). Write several outputs of one computation in one pass (`partitionBy`), not by
-   persisting the corpus. Metrics over the text (lengths, digests) are observed during that
-   write (`DataFrame.observe`); counts are read back from the output's small columns. Every
-   other action over an uncached result re-runs its whole computation (Python included).
+   the corpus); a cached sample that is iterated over is partitioned by its size, not by the
+   input's file count (`train_classifier.training_partitions`). Write several outputs of one
+   computation in one pass (`partitionBy`), not by persisting the corpus. Metrics over the text
+   (lengths, digests) are observed during that write (`DataFrame.observe`); counts are read
+   back from the output's small columns. Every other action over an uncached result re-runs
+   its whole computation (Python included).
 4. Data crosses between Python and the JVM in Arrow batches (`mapInArrow`), never row by row.
 5. Paths go through Hadoop's FileSystem (`spark_jobs.fs`, Spark's sources), never `open()` on
    an executor, so `s3a://` works wherever a local path does.

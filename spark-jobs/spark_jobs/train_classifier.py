@@ -15,6 +15,7 @@ precision/recall/F1 at 0.5 and the class counts in train and holdout.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ from spark_jobs.seeded import uniform_col
 NAME = "train_classifier"
 SAMPLED_OUT = "sampled_out"
 METRIC_DIGITS = 6
+# Logistic regression ships a dense num_features gradient from every task on every iteration:
+# past a few tens of thousands of documents a task's compute, not that transfer, dominates.
+ROWS_PER_TRAINING_PARTITION = 50_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,16 @@ def sample_and_split(labelled: DataFrame, n_pos: int, n_neg: int, params: TrainP
     )
 
 
+def training_partitions(spark: SparkSession, rows: int) -> int:
+    """Partitions of the cached sample: by its size, at most one per core of the cluster.
+
+    Its input's partitions follow the file count (one extract output per crawl plus the
+    references), which on a small sample means many near-empty tasks on each of max_iter passes.
+    """
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(cores, math.ceil(rows / ROWS_PER_TRAINING_PARTITION)))
+
+
 def evaluate(model: PipelineModel, holdout: DataFrame) -> dict[str, float | None]:
     """Held-out AUC and precision/recall/F1 of the positive class at probability 0.5."""
     scored = model.transform(holdout).cache()
@@ -148,7 +162,9 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
 
     # Sample first, then cache only the sample (at most 2 x max_docs_per_class documents):
     # logistic regression iterates over it max_iter times.
-    sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params).cache()
+    sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params)
+    parts = training_partitions(spark, sum(class_targets(n_pos, n_neg, params)))
+    sampled = sampled.repartition(parts, "doc_id").cache()
     split = sampled.groupBy("holdout", "label").count().collect()  # bounded: 4 groups
     split_counts = {(r.holdout, r.label): r["count"] for r in split}
     used = sum(split_counts.values())

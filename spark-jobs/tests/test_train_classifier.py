@@ -17,7 +17,15 @@ from spark_jobs.documents import DOCUMENTS, make_doc_id, read_documents, write_d
 from spark_jobs.features import is_empty
 from spark_jobs.job import BadInput, Metrics
 from spark_jobs.seeded import uniform_col
-from spark_jobs.train_classifier import NAME, TrainParams, body, build_parser, class_targets
+from spark_jobs.train_classifier import (
+    NAME,
+    ROWS_PER_TRAINING_PARTITION,
+    TrainParams,
+    body,
+    build_parser,
+    class_targets,
+    training_partitions,
+)
 
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2018-34", "CC-MAIN-2019-04"]
 REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
@@ -178,6 +186,16 @@ def test_class_targets() -> None:
     assert class_targets(100, 300, TrainParams()) == (100, 100)
     assert class_targets(1000, 300, TrainParams(negatives_per_positive=2.0)) == (150, 300)
     assert class_targets(10**6, 10**6, TrainParams()) == (200_000, 200_000)
+
+
+def test_training_sample_partitions_follow_its_size_up_to_the_cores(spark) -> None:
+    """Each LR iteration ships a dense gradient per task: a small sample is one task, a large one
+    spreads over every core (local[2] here), never over its input's file count."""
+    assert spark.sparkContext.defaultParallelism == 2
+    assert training_partitions(spark, 0) == 1
+    assert training_partitions(spark, ROWS_PER_TRAINING_PARTITION) == 1
+    assert training_partitions(spark, ROWS_PER_TRAINING_PARTITION + 1) == 2
+    assert training_partitions(spark, 400_000) == 2
 
 
 def test_bad_params_and_inputs(spark, corpus, tmp_path) -> None:
