@@ -36,8 +36,9 @@ from spark_jobs.seeded import uniform_col
 NAME = "train_classifier"
 SAMPLED_OUT = "sampled_out"
 METRIC_DIGITS = 6
-# Logistic regression ships a dense num_features gradient from every task on every iteration:
-# past a few tens of thousands of documents a task's compute, not that transfer, dominates.
+# Logistic regression ships a dense num_features gradient from every task on every iteration, so
+# a task should carry many documents: the demo's sample is one task, the paper-scale cap
+# (2 x 200,000 documents) eight, fewer on a cluster with fewer cores.
 ROWS_PER_TRAINING_PARTITION = 50_000
 
 
