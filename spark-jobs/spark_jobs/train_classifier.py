@@ -96,13 +96,18 @@ def class_targets(n_pos: int, n_neg: int, params: TrainParams) -> tuple[int, int
 
 
 def sample_and_split(labelled: DataFrame, n_pos: int, n_neg: int, params: TrainParams) -> DataFrame:
-    """Keeps ~target/available of each class by a hash uniform; adds `holdout` (boolean)."""
+    """Keeps ~target/available of each class by a hash uniform; adds `holdout` (boolean).
+
+    The sample is hash-partitioned by doc_id into `training_partitions` of its target size.
+    """
     pos, neg = class_targets(n_pos, n_neg, params)
     fraction = F.when(F.col("label") == 1.0, pos / n_pos if n_pos else 0.0).otherwise(
         neg / n_neg if n_neg else 0.0
     )
     doc_id = F.col("doc_id")
-    return labelled.filter(uniform_col(params.seed, doc_id, "train_sample") < fraction).withColumn(
+    sampled = labelled.filter(uniform_col(params.seed, doc_id, "train_sample") < fraction)
+    parts = training_partitions(labelled.sparkSession, pos + neg)
+    return sampled.repartition(parts, "doc_id").withColumn(
         "holdout", uniform_col(params.seed, doc_id, "train_holdout") < params.holdout_fraction
     )
 
@@ -163,9 +168,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
 
     # Sample first, then cache only the sample (at most 2 x max_docs_per_class documents):
     # logistic regression iterates over it max_iter times.
-    sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params)
-    parts = training_partitions(spark, sum(class_targets(n_pos, n_neg, params)))
-    sampled = sampled.repartition(parts, "doc_id").cache()
+    sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params).cache()
     split = sampled.groupBy("holdout", "label").count().collect()  # bounded: 4 groups
     split_counts = {(r.holdout, r.label): r["count"] for r in split}
     used = sum(split_counts.values())

@@ -24,6 +24,7 @@ from spark_jobs.train_classifier import (
     body,
     build_parser,
     class_targets,
+    sample_and_split,
     training_partitions,
 )
 
@@ -196,6 +197,10 @@ def test_training_sample_partitions_follow_its_size_up_to_the_cores(spark) -> No
     assert training_partitions(spark, ROWS_PER_TRAINING_PARTITION) == 1
     assert training_partitions(spark, ROWS_PER_TRAINING_PARTITION + 1) == 2
     assert training_partitions(spark, 400_000) == 2
+    # The sample the job caches takes that count, not its input's five partitions.
+    rows = [(f"d{i}", float(i % 2)) for i in range(40)]
+    labelled = spark.createDataFrame(rows, ["doc_id", "label"])
+    assert sample_and_split(labelled.repartition(5), 20, 20, PARAMS).rdd.getNumPartitions() == 1
 
 
 def test_bad_params_and_inputs(spark, corpus, tmp_path) -> None:

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -29,7 +29,15 @@ import type { BuildMixtureResult } from '../../workflows';
 import { browserSkipReason, TemporalUi, WORKFLOW_TYPE } from '../helpers/browser';
 import { commandOf } from '../helpers/procs';
 import { setMirrorFaults } from '../helpers/services';
-import { FaultLab, leftovers, snapshot, waitUntil, type RootSnapshot, type Worker } from './lab';
+import {
+  committedOutputs,
+  FaultLab,
+  leftovers,
+  snapshot,
+  waitUntil,
+  type RootSnapshot,
+  type Worker,
+} from './lab';
 
 const lab = new FaultLab();
 let reference: RootSnapshot;
@@ -126,8 +134,9 @@ function replace(worker: Worker, opts: { sparkServer?: boolean } = {}): Worker {
   return lab.startWorker(opts);
 }
 
-const stagesOf = (launches: string[]): string[] =>
-  launches.map((f) => f.replace(/-a\d+-[0-9a-f]{8}$/, '')).sort();
+/** A launch id (`<stage>-a<attempt>-<random>`) without its attempt part. */
+const stageOf = (launch: string): string => launch.replace(/-a\d+-[0-9a-f]{8}$/, '');
+const stagesOf = (launches: string[]): string[] => launches.map(stageOf).sort();
 
 /**
  * The undisturbed run every scenario is compared with, and the end-to-end checks of the pipeline
@@ -293,19 +302,12 @@ test(
     // that commit, and the committed output is the first attempt's.
     assert.deepEqual([...new Set(stagesOf(launches))].sort(), [...SPARK_STAGES].sort());
     for (const stage of SPARK_STAGES) {
-      const mine = launches.filter((f) => stagesOf([f])[0] === stage);
+      const mine = launches.filter((f) => stageOf(f) === stage);
       if (mine.length === 2) continue;
       assert.equal(mine.length, 1, `${stage} launched ${mine.length} times: ${mine.join(', ')}`);
-      // The stage's commit marker names the attempt whose output it committed.
-      const committed = readdirSync(path.join(lab.root, 'spark', stage)).map(
-        (fp) =>
-          (
-            JSON.parse(readFileSync(path.join(lab.root, 'spark', stage, fp, '_SUCCESS'), 'utf8')) as {
-              output: string;
-            }
-          ).output,
-      );
       assert.ok(/-a1-/.test(mine[0] ?? ''), `${stage}: the one launch is the killed attempt's: ${mine[0]}`);
+      // The stage's commit marker names the attempt whose output it committed.
+      const committed = committedOutputs(lab.root, stage);
       assert.deepEqual(
         committed.map((output) => output.includes('/attempt-a1-')),
         [true],

@@ -76,6 +76,20 @@ interface Committed {
   metrics: { rows_in: number; rows_kept: number; dropped_by_reason: Record<string, number> };
 }
 
+/** A stage fingerprint folder's commit marker, or null while it is uncommitted. */
+function readCommit(dir: string): Committed | null {
+  const marker = path.join(dir, '_SUCCESS');
+  return existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as Committed) : null;
+}
+
+/** The output folder each committed fingerprint of `stage` names (its attempt's `data/`). */
+export function committedOutputs(root: string, stage: string): string[] {
+  const dir = path.join(root, 'spark', stage);
+  return (existsSync(dir) ? readdirSync(dir).sort() : []).flatMap(
+    (fp) => readCommit(path.join(dir, fp))?.output ?? [],
+  );
+}
+
 export async function snapshot(root: string): Promise<RootSnapshot> {
   const files: Record<string, string> = {};
   for (const rel of walk(path.join(root, 'raw'))) {
@@ -91,9 +105,8 @@ export async function snapshot(root: string): Promise<RootSnapshot> {
     ? readdirSync(path.join(root, 'spark')).sort()
     : []) {
     for (const fingerprint of readdirSync(path.join(root, 'spark', stage)).sort()) {
-      const marker = path.join(root, 'spark', stage, fingerprint, '_SUCCESS');
-      if (!existsSync(marker)) continue;
-      const commit = JSON.parse(readFileSync(marker, 'utf8')) as Committed;
+      const commit = readCommit(path.join(root, 'spark', stage, fingerprint));
+      if (!commit) continue;
       (stages[stage] ??= []).push({
         fingerprint,
         outputDigest: commit.outputDigest,
@@ -119,12 +132,12 @@ export function leftovers(root: string): Leftovers {
   for (const stage of existsSync(sparkDir) ? readdirSync(sparkDir) : []) {
     for (const fingerprint of readdirSync(path.join(sparkDir, stage))) {
       const dir = path.join(sparkDir, stage, fingerprint);
-      const marker = path.join(dir, '_SUCCESS');
-      if (!existsSync(marker)) {
+      const commit = readCommit(dir);
+      if (!commit) {
         out.uncommitted.push(`spark/${stage}/${fingerprint}`);
         continue;
       }
-      const committed = (JSON.parse(readFileSync(marker, 'utf8')) as Committed).output.split('/')[3];
+      const committed = commit.output.split('/')[3];
       for (const entry of readdirSync(dir)) {
         if (entry.startsWith('attempt-') && entry !== committed)
           out.strayAttempts.push(`spark/${stage}/${fingerprint}/${entry}`);
