@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, parseConfig } from '../config/schema';
+import type { Client } from '@temporalio/client';
 import { NAMESPACE, RUN_SEARCH_ATTRIBUTE } from '../config/temporal';
 import { generateMiniCrawl } from '../core/minicrawl';
 import { DEFAULT_CRAWLS } from '../config/crawls';
@@ -38,14 +39,15 @@ import { runWorker } from './worker';
 
 const USAGE = `ccmix: the GPT-3 training-data pipeline on Temporal and Spark
 
-  ccmix demo                                  services up, miniature crawl, buildMixture, summary
+  ccmix demo [--json]                         services up, miniature crawl, buildMixture, summary
   ccmix services up|down|status [--only mirror,s3,spark,temporal,worker] [--json]
         [--temporal-port N] [--ui-port N] [--mirror-port N] [--s3-port N] [--spark-port N]
         [--mirror-root DIR] [--state-dir DIR]
   ccmix mini-crawl --out DIR [--size N] [--seed S] [--crawls A,B]
   ccmix config validate FILE | ccmix config schema [--out FILE]
   ccmix run --config FILE [--wait] [--json]   start buildMixture (id derives from the config)
-  ccmix status WORKFLOW_ID [--watch] [--json] progress of a run (--watch: live bars until it ends)
+  ccmix status [RUN] [--watch | --json]       progress of a run, by default the newest
+                                              (--watch: live bars until it ends)
   ccmix list [--json]                         recent runs (also: ccmix runs)
   ccmix report RUN [--json]                   where a finished run's report.html (and report.json) is
   ccmix pause RUN [--json]                    pause a run between activities (confirms the state)
@@ -171,12 +173,43 @@ async function services(action: string | undefined, values: Values): Promise<num
   throw new UsageError('services takes up, down or status');
 }
 
+/** The usage lines of one command (with their continuation lines), or all of them. */
+export function usageOf(command: string | undefined): string {
+  const entries: string[][] = [];
+  for (const line of USAGE.split('\n')) {
+    if (line.startsWith('  ccmix ')) entries.push([line]);
+    else if (line.startsWith('        ')) entries.at(-1)?.push(line);
+  }
+  const name = command === 'runs' ? 'list' : command;
+  const mine = entries.filter((e) => e[0]?.startsWith(`  ccmix ${name} `) || e[0] === `  ccmix ${name}`);
+  const footer = USAGE.slice(USAGE.lastIndexOf('\n\n') + 2);
+  return mine.length > 0 ? [...mine.flat(), '', footer].join('\n') : USAGE;
+}
+
+function parse(
+  argv: string[],
+): ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true });
+  } catch (error) {
+    // node's own message, e.g. "Unknown option '--wiat'", as a usage error.
+    throw new UsageError(error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error));
+  }
+}
+
+/** The most recently started buildMixture run: what `ccmix status` shows without a RUN. */
+async function newestRun(client: Client): Promise<string> {
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'buildMixture'` }))
+    return wf.workflowId;
+  throw new UsageError('no buildMixture run on this server yet (start one with `ccmix run`)');
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
+  const { values, positionals } = parse(argv);
   const [command, sub] = positionals;
   if (values.help || !command) {
-    console.log(USAGE);
-    return command ? 0 : 2;
+    console.log(values.help ? usageOf(command) : USAGE);
+    return values.help ? 0 : 2;
   }
   switch (command) {
     case 'services':
@@ -229,15 +262,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'status': {
-      if (!sub) throw new UsageError('status needs a workflow id (see `ccmix list`)');
+      if (values.watch && values.json)
+        throw new UsageError('--watch draws live bars; --json prints one snapshot: choose one');
       const client = await connectClient(temporalAddressFrom(values));
-      const status =
-        values.watch && !values.json ? await watchRun(client, sub) : await runStatus(client, sub);
+      const run = sub ?? (await newestRun(client));
+      const status = values.watch ? await watchRun(client, run) : await runStatus(client, run);
       const failed = status.failure ? `\nfailed: ${status.failure}` : '';
       print(
         values,
         status,
-        `${sub}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
+        `${run}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
       );
       return status.status === 'FAILED' ? 1 : 0;
     }
@@ -279,9 +313,9 @@ async function main(argv: string[]): Promise<number> {
       await runWorker({ address: temporalAddressFrom(values), namespace: NAMESPACE });
       return 0;
     case 'demo':
-      return runDemo();
+      return runDemo({ json: values.json ?? false });
     default:
-      throw new UsageError(`unknown command ${command}\n\n${USAGE}`);
+      throw new UsageError(`unknown command ${command} (\`ccmix --help\` lists them)`);
   }
 }
 
@@ -290,15 +324,16 @@ async function schedule(action: string | undefined, id: string | undefined, valu
   if (!action || !['create', 'list', ...commands].includes(action)) {
     throw new UsageError(`schedule takes create, list, ${commands.join(', ')}`);
   }
-  const client = await connectClient(temporalAddressFrom(values));
   if (action === 'create') {
     if (!values.config) throw new UsageError('schedule create needs --config FILE');
     const overlap = values.overlap ?? 'SKIP';
     if (!(OVERLAP_POLICIES as readonly string[]).includes(overlap)) {
       throw new UsageError(`--overlap must be one of ${OVERLAP_POLICIES.join(', ')}`);
     }
+    const config = readJsonFile(values.config);
+    const client = await connectClient(temporalAddressFrom(values));
     const scheduleId = await createSchedule(client, {
-      config: readJsonFile(values.config),
+      config,
       cron: values.cron ?? [],
       every: values.every ?? [],
       overlap: overlap as OverlapPolicy,
@@ -308,12 +343,14 @@ async function schedule(action: string | undefined, id: string | undefined, valu
     print(values, { scheduleId }, `created schedule ${scheduleId}`);
     return 0;
   }
-  if (action === 'list') {
+  if (action !== 'list' && !id)
+    throw new UsageError(`schedule ${action} needs a schedule id (see \`ccmix schedule list\`)`);
+  const client = await connectClient(temporalAddressFrom(values));
+  if (action === 'list' || !id) {
     const all = await listSchedules(client);
     print(values, all, all.map(renderSchedule).join('\n') || 'no schedules');
     return 0;
   }
-  if (!id) throw new UsageError(`schedule ${action} needs a schedule id (see \`ccmix schedule list\`)`);
   if (action === 'describe') {
     const described = await describeSchedule(client, id);
     print(values, described, renderSchedule(described));

@@ -1,7 +1,9 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
 import type { SparkProgress } from '../core/spark/progress';
 import type { MixtureSummary } from '../core/mix/finish';
-import type { BuildMixtureProgress, DownloadCrawlProgress } from '../workflows';
+import type { Config } from '../config/schema';
+import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
+import type { StageOutcome } from '../workflows/spark-stage';
 
 export function bar(done: number, total: number, width = 24): string {
   const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : 0;
@@ -103,4 +105,80 @@ export function renderMixture(m: MixtureSummary): string {
     `  Parquet: ${m.data}`,
     `  manifest: ${m.manifest}`,
   ].join('\n');
+}
+
+/** Rows in and kept over the per-crawl extractions; skipped only if every one was. */
+function totalOf(outcomes: Record<string, StageOutcome>): {
+  rowsIn: number;
+  rowsKept: number;
+  skipped: boolean;
+} {
+  const list = Object.values(outcomes);
+  return {
+    rowsIn: list.reduce((n, o) => n + o.rowsIn, 0),
+    rowsKept: list.reduce((n, o) => n + o.rowsKept, 0),
+    skipped: list.length > 0 && list.every((o) => o.skipped),
+  };
+}
+
+/**
+ * What a finished run did, as `ccmix demo` ends: each stage's own time on one line, then each
+ * stage's counts (marked when committed by an earlier run), the mixture table and where the
+ * report and the tokenized Parquet are.
+ */
+export function renderRunSummary(
+  result: BuildMixtureResult,
+  config: Pick<Config, 'pareto' | 'dedup'>,
+): string[] {
+  const lines: string[] = [];
+  lines.push(`stages: ${result.stages.map((s) => `${s.stage} ${(s.seconds ?? 0).toFixed(1)} s`).join(', ')}`);
+  lines.push(
+    `discover: ${result.crawls} crawls, ${result.wetFilesListed} WET keys listed, ${result.wetFilesSelected} selected, ` +
+      `${result.keysRejected} rejected, ${result.discoverSkipped} crawls already committed`,
+  );
+  const d = result.download;
+  const reasons = Object.entries(d.quarantinedReasons)
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ');
+  lines.push(
+    `download: ${d.ok}/${d.files} WET files verified and published, ${(d.bytes / 2 ** 20).toFixed(1)} MiB, ` +
+      `${d.retries} retries, ${d.quarantined} quarantined${reasons ? ` (${reasons})` : ''}`,
+  );
+  const q = result.quality;
+  if (q) {
+    const kept = (o: { rowsKept: number; rowsIn: number; skipped: boolean }): string =>
+      `${o.rowsKept}/${o.rowsIn}${o.skipped ? ' (committed earlier)' : ''}`;
+    const crawlsExtracted = Object.keys(q.extract).length;
+    const ranOn = new Set(Object.values(q.extract).flatMap((e) => (e.ranOn ? [e.ranOn] : [])));
+    const where = ranOn.size > 0 ? `, on ${[...ranOn].join(', ')}` : '';
+    lines.push(
+      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls${where})`,
+    );
+    for (const [name, r] of Object.entries(q.references))
+      lines.push(`reference ${name}: ${kept(r)} documents`);
+    const auc =
+      typeof q.classifier.extra.holdout_auc === 'number' ? q.classifier.extra.holdout_auc.toFixed(3) : '?';
+    lines.push(
+      `classifier: trained on ${kept(q.classifier)} sampled documents, AUC ${auc} on held-out reference vs raw Common Crawl documents`,
+    );
+    lines.push(
+      `quality filter (Pareto, alpha ${config.pareto.alpha}): kept ${kept(q.filter)} Common Crawl documents`,
+    );
+  }
+  const dd = result.dedup;
+  if (dd) {
+    const removed = Object.entries(dd.droppedByReason)
+      .map(([r, n]) => `${r} ${n}`)
+      .join(', ');
+    const figure = (key: string): string => (typeof dd.extra[key] === 'number' ? String(dd.extra[key]) : '?');
+    lines.push(
+      `dedup (MinHashLSH, ${config.dedup.numHashes} hashes, ${config.dedup.bands} bands): kept ${dd.rowsKept}/${dd.rowsIn} ` +
+        `documents${dd.skipped ? ' (committed earlier)' : ''}; removed ${removed || 'none'}; ` +
+        `${figure('candidate_pairs')} candidate pairs, ${figure('verified_pairs')} verified, ${figure('clusters')} clusters`,
+    );
+  }
+  if (result.mixture) lines.push(...renderMixture(result.mixture).split('\n'));
+  if (result.report) lines.push(`report: ${result.report.html} (and report.json beside it)`);
+  for (const f of result.crawlsFailed) lines.push(`crawl ${f.crawl} failed: ${f.reason}`);
+  return lines;
 }

@@ -123,8 +123,8 @@ export async function changeSchedule(
     case 'unpause':
       return handle.unpause('unpaused with ccmix schedule unpause');
     case 'trigger':
-      // The schedule's own overlap policy decides, so a trigger never doubles a running build.
-      return handle.trigger(ScheduleOverlapPolicy.SKIP);
+      // No policy given: the schedule's own decides (SKIP by default), as for its timed runs.
+      return handle.trigger();
     case 'delete':
       return handle.delete();
   }

@@ -1,7 +1,7 @@
 /**
- * Runs in flight must survive a changed workflow: histories recorded from earlier code (the demo's
- * full pipeline and one of its download children) replay on today's workflows without a
- * nondeterminism error. The fixtures are gzipped binary `History` protos, as `fetchHistory()`
+ * Runs in flight must survive a changed workflow: histories recorded from earlier code (two of the
+ * demo's full pipelines, the newer one with every `patched` branch taken, and one download child)
+ * replay on today's workflows without a nondeterminism error. The fixtures are gzipped binary `History` protos, as `fetchHistory()`
  * returns them: `temporal.api.history.v1.History.encode(history).finish()`.
  *
  * A recorded history also shows what today's code does with old data: with the download

@@ -5,10 +5,7 @@
  * as a user would.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { startBuildMixture } from '../cli/client';
 import { pauseRun, resumeRun, setDownloadLimits } from '../cli/run-controls';
@@ -17,10 +14,10 @@ import type { DownloadBatchInput } from '../core/download/batch';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
 import { mirrorUrl, temporalAddress } from '../infra/services';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
+import { ccmix, type CliResult } from './helpers/cli';
 import { startTestStack, tempDir, type TestStack, setMirrorFaults } from './helpers/services';
 
 const crawls = ['CC-MAIN-2016-07', 'CC-MAIN-2018-47'] as const;
-const CCMIX = path.join(__dirname, '..', '..', 'bin', 'ccmix.js');
 let stack: TestStack;
 let client: Client;
 let miniCrawl: MiniCrawlSummary;
@@ -35,17 +32,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
-/** `ccmix ARGS --address …`: its exit code, stdout and stderr. */
-async function ccmix(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const address = temporalAddress(stack.services.settings);
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [CCMIX, ...args, '--address', address]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]): Promise<CliResult> => ccmix(args, temporalAddress(stack.services.settings));
 
 const putFaults = (faults: object): Promise<void> => setMirrorFaults(stack.services.settings, faults);
 
@@ -127,14 +114,14 @@ test('a paused run starts no batch; new limits reach running and later children;
     await assert.rejects(setDownloadLimits(client, workflowId, { maxConcurrentDownloads: 0 }), {
       message: `setDownloadLimits ${workflowId}: maxConcurrentDownloads must be a positive integer, got 0`,
     });
-    const refused = await ccmix('limits', workflowId, '--rate', '0');
+    const refused = await cli('limits', workflowId, '--rate', '0');
     assert.equal(refused.code, 1);
     assert.equal(
       refused.stderr,
       `ccmix: setDownloadLimits ${workflowId}: maxRequestsPerSecond must be a positive number, got 0\n`,
     );
 
-    const changed = await ccmix('limits', workflowId, '--concurrency', '3', '--rate', '7.5', '--json');
+    const changed = await cli('limits', workflowId, '--concurrency', '3', '--rate', '7.5', '--json');
     assert.equal(changed.code, 0, changed.stderr);
     const after = { maxConcurrentDownloads: 3, maxRequestsPerSecond: 7.5 };
     assert.deepEqual(JSON.parse(changed.stdout), { paused: true, limits: after });

@@ -1,9 +1,9 @@
 /**
  * Step 5 (section 2.2, Table 2.2): the training mixture. Count the GPT-2 tokens of every deduped
  * dataset, plan rows and epochs from the configured weights, tokenize + pack + interleave into
- * Parquet, verify that output with DuckDB, and write its manifest.
+ * Parquet, then (its own stage) verify that output with DuckDB and write its manifest.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { MixtureSummary } from '../core/mix/finish';
@@ -33,7 +33,7 @@ export async function mixStage(
   dedup: StageOutcome,
   upstream: Record<string, string>,
   progress: BuildMixtureProgress,
-  enter: (stage: 'mix' | 'report') => void,
+  enter: (stage: 'mix' | 'verify' | 'report') => void,
 ): Promise<MixStageResult> {
   const run = sparkStageRunner(config, progress);
   const m = config.mixture;
@@ -70,7 +70,8 @@ export async function mixStage(
     params: mixJobParams(plan, config.seed, m.rowsPerFile),
   });
 
-  enter('report');
+  // Runs recorded before verify was a stage of its own booked it under report.
+  enter(patched('verify-stage') ? 'verify' : 'report');
   await untilResumed(progress);
   const verification = await verifyMixture.executeWithOptions(
     { ...VERIFY_OPTIONS, summary: 'verify the mixture with DuckDB' },

@@ -2,7 +2,16 @@
 import type { RunControlState } from './controls';
 
 export type Stage =
-  'validate' | 'discover' | 'download' | 'extract' | 'classify' | 'dedup' | 'mix' | 'report' | 'done';
+  | 'validate'
+  | 'discover'
+  | 'download'
+  | 'extract'
+  | 'classify'
+  | 'dedup'
+  | 'mix'
+  | 'verify'
+  | 'report'
+  | 'done';
 
 export interface CrawlProgress {
   wetFilesSelected: number;

@@ -14,21 +14,25 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { runStatus, startBuildMixture, type RunStatus } from '../../cli/client';
-import { changeSchedule, createSchedule, describeSchedule } from '../../cli/schedule';
+import type { ScheduleView } from '../../cli/schedule';
 import { REFERENCE_CORPORA } from '../../config/schema';
-import { TASK_QUEUE } from '../../config/temporal';
+import { downloadWorkflowId, TASK_QUEUE } from '../../config/temporal';
 import type { Manifest } from '../../core/mix/manifest';
 import type { RunReport } from '../../core/report/report';
 import { taggedProcesses } from '../../core/spark/orphans';
 import type { BuildMixtureResult } from '../../workflows';
 import { browserSkipReason, TemporalUi, WORKFLOW_TYPE } from '../helpers/browser';
 import { commandOf } from '../helpers/procs';
+import { ccmix } from '../helpers/cli';
 import { setMirrorFaults } from '../helpers/services';
+import { temporalAddress } from '../../infra/services';
 import {
   committedOutputs,
   FaultLab,
@@ -134,6 +138,59 @@ function replace(worker: Worker, opts: { sparkServer?: boolean } = {}): Worker {
   return lab.startWorker(opts);
 }
 
+/** The summaries (Temporal's user metadata) in a workflow's history: what the UI's timeline shows. */
+async function timelineOf(workflowId: string): Promise<string[]> {
+  const { events } = await lab.client.workflow.getHandle(workflowId).fetchHistory();
+  const summaries = (events ?? []).flatMap((event) => {
+    const payload = event.userMetadata?.summary;
+    return payload ? [defaultPayloadConverter.fromPayload<string>(payload)] : [];
+  });
+  return [...new Set(summaries)].sort();
+}
+
+/** Each step of the run is named in the UI: its crawl or Spark stage, not an anonymous activity. */
+async function assertTimelineNamesEveryStep(workflowId: string): Promise<void> {
+  const wetFiles = /^download (CC-MAIN-\d{4}-\d{2}): \d+ WET files$/;
+  const parent = await timelineOf(workflowId);
+  assert.deepEqual(
+    parent.filter((s) => !wetFiles.test(s)),
+    [
+      ...lab.crawls.flatMap((c) => [`discover ${c}`, `spark extract: extract-${c}`]),
+      ...REFERENCE_CORPORA.map((name) => `spark ingest_reference: reference-${name}`),
+      'spark train_classifier: train-classifier',
+      'spark quality_filter: quality-filter',
+      'spark dedup: dedup',
+      'spark mix: mix-count',
+      'spark mix: mix',
+      'plan the Table 2.2 mixture',
+      'verify the mixture with DuckDB',
+      'write manifest.json',
+      'write the run report',
+    ].sort(),
+  );
+  assert.deepEqual(
+    parent.flatMap((s) => wetFiles.exec(s)?.[1] ?? []),
+    [...lab.crawls].sort(),
+    'one download child per crawl',
+  );
+  const crawl = lab.crawls[0] as string;
+  const child = await timelineOf(downloadWorkflowId(workflowId, crawl));
+  const batches = child.filter((s) => s.startsWith(`download ${crawl} batch `));
+  assert.ok(
+    batches.length > 0 && batches.includes(`download ${crawl} batch ${batches.length}/${batches.length}`),
+    child.join('; '),
+  );
+  assert.deepEqual(
+    child.filter((s) => !batches.includes(s) && !wetFiles.test(s)),
+    [`inventory of ${crawl}`],
+  );
+  // The child's own name, as the parent started it.
+  assert.deepEqual(
+    child.filter((s) => wetFiles.test(s)),
+    parent.filter((s) => s.startsWith(`download ${crawl}: `)),
+  );
+}
+
 /** A launch id (`<stage>-a<attempt>-<random>`) without its attempt part. */
 const stageOf = (launch: string): string => launch.replace(/-a\d+-[0-9a-f]{8}$/, '');
 const stagesOf = (launches: string[]): string[] => launches.map(stageOf).sort();
@@ -152,9 +209,12 @@ test(
     let result: BuildMixtureResult;
     let status: RunStatus;
     const seen = new Set<string>();
+    // The progress query mid-run: a Spark stage running, and the current stage open (no end yet).
+    const midRun = { sparkRunning: false, stageOpen: false };
+    let workflowId = '';
     try {
       const fromUi = ui ? await lab.startRunFromUi(ui) : undefined;
-      const workflowId = fromUi?.workflowId ?? (await lab.startRun());
+      workflowId = fromUi?.workflowId ?? (await lab.startRun());
       let finished = false;
       // Through the UI: its run page, which refreshes itself, until it shows the run closed (a
       // little less than the test's time, so a page that never shows it fails with what it shows).
@@ -164,8 +224,15 @@ test(
       const pending = closed.finally(() => (finished = true));
       // What `ccmix status` shows while Spark runs: the running job's stage and task counts.
       while (!finished) {
-        const live = (await runStatus(lab.client, workflowId).catch(() => null))?.sparkLive;
+        const now = await runStatus(lab.client, workflowId).catch(() => null);
+        const live = now?.sparkLive;
         if (live?.spark && live.spark.tasksTotal > 0) seen.add(live.stage);
+        if (now?.status === 'RUNNING') {
+          const { spark, stages, stage } = now.progress;
+          midRun.sparkRunning ||= Object.values(spark).some((s) => s.state === 'running');
+          const current = stages.at(-1);
+          midRun.stageOpen ||= current?.stage === stage && current.endedAt === undefined;
+        }
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       const shown = await pending;
@@ -183,6 +250,14 @@ test(
       ui = undefined;
     }
     assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
+    assert.deepEqual(midRun, { sparkRunning: true, stageOpen: true }, 'the progress query during the run');
+    // Every stage in the paper's order, each closed with its own duration.
+    assert.deepEqual(
+      result.stages.map((s) => s.stage),
+      ['discover', 'download', 'extract', 'classify', 'dedup', 'mix', 'verify', 'report'],
+    );
+    for (const s of result.stages) assert.ok(s.endedAt && s.seconds !== undefined && s.seconds >= 0, s.stage);
+    await assertTimelineNamesEveryStep(workflowId);
     referenceQuarantine = result.download.quarantinedReasons;
     assert.ok(Object.keys(referenceQuarantine).length > 0, 'the planted broken files are quarantined');
     const q = result.quality;
@@ -519,20 +594,54 @@ test(
   async () => {
     lab.resetRoot([]);
     lab.startWorker();
+    // Through the CLI, as an operator: create (paused), list, unpause, trigger, describe, pause, delete.
+    const cli = async (...args: string[]): Promise<unknown> => {
+      const { code, stdout, stderr } = await ccmix(
+        [...args, '--json'],
+        temporalAddress(lab.services.settings),
+      );
+      assert.equal(code, 0, `ccmix ${args.join(' ')}: ${stderr}`);
+      return JSON.parse(stdout);
+    };
+    const configFile = path.join(mkdtempSync(path.join(tmpdir(), 'ccmix-schedule-')), 'config.json');
+    writeFileSync(configFile, JSON.stringify(lab.config()));
+    const scheduleId = `faults-${process.pid}`;
+    const described = async (): Promise<ScheduleView> =>
+      (await cli('schedule', 'describe', scheduleId)) as ScheduleView;
     try {
-      const scheduleId = await createSchedule(lab.client, {
-        config: lab.config(),
-        every: ['24h'],
-        scheduleId: `faults-${process.pid}`,
-      });
-      await changeSchedule(lab.client, scheduleId, 'trigger');
+      const cron = '0 0 1 1 *';
+      await cli(
+        'schedule',
+        'create',
+        '--config',
+        configFile,
+        '--cron',
+        cron,
+        '--every',
+        '24h',
+        '--id',
+        scheduleId,
+        '--paused',
+      );
+      const listed = ((await cli('schedule', 'list')) as ScheduleView[]).find(
+        (v) => v.scheduleId === scheduleId,
+      );
+      assert.deepEqual(
+        listed && { paused: listed.paused, overlap: listed.overlap, spec: listed.spec },
+        { paused: true, overlap: 'SKIP', spec: { cron: [cron], every: ['24h'] } },
+        'created paused, overlap SKIP by default, the specs as given',
+      );
+      await cli('schedule', 'unpause', scheduleId);
+      assert.equal((await described()).paused, false);
+      await cli('schedule', 'trigger', scheduleId);
       const scheduledRun = await waitUntil(
         'the scheduled run',
-        async () => (await describeSchedule(lab.client, scheduleId)).recentRuns[0]?.workflowId,
+        async () => (await described()).recentRuns[0]?.workflowId,
         30_000,
       );
       const rerun = await lab.result(scheduledRun, SCENARIO_MS);
-      await changeSchedule(lab.client, scheduleId, 'delete');
+      await cli('schedule', 'pause', scheduleId);
+      assert.equal((await described()).paused, true);
       const r = rerun.quality!;
       const stages = [
         ...Object.values(r.extract),
@@ -542,17 +651,19 @@ test(
         rerun.dedup,
       ];
       assert.ok(stages.every((st) => st?.skipped));
-      assert.deepEqual(
-        [
-          ...new Set(
-            Object.values((await runStatus(lab.client, scheduledRun)).progress.spark).map((st) => st.state),
-          ),
-        ],
-        ['skipped'],
-      );
+      // `ccmix status` without a run shows the newest: this one.
+      const status = (await cli('status')) as RunStatus;
+      assert.deepEqual([status.workflowId, status.status], [scheduledRun, 'COMPLETED']);
+      assert.deepEqual([...new Set(Object.values(status.progress.spark).map((st) => st.state))], ['skipped']);
       assert.equal(rerun.download.fetchedBytes, 0);
+      const runs = (await cli('runs')) as { workflowId: string }[];
+      assert.ok(runs.some((run) => run.workflowId === scheduledRun));
+      const report = (await cli('report', scheduledRun)) as { html: string };
+      assert.ok(statSync(report.html).size > 0, report.html);
     } finally {
       lab.stopWorkers();
+      await ccmix(['schedule', 'delete', scheduleId], temporalAddress(lab.services.settings));
+      rmSync(path.dirname(configFile), { recursive: true, force: true });
     }
     assert.deepEqual(differences(await snapshot(lab.root), reference), [], 'the same manifest and files');
   },
