@@ -87,6 +87,8 @@ export interface WatchOptions {
   intervalMs?: number;
   /** Rows available (default: the terminal's height less a margin). */
   maxRows?: number;
+  /** Where to draw instead of the terminal (stderr); frames are then written even if it is no TTY. */
+  stream?: NodeJS.WritableStream;
 }
 
 /** Draws until the run closes; returns its final status. */
@@ -104,6 +106,7 @@ export async function watchRun(
       clearOnComplete: false,
       stopOnComplete: false,
       autopadding: true,
+      ...(options.stream ? { stream: options.stream, noTTYOutput: true, notTTYSchedule: intervalMs } : {}),
     },
     Presets.legacy,
   );

@@ -17,10 +17,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, test, type TestContext } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { runStatus, startBuildMixture, type RunStatus } from '../../cli/client';
+import { watchRun } from '../../cli/watch';
 import type { ScheduleView } from '../../cli/schedule';
 import { REFERENCE_CORPORA } from '../../config/schema';
 import { downloadWorkflowId, TASK_QUEUE } from '../../config/temporal';
@@ -138,6 +140,16 @@ function replace(worker: Worker, opts: { sparkServer?: boolean } = {}): Worker {
   return lab.startWorker(opts);
 }
 
+/** A stream that keeps what is written to it. */
+function drawing(into: string[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      into.push(chunk.toString());
+      done();
+    },
+  });
+}
+
 /** The summaries (Temporal's user metadata) in a workflow's history: what the UI's timeline shows. */
 async function timelineOf(workflowId: string): Promise<string[]> {
   const { events } = await lab.client.workflow.getHandle(workflowId).fetchHistory();
@@ -212,9 +224,13 @@ test(
     // The progress query mid-run: a Spark stage running, and the current stage open (no end yet).
     const midRun = { sparkRunning: false, stageOpen: false };
     let workflowId = '';
+    const drawn: string[] = [];
+    let watched: Promise<RunStatus> | undefined;
     try {
       const fromUi = ui ? await lab.startRunFromUi(ui) : undefined;
       workflowId = fromUi?.workflowId ?? (await lab.startRun());
+      // `ccmix status --watch` follows the run to its end, drawing into `drawn`.
+      watched = watchRun(lab.client, workflowId, { stream: drawing(drawn) });
       let finished = false;
       // Through the UI: its run page, which refreshes itself, until it shows the run closed (a
       // little less than the test's time, so a page that never shows it fails with what it shows).
@@ -251,6 +267,23 @@ test(
     }
     assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
     assert.deepEqual(midRun, { sparkRunning: true, stageOpen: true }, 'the progress query during the run');
+    assert.equal((await watched)?.status, 'COMPLETED', 'status --watch returns when the run ends');
+    // Its bars, each stage's drawn full (cli-progress's legacy preset fills with "=") by the last frame.
+    const lastFrame =
+      drawn
+        .join('')
+        .split(/\n(?=discover )/)
+        .at(-1) ?? '';
+    for (const stage of [
+      'discover',
+      'download',
+      'extract',
+      'train-classifier',
+      'quality-filter',
+      'dedup',
+      'mix',
+    ])
+      assert.match(lastFrame, new RegExp(`^${stage} +\\[=+\\] `, 'm'), lastFrame);
     // Every stage in the paper's order, each closed with its own duration.
     assert.deepEqual(
       result.stages.map((s) => s.stage),
