@@ -3,8 +3,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, configJsonSchema, parseConfig } from '../config/schema';
 import type { Client } from '@temporalio/client';
+import { ConfigError, configJsonSchema, parseConfig } from '../config/schema';
 import { NAMESPACE, RUN_SEARCH_ATTRIBUTE } from '../config/temporal';
 import { generateMiniCrawl } from '../core/minicrawl';
 import { DEFAULT_CRAWLS } from '../config/crawls';
@@ -343,14 +343,13 @@ async function schedule(action: string | undefined, id: string | undefined, valu
     print(values, { scheduleId }, `created schedule ${scheduleId}`);
     return 0;
   }
-  if (action !== 'list' && !id)
-    throw new UsageError(`schedule ${action} needs a schedule id (see \`ccmix schedule list\`)`);
-  const client = await connectClient(temporalAddressFrom(values));
-  if (action === 'list' || !id) {
-    const all = await listSchedules(client);
+  if (action === 'list') {
+    const all = await listSchedules(await connectClient(temporalAddressFrom(values)));
     print(values, all, all.map(renderSchedule).join('\n') || 'no schedules');
     return 0;
   }
+  if (!id) throw new UsageError(`schedule ${action} needs a schedule id (see \`ccmix schedule list\`)`);
+  const client = await connectClient(temporalAddressFrom(values));
   if (action === 'describe') {
     const described = await describeSchedule(client, id);
     print(values, described, renderSchedule(described));

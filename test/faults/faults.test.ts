@@ -231,6 +231,7 @@ test(
       workflowId = fromUi?.workflowId ?? (await lab.startRun());
       // `ccmix status --watch` follows the run to its end, drawing into `drawn`.
       watched = watchRun(lab.client, workflowId, { stream: drawing(drawn) });
+      watched.catch(() => undefined); // awaited below; a failure before that is the test's own
       let finished = false;
       // Through the UI: its run page, which refreshes itself, until it shows the run closed (a
       // little less than the test's time, so a page that never shows it fails with what it shows).
