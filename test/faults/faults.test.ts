@@ -97,14 +97,30 @@ function sparkRunning(workflowId: string, stage: string): Promise<true> {
   );
 }
 
+/**
+ * Resolves once `stage` has a Spark job launched that is not in `before`: the job is submitted and
+ * running. A short job (a reference corpus, the token count) may end before its tasks ever show
+ * in `ccmix status`, so the launch is what marks "during the stage".
+ */
+function sparkLaunched(stage: string, before: ReadonlySet<string>): Promise<true> {
+  return waitUntil(
+    `a launch of the ${stage} Spark job`,
+    async () =>
+      (await lab.sparkLaunches()).some((launch) => stageOf(launch) === stage && !before.has(launch))
+        ? true
+        : undefined,
+    SCENARIO_MS,
+  );
+}
+
 interface Scenario {
   /** Committed stages (paths under the storage root) the run has to redo. */
   redo: string[];
   sparkServer?: boolean;
   /** Workers on the task queue from the start (default 1). */
   workers?: number;
-  /** The disturbance, given the run and its first worker; resolves when it is over. */
-  disturb: (workflowId: string, worker: Worker) => Promise<void>;
+  /** The disturbance, given the run, its first worker and the Spark launches before it; resolves when it is over. */
+  disturb: (workflowId: string, worker: Worker, launchedBefore: ReadonlySet<string>) => Promise<void>;
 }
 
 /** Runs the scenario and checks the outcome against the reference; returns the Spark attempts it launched. */
@@ -115,7 +131,7 @@ async function survives(s: Scenario): Promise<{ result: BuildMixtureResult; laun
   for (let more = 1; more < (s.workers ?? 1); more++) lab.startWorker({ sparkServer: s.sparkServer });
   try {
     const workflowId = await lab.startRun();
-    const disturbance = s.disturb(workflowId, first);
+    const disturbance = s.disturb(workflowId, first, launchedBefore);
     const result = await lab.result(workflowId, SCENARIO_MS);
     await disturbance;
     assert.deepEqual(
@@ -389,7 +405,16 @@ test(
   },
 );
 
-const SPARK_STAGES = ['extract-CC-MAIN-2016-50', 'train-classifier', 'quality-filter', 'dedup', 'mix'];
+// In the order the run reaches them: one of each kind of job the pipeline submits.
+const SPARK_STAGES = [
+  'extract-CC-MAIN-2016-50',
+  'reference-webtext2',
+  'train-classifier',
+  'quality-filter',
+  'dedup',
+  'mix-count',
+  'mix',
+];
 
 test(
   'the worker SIGKILLed during each Spark stage in turn, a new worker started each time: the same output',
@@ -397,10 +422,10 @@ test(
   async () => {
     const { launches } = await survives({
       redo: SPARK_STAGES.map((stage) => `spark/${stage}`),
-      disturb: async (workflowId, first) => {
+      disturb: async (_workflowId, first, launchedBefore) => {
         let worker = first;
         for (const stage of SPARK_STAGES) {
-          await sparkRunning(workflowId, stage);
+          await sparkLaunched(stage, launchedBefore);
           worker = replace(worker);
         }
       },
