@@ -3,7 +3,7 @@
  * both. Writes are atomic: a reader sees a whole object or none.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AbortMultipartUploadCommand,
@@ -28,6 +28,11 @@ export interface Storage {
   read(relPath: string): Promise<Buffer>;
   /** Whole-object write; atomic (temp file + rename locally, single PUT on S3). */
   write(relPath: string, data: Uint8Array | string): Promise<void>;
+  /**
+   * Whole-object write only if nothing is at relPath yet; false when something is. Of writers
+   * racing on one path exactly one succeeds (a hard link locally, `If-None-Match: *` on S3).
+   */
+  writeIfAbsent(relPath: string, data: Uint8Array | string): Promise<boolean>;
   exists(relPath: string): Promise<boolean>;
   /** Relative paths under the prefix, sorted. */
   list(prefix: string): Promise<string[]>;
@@ -84,6 +89,23 @@ export class LocalStorage implements Storage {
     try {
       await writeFile(temp, data);
       await rename(temp, target);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async writeIfAbsent(relPath: string, data: Uint8Array | string): Promise<boolean> {
+    const target = this.uri(relPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      await writeFile(temp, data);
+      // link, unlike rename, fails when the target exists: the whole file appears, or nothing.
+      await link(temp, target);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
     } finally {
       await rm(temp, { force: true });
     }
@@ -158,6 +180,20 @@ export class S3Storage implements Storage {
 
   async write(relPath: string, data: Uint8Array | string): Promise<void> {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relPath), Body: data }));
+  }
+
+  async writeIfAbsent(relPath: string, data: Uint8Array | string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relPath), Body: data, IfNoneMatch: '*' }),
+      );
+      return true;
+    } catch (error) {
+      // 412: the key exists. 409: another conditional write to it is in flight and will win.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return false;
+      throw error;
+    }
   }
 
   async exists(relPath: string): Promise<boolean> {

@@ -93,5 +93,17 @@ for (const backend of backends) {
       assert.deepEqual(await readCommitted(storage, 'stage/abc'), { rows: 1 });
       assert.equal((await storage.read('stage/abc/part-0')).toString(), 'whole');
     });
+
+    test('writeIfAbsent: of writers racing on one path exactly one wins, and its bytes stay', async () => {
+      const storage = backend.open();
+      const contenders = Array.from({ length: 8 }, (_, i) => `attempt ${i}`);
+      const won = await Promise.all(contenders.map((c) => storage.writeIfAbsent('stage/race/_SUCCESS', c)));
+      assert.equal(won.filter(Boolean).length, 1, `winners: ${JSON.stringify(won)}`);
+      const winner = contenders[won.indexOf(true)];
+      assert.equal((await storage.read('stage/race/_SUCCESS')).toString(), winner);
+      assert.equal(await storage.writeIfAbsent('stage/race/_SUCCESS', 'late'), false);
+      assert.equal((await storage.read('stage/race/_SUCCESS')).toString(), winner, 'a loser changes nothing');
+      assert.deepEqual(await storage.list('stage/race/'), ['stage/race/_SUCCESS'], 'no temporary file left');
+    });
   });
 }

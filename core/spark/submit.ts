@@ -100,16 +100,18 @@ async function commitAttempt(
   stageDir: string,
   attemptDir: string,
   metrics: JobMetrics,
-): Promise<SparkCommit<JobMetrics>> {
-  const existing = await readCommitted<SparkCommit<JobMetrics>>(storage, stageDir);
-  if (existing) return existing; // another attempt won: its output is the stage's
+): Promise<SparkCommit<JobMetrics> | null> {
   const commit: SparkCommit<JobMetrics> = {
     output: `${attemptDir}/data`,
     outputDigest: metrics.output_digest ?? null,
     metrics,
   };
-  await storage.write(`${stageDir}/${SUCCESS_MARKER}`, JSON.stringify(commit, null, 2));
-  return commit;
+  // Of two attempts that finish at once, exactly one writes the marker; null for the other.
+  const written = await storage.writeIfAbsent(
+    `${stageDir}/${SUCCESS_MARKER}`,
+    JSON.stringify(commit, null, 2),
+  );
+  return written ? commit : null;
 }
 
 interface AttemptRecord {
@@ -242,6 +244,12 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   const other = await lost();
   if (other) return other;
   const commit = await commitAttempt(storage, stageDir, attemptDir, metrics);
+  if (!commit) {
+    // Another attempt committed between the check above and this one's write.
+    const winner = await lost();
+    if (winner) return winner;
+    throw new SparkJobFailedError(`${input.stage}: another attempt holds ${stageDir}/${SUCCESS_MARKER}`);
+  }
   await removeAbandonedAttempts(storage, stageDir, commit.output);
   return {
     stageDir,
