@@ -82,33 +82,38 @@ export class LocalStorage implements Storage {
     return readFile(this.uri(relPath));
   }
 
-  async write(relPath: string, data: Uint8Array | string): Promise<void> {
+  /** Writes data to a temporary file beside relPath, then `place`s it there; the temp file never stays. */
+  private async placeWhole<T>(
+    relPath: string,
+    data: Uint8Array | string,
+    place: (temp: string, target: string) => Promise<T>,
+  ): Promise<T> {
     const target = this.uri(relPath);
     await mkdir(path.dirname(target), { recursive: true });
     const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await writeFile(temp, data);
-      await rename(temp, target);
+      return await place(temp, target);
     } finally {
       await rm(temp, { force: true });
     }
   }
 
+  async write(relPath: string, data: Uint8Array | string): Promise<void> {
+    await this.placeWhole(relPath, data, (temp, target) => rename(temp, target));
+  }
+
   async writeIfAbsent(relPath: string, data: Uint8Array | string): Promise<boolean> {
-    const target = this.uri(relPath);
-    await mkdir(path.dirname(target), { recursive: true });
-    const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-    try {
-      await writeFile(temp, data);
-      // link, unlike rename, fails when the target exists: the whole file appears, or nothing.
-      await link(temp, target);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
-    } finally {
-      await rm(temp, { force: true });
-    }
+    // link, unlike rename, fails when the target exists: the whole file appears, or nothing.
+    return this.placeWhole(relPath, data, (temp, target) =>
+      link(temp, target).then(
+        () => true,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === 'EEXIST') return false;
+          throw error;
+        },
+      ),
+    );
   }
 
   async exists(relPath: string): Promise<boolean> {

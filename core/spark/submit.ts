@@ -241,11 +241,9 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   const metrics = JSON.parse(
     (await storage.read(`${attemptDir}/metrics.json`)).toString('utf8'),
   ) as JobMetrics;
-  const other = await lost();
-  if (other) return other;
   const commit = await commitAttempt(storage, stageDir, attemptDir, metrics);
   if (!commit) {
-    // Another attempt committed between the check above and this one's write.
+    // Another attempt committed first: its output is the stage's.
     const winner = await lost();
     if (winner) return winner;
     throw new SparkJobFailedError(`${input.stage}: another attempt holds ${stageDir}/${SUCCESS_MARKER}`);
