@@ -93,7 +93,8 @@ export async function downloadBatch(input: DownloadBatchInput): Promise<Download
 }
 
 export async function finalizeCrawlInventory(input: FinalizeInput): Promise<FinalizeResult> {
-  return finalizePlain(input).catch(asPermanent);
+  const context = Context.current();
+  return finalizePlain(input, (partsRead) => context.heartbeat({ partsRead })).catch(asPermanent);
 }
 
 /**

@@ -12,8 +12,14 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
-import { downloadBatch } from '../core/download/batch';
-import { readInventory } from '../core/download/inventory';
+import { batchKeys, downloadBatch } from '../core/download/batch';
+import { finalizeCrawlInventory } from '../core/download/finalize';
+import {
+  inventoryPartPath,
+  readInventory,
+  writeInventory,
+  type InventoryRecord,
+} from '../core/download/inventory';
 import { LocalStorage } from '../core/storage';
 import { startMirror, type Mirror } from '../infra/mirror/server';
 import { tempDir } from './helpers/services';
@@ -344,4 +350,62 @@ test('a batch publishes whole files, records an inventory, and skips itself when
   const again = await downloadBatch(input);
   assert.equal(again.alreadyCommitted, true);
   assert.equal(again.ok, 2);
+});
+
+test("a crawl's key list is read once for all its batches, and each batch gets its own slice", async () => {
+  class CountingStorage extends LocalStorage {
+    reads = 0;
+    override read(relPath: string): Promise<Buffer> {
+      this.reads++;
+      return super.read(relPath);
+    }
+  }
+  const storage = new CountingStorage(tempDir('dl-keys'));
+  const keys = Array.from({ length: 7 }, (_, i) => keyOf(`k${i}`));
+  await storage.write('lists/keys.txt', keys.join('\n') + '\n');
+  const input = { keysPath: 'lists/keys.txt', listId: 'first', batchSize: 3 };
+  const slices = [];
+  for (const batch of [0, 1, 2]) slices.push(await batchKeys(storage, { ...input, batch } as never));
+  assert.deepEqual(slices, [keys.slice(0, 3), keys.slice(3, 6), keys.slice(6)]);
+  assert.equal(storage.reads, 1, 'the list is not read again for every batch');
+  // Another selection on the same path is another list (discover names lists by selection).
+  await storage.write('lists/keys.txt', keys.slice(4).join('\n') + '\n');
+  assert.deepEqual(
+    await batchKeys(storage, { ...input, listId: 'second', batch: 0 } as never),
+    keys.slice(4),
+  );
+  assert.equal(storage.reads, 2);
+});
+
+test('finalizing merges every batch part, heartbeats as it reads, and refuses a missing part', async () => {
+  const storageRoot = tempDir('dl-final');
+  const storage = new LocalStorage(storageRoot);
+  const record = (i: number): InventoryRecord => ({
+    key: keyOf(`f${i}`),
+    rawPath: null,
+    bytes: i,
+    sha256: null,
+    status: i === 4 ? 'quarantined' : 'ok',
+    reason: i === 4 ? 'gzip_corrupt: bad' : null,
+    retries: 0,
+  });
+  for (const batch of [0, 1, 2])
+    await writeInventory(storage, inventoryPartPath(crawl, 'sel', batch), [
+      record(2 * batch),
+      record(2 * batch + 1),
+    ]);
+  const beats: number[] = [];
+  const input = { crawl, storageRoot, listId: 'sel', batches: 3, expectedFiles: 6 };
+  const result = await finalizeCrawlInventory(input, (partsRead) => beats.push(partsRead));
+  assert.deepEqual(beats, [1, 2, 3], 'one heartbeat per part read');
+  assert.deepEqual(
+    { files: result.files, ok: result.ok, quarantined: result.quarantined, bytes: result.bytes },
+    { files: 6, ok: 5, quarantined: 1, bytes: 15 },
+  );
+  assert.deepEqual(result.quarantinedReasons, { gzip_corrupt: 1 });
+  assert.deepEqual(
+    (await readInventory(storage, result.inventory)).map((r) => r.bytes),
+    [0, 1, 2, 3, 4, 5],
+  );
+  await assert.rejects(finalizeCrawlInventory({ ...input, batches: 4 }), /inventory part missing/);
 });

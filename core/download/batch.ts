@@ -78,8 +78,36 @@ export function totalsOf(records: readonly InventoryRecord[]): Omit<DownloadTota
   };
 }
 
+/**
+ * Parsed key lists of the crawls this worker is downloading. A crawl of 72,000 files has 4,500
+ * batches; reading and splitting its 7 MB list for each one made the crawl's listing work grow
+ * with the square of its file count. A list is named by its selection (listId), so a cached copy
+ * never goes stale; a few crawls download at once, so a few lists are enough.
+ */
+const keyLists = new Map<string, Promise<string[]>>();
+const KEY_LISTS_KEPT = 8;
+
+async function keyList(storage: Storage, keysPath: string, listId: string): Promise<string[]> {
+  const id = `${storage.uri(keysPath)}\n${listId}`;
+  let keys = keyLists.get(id);
+  if (keys) {
+    keyLists.delete(id); // re-inserted below: the Map's order is the order of last use
+  } else {
+    const loading = storage.read(keysPath).then((data) => data.toString('utf8').split('\n').filter(Boolean));
+    // A failed read is not kept: the activity's retry reads again.
+    loading.catch(() => keyLists.get(id) === loading && keyLists.delete(id));
+    keys = loading;
+  }
+  keyLists.set(id, keys);
+  for (const oldest of keyLists.keys()) {
+    if (keyLists.size <= KEY_LISTS_KEPT) break;
+    keyLists.delete(oldest);
+  }
+  return keys;
+}
+
 export async function batchKeys(storage: Storage, input: DownloadBatchInput): Promise<string[]> {
-  const keys = (await storage.read(input.keysPath)).toString('utf8').split('\n').filter(Boolean);
+  const keys = await keyList(storage, input.keysPath, input.listId);
   return keys.slice(input.batch * input.batchSize, (input.batch + 1) * input.batchSize);
 }
 

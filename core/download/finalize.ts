@@ -1,4 +1,5 @@
 /** Merges a crawl's committed batch parts into raw/<crawl>/inventory-<listId>.parquet, checking none is missing. */
+import { mapWithConcurrency } from '../concurrency';
 import { openStorage } from '../storage';
 import {
   inventoryPartPath,
@@ -23,14 +24,30 @@ export interface FinalizeResult extends Omit<DownloadTotals, 'fetchedBytes'> {
   quarantinedReasons: Record<string, number>;
 }
 
-export async function finalizeCrawlInventory(input: FinalizeInput): Promise<FinalizeResult> {
+/** Parts read at once: a crawl of 72,000 files has 4,500, each a small object on S3. */
+const PARTS_IN_FLIGHT = 16;
+
+/**
+ * `heartbeat` is called with the parts read so far: at paper scale the merge takes longer than
+ * the download activities' heartbeat timeout, and an activity that stops beating is retried.
+ */
+export async function finalizeCrawlInventory(
+  input: FinalizeInput,
+  heartbeat: (partsRead: number) => void = () => {},
+): Promise<FinalizeResult> {
   const storage = openStorage(input.storageRoot);
-  const records: InventoryRecord[] = [];
-  for (let batch = 0; batch < input.batches; batch++) {
-    const part = inventoryPartPath(input.crawl, input.listId, batch);
-    if (!(await storage.exists(part))) throw new Error(`inventory part missing: ${storage.uri(part)}`);
-    records.push(...(await readInventory(storage, part)));
-  }
+  let partsRead = 0;
+  const parts = await mapWithConcurrency(
+    Array.from({ length: input.batches }, (_, batch) => inventoryPartPath(input.crawl, input.listId, batch)),
+    PARTS_IN_FLIGHT,
+    async (part) => {
+      if (!(await storage.exists(part))) throw new Error(`inventory part missing: ${storage.uri(part)}`);
+      const records = await readInventory(storage, part);
+      heartbeat(++partsRead);
+      return records;
+    },
+  );
+  const records: InventoryRecord[] = parts.flat();
   if (records.length !== input.expectedFiles) {
     throw new Error(
       `${input.crawl}: inventory has ${records.length} files, discover chose ${input.expectedFiles}`,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import { connectClient } from '../../cli/client';
-import { createWorker } from '../../cli/worker';
+import { createWorker, type WorkerOptions } from '../../cli/worker';
 import { freeLocalPort } from '../../core/net';
 import {
   DEFAULT_SETTINGS,
@@ -97,10 +97,16 @@ export interface TestWorker {
 }
 
 /** A client and an in-process ccmix worker on the test's own Temporal server. */
-export async function startTestWorker(settings: ServicesSettings): Promise<TestWorker> {
+export async function startTestWorker(
+  settings: ServicesSettings,
+  activities?: WorkerOptions['activities'],
+): Promise<TestWorker> {
   quietTemporalRuntime();
   const client = await connectClient(temporalAddress(settings));
-  const { worker } = await createWorker({ address: temporalAddress(settings) });
+  const { worker } = await createWorker({
+    address: temporalAddress(settings),
+    ...(activities ? { activities } : {}),
+  });
   const running = worker.run();
   return {
     client,
@@ -119,10 +125,14 @@ export interface TestStack {
 }
 
 /** Real services on free ports, an in-process worker that logs warnings only, and a client. */
-export async function startTestStack(names: ServiceName[], mirrorRoot?: string): Promise<TestStack> {
+export async function startTestStack(
+  names: ServiceName[],
+  mirrorRoot?: string,
+  activities?: WorkerOptions['activities'],
+): Promise<TestStack> {
   quietTemporalRuntime();
   const services = await startTestServices(names, mirrorRoot);
-  const worker = await startTestWorker(services.settings).catch(async (error: unknown) => {
+  const worker = await startTestWorker(services.settings, activities).catch(async (error: unknown) => {
     await services.stop();
     throw error;
   });

@@ -23,30 +23,37 @@ function tinyWet(): Buffer {
 /** ext4 allows 65,000 links to one inode: a new original every this many keys. */
 const LINKS_PER_ORIGINAL = 50_000;
 
-/** Writes `files` keys for each crawl under `root` and its wet.paths.gz; returns the keys per crawl. */
+/**
+ * Writes each crawl's wet.paths.gz under `root`, `files` keys long (a number, or one per crawl),
+ * and its files unless `listingsOnly`; returns the keys per crawl.
+ */
 export function writeTinyCrawls(
   root: string,
   crawls: readonly string[],
-  files: number,
+  files: number | ((crawl: string) => number),
+  { listingsOnly = false }: { listingsOnly?: boolean } = {},
 ): Map<string, string[]> {
   mkdirSync(path.join(root, 'originals'), { recursive: true });
   const wet = tinyWet();
   const keysByCrawl = new Map<string, string[]>();
   for (const crawl of crawls) {
     const keys: string[] = [];
+    const count = typeof files === 'number' ? files : files(crawl);
     let original = '';
-    for (let i = 0; i < files; i++) {
+    for (let i = 0; i < count; i++) {
+      const segment = `1500000000000.${String(i % SEGMENTS).padStart(2, '0')}`;
+      const dir = path.join('crawl-data', crawl, 'segments', segment, 'wet');
+      const key = `${dir}/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`;
+      keys.push(key);
+      if (listingsOnly) continue;
       if (i % LINKS_PER_ORIGINAL === 0) {
         original = path.join(root, 'originals', `${crawl}-${i}.warc.wet.gz`);
         writeFileSync(original, wet);
       }
-      const segment = `1500000000000.${String(i % SEGMENTS).padStart(2, '0')}`;
-      const dir = path.join('crawl-data', crawl, 'segments', segment, 'wet');
       if (i < SEGMENTS) mkdirSync(path.join(root, dir), { recursive: true });
-      const key = `${dir}/${crawl}-${String(i).padStart(5, '0')}.warc.wet.gz`;
       linkSync(original, path.join(root, key));
-      keys.push(key);
     }
+    mkdirSync(path.join(root, 'crawl-data', crawl), { recursive: true });
     writeFileSync(path.join(root, 'crawl-data', crawl, 'wet.paths.gz'), gzipSync(keys.join('\n') + '\n'));
     keysByCrawl.set(crawl, keys);
   }
