@@ -154,8 +154,8 @@ async function main(): Promise<void> {
   const storageRoot = tempDir('orch-root');
   const t0 = Date.now();
   writeTinyCrawls(root, crawls, filesOf, { listingsOnly: noFetch });
-  const files = crawls.reduce((n, crawl) => n + filesOf(crawl), 0);
   const counts = crawls.map(filesOf);
+  const files = counts.reduce((n, count) => n + count, 0);
   console.log(
     `${crawls.length} crawls, ${fmt(Math.min(...counts))}–${fmt(Math.max(...counts))} files each, ${fmt(files)} in all; ` +
       `${noFetch ? 'listings' : 'tiny files'} written in ${fmt((Date.now() - t0) / 1000)} s`,
