@@ -7,9 +7,8 @@ import type { Storage } from './storage';
 export const SUCCESS_MARKER = '_SUCCESS';
 
 export async function readCommitted<T>(storage: Storage, stageDir: string): Promise<T | null> {
-  const marker = `${stageDir}/${SUCCESS_MARKER}`;
-  if (!(await storage.exists(marker))) return null;
-  return JSON.parse((await storage.read(marker)).toString('utf8')) as T;
+  const marker = await storage.readIfPresent(`${stageDir}/${SUCCESS_MARKER}`);
+  return marker ? (JSON.parse(marker.toString('utf8')) as T) : null;
 }
 
 export async function commitStage<T>(

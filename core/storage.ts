@@ -26,6 +26,8 @@ export interface Storage {
   /** The root as the user wrote it (a folder or s3:// URI). */
   readonly root: string;
   read(relPath: string): Promise<Buffer>;
+  /** `read`, or null when nothing is at relPath: one request where `exists` then `read` take two. */
+  readIfPresent(relPath: string): Promise<Buffer | null>;
   /** Whole-object write; atomic (temp file + rename locally, single PUT on S3). */
   write(relPath: string, data: Uint8Array | string): Promise<void>;
   /**
@@ -80,6 +82,13 @@ export class LocalStorage implements Storage {
 
   async read(relPath: string): Promise<Buffer> {
     return readFile(this.uri(relPath));
+  }
+
+  async readIfPresent(relPath: string): Promise<Buffer | null> {
+    return readFile(this.uri(relPath)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
   }
 
   /** Writes data to a temporary file beside relPath, then `place`s it there; the temp file never stays. */
@@ -181,6 +190,15 @@ export class S3Storage implements Storage {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
     if (!out.Body) throw new Error(`empty body for ${this.uri(relPath)}`);
     return Buffer.from(await out.Body.transformToByteArray());
+  }
+
+  async readIfPresent(relPath: string): Promise<Buffer | null> {
+    try {
+      return await this.read(relPath);
+    } catch (error) {
+      if (error instanceof NoSuchKey) return null;
+      throw error;
+    }
   }
 
   async write(relPath: string, data: Uint8Array | string): Promise<void> {

@@ -94,6 +94,13 @@ for (const backend of backends) {
       assert.equal((await storage.read('stage/abc/part-0')).toString(), 'whole');
     });
 
+    test('readIfPresent: the bytes when present, null when absent', async () => {
+      const storage = backend.open();
+      await storage.write('present/part-0', 'bytes');
+      assert.equal((await storage.readIfPresent('present/part-0'))?.toString(), 'bytes');
+      assert.equal(await storage.readIfPresent('present/part-1'), null);
+    });
+
     test('writeIfAbsent: of writers racing on one path exactly one wins, and its bytes stay', async () => {
       const storage = backend.open();
       const contenders = Array.from({ length: 8 }, (_, i) => `attempt ${i}`);

@@ -106,7 +106,10 @@ async function keyList(storage: Storage, keysPath: string, listId: string): Prom
   return keys;
 }
 
-export async function batchKeys(storage: Storage, input: DownloadBatchInput): Promise<string[]> {
+export async function batchKeys(
+  storage: Storage,
+  input: Pick<DownloadBatchInput, 'keysPath' | 'listId' | 'batch' | 'batchSize'>,
+): Promise<string[]> {
   const keys = await keyList(storage, input.keysPath, input.listId);
   return keys.slice(input.batch * input.batchSize, (input.batch + 1) * input.batchSize);
 }

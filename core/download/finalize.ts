@@ -4,7 +4,7 @@ import { openStorage } from '../storage';
 import {
   inventoryPartPath,
   inventoryPath,
-  readInventory,
+  decodeInventory,
   writeInventory,
   type InventoryRecord,
 } from './inventory';
@@ -41,8 +41,9 @@ export async function finalizeCrawlInventory(
     Array.from({ length: input.batches }, (_, batch) => inventoryPartPath(input.crawl, input.listId, batch)),
     PARTS_IN_FLIGHT,
     async (part) => {
-      if (!(await storage.exists(part))) throw new Error(`inventory part missing: ${storage.uri(part)}`);
-      const records = await readInventory(storage, part);
+      const data = await storage.readIfPresent(part);
+      if (!data) throw new Error(`inventory part missing: ${storage.uri(part)}`);
+      const records = await decodeInventory(data);
       heartbeat(++partsRead);
       return records;
     },
