@@ -86,12 +86,15 @@ def doc_id_column(dataset: str, identity: Column) -> Column:
     return F.substring(F.sha2(joined, 256), 1, 32)
 
 
+_ROW_FIELDS = tuple(ROWS.names[1:])
+
+
 def row(kind: str, **fields: object) -> tuple:
     """A ROWS tuple; fields not given are null."""
-    unknown = set(fields) - set(ROWS.names)
+    unknown = fields.keys() - _ROW_FIELDS
     if unknown:
         raise ValueError(f"not ROWS fields: {sorted(unknown)}")
-    return (kind, *(fields.get(name) for name in ROWS.names[1:]))
+    return (kind, *[fields.get(name) for name in _ROW_FIELDS])
 
 
 def rows_to_batches(rows: Iterable[tuple], schema: pa.Schema) -> Iterator[pa.RecordBatch]:

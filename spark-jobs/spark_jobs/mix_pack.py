@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator
 
 import numpy as np
@@ -47,16 +46,22 @@ TOKENIZED = StructType(
 
 
 def encode_texts(enc, texts: list[str | None]) -> tuple[pa.ListArray, np.ndarray]:
-    """Each text's ids then EOT, as one Arrow list<int32> column, and the lengths."""
-    ids = array("i")
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    for i, text in enumerate(texts):
-        ids.extend(enc.encode_ordinary(text or ""))
-        ids.append(GPT2_EOT)
-        offsets[i + 1] = len(ids)
-    values = pa.array(np.frombuffer(ids, dtype=np.int32), type=pa.int32())
-    lists = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
-    return lists, np.diff(offsets)
+    """Each text's ids then EOT, as one Arrow list<int32> column, and the lengths.
+
+    `encode_to_numpy` with no special token allowed or disallowed is `encode_ordinary` (a literal
+    "<|endoftext|>" is text) returned as a buffer: no Python int per id.
+    """
+    eot = np.array([GPT2_EOT], dtype=np.uint32)
+    pieces: list[np.ndarray] = []
+    for text in texts:
+        pieces.append(enc.encode_to_numpy(text or "", allowed_special=set(), disallowed_special=()))
+        pieces.append(eot)
+    lengths = np.array([len(p) for p in pieces[::2]], dtype=np.int64) + 1
+    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.concatenate(pieces).view(np.int32) if pieces else np.zeros(0, dtype=np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids, type=pa.int32()))
+    return lists, lengths
 
 
 def tokenize_batches(rank_file: str | None):

@@ -28,16 +28,19 @@ types are counted as `non_conversion`.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CRLF2 = b"\r\n\r\n"
 PLAIN_RECORD_START = b"\nWARC/1."
 MAX_HEADER_BYTES = 1 << 16
+NOT_CRLF = re.compile(rb"[^\r\n]")  # a member has another record if any such byte is left
 CHUNK_BYTES = 1 << 16  # small reads keep the per-member buffer copies small
 
 CONTAINER_PROBLEMS = (
@@ -61,9 +64,16 @@ class WetRecord:
     body: bytes
     offset: int  # file offset of the gzip member (plain files: of the record)
 
+    @cached_property
+    def _by_name(self) -> dict[str, str]:
+        """Lower-cased name -> the first value under it: a record is asked for six headers."""
+        index: dict[str, str] = {}
+        for name, value in self.headers:
+            index.setdefault(name.lower(), value)
+        return index
+
     def header(self, name: str) -> str | None:
-        lower = name.lower()
-        return next((v for n, v in self.headers if n.lower() == lower), None)
+        return self._by_name.get(name.lower())
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,7 @@ class WetReader:
 
     def _records_of_member(self, data: bytes, offset: int) -> Iterator[WetRecord]:
         at = 0
-        while data[at:].strip(b"\r\n"):
+        while NOT_CRLF.search(data, at):
             end = data.find(CRLF2, at)
             head = _parse_head(data[at:end]) if end >= 0 else "no end of headers"
             if isinstance(head, str):
@@ -290,7 +300,7 @@ class WetDocuments:
             detail = f"first invalid byte at {error.start}; {text.count(chr(0xFFFD))} U+FFFD"
             flags.append(("invalid_utf8", detail))
         dropped = None
-        if not text.strip():
+        if not text or text.isspace():  # what strip() would empty, without copying the text
             dropped = "empty"
         elif not record.header("WARC-Record-ID"):
             dropped = "missing_record_id"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
+from spark_jobs.mix_pack import encode_texts
 from spark_jobs.tokenizer import GPT2_EOT, GPT2_N_VOCAB, encode_document, gpt2_encoding
 
 SYNTHETIC = {
@@ -127,6 +128,11 @@ def _assert_parity(enc: tiktoken.Encoding, dist: Path, tmp: Path, cases: dict[st
         assert enc.encode(text, allowed_special="all") == node_ids, f"special ids differ: {name}"
     for name, text, node_ids in zip(cases, texts, node["document"], strict=True):
         assert encode_document(enc, text) == node_ids, f"document ids differ for {name}"
+    # The mix job's own path (numpy buffers, batched into one Arrow column) gives the same ids.
+    lists, lengths = encode_texts(enc, texts)
+    for name, mix_ids, node_ids in zip(cases, lists.to_pylist(), node["document"], strict=True):
+        assert mix_ids == node_ids, f"the mix job's ids differ for {name}"
+    assert lengths.tolist() == [len(ids) for ids in node["document"]]
     n_bytes = sum(len(d) for d in cases.values())
     n_ids = sum(len(ids) for ids in ordinary)
     speed = ""
