@@ -12,7 +12,7 @@ import {
   inventoryPartPath,
   quarantinePathFor,
   rawPathFor,
-  readInventory,
+  readInventoryIfPresent,
   writeInventory,
   type InventoryRecord,
 } from './inventory';
@@ -130,10 +130,10 @@ export async function downloadBatch(
   const storage = openStorage(input.storageRoot);
   const governor = governorFor(input.storageRoot, input.maxRequestsPerSecond, storage);
   const part = inventoryPartPath(input.crawl, input.listId, input.batch);
-  if (await storage.exists(part)) {
-    const records = await readInventory(storage, part);
+  const committed = await readInventoryIfPresent(storage, part);
+  if (committed) {
     return {
-      ...totalsOf(records),
+      ...totalsOf(committed),
       fetchedBytes: 0,
       batch: input.batch,
       inventoryPart: part,

@@ -4,7 +4,7 @@ import { openStorage } from '../storage';
 import {
   inventoryPartPath,
   inventoryPath,
-  decodeInventory,
+  readInventoryIfPresent,
   writeInventory,
   type InventoryRecord,
 } from './inventory';
@@ -41,9 +41,8 @@ export async function finalizeCrawlInventory(
     Array.from({ length: input.batches }, (_, batch) => inventoryPartPath(input.crawl, input.listId, batch)),
     PARTS_IN_FLIGHT,
     async (part) => {
-      const data = await storage.readIfPresent(part);
-      if (!data) throw new Error(`inventory part missing: ${storage.uri(part)}`);
-      const records = await decodeInventory(data);
+      const records = await readInventoryIfPresent(storage, part);
+      if (!records) throw new Error(`inventory part missing: ${storage.uri(part)}`);
       heartbeat(++partsRead);
       return records;
     },

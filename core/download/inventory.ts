@@ -89,6 +89,15 @@ export async function readInventory(storage: Storage, relPath: string): Promise<
   return decodeInventory(await storage.read(relPath));
 }
 
+/** `readInventory`, or null when there is none: one request where `exists` then a read take two. */
+export async function readInventoryIfPresent(
+  storage: Storage,
+  relPath: string,
+): Promise<InventoryRecord[] | null> {
+  const data = await storage.readIfPresent(relPath);
+  return data ? decodeInventory(data) : null;
+}
+
 export async function writeInventory(
   storage: Storage,
   relPath: string,

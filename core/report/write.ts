@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { legacyInventoryPath, readInventory } from '../download/inventory';
+import { legacyInventoryPath, readInventoryIfPresent } from '../download/inventory';
 import { MANIFEST_FILE } from '../mix/finish';
 import type { Manifest } from '../mix/manifest';
 import type { JobMetrics } from '../spark/submit';
@@ -39,8 +39,7 @@ async function quarantined(
   const files: QuarantinedFile[] = [];
   for (const crawl of crawls) {
     const inventory = inventories[crawl] ?? legacyInventoryPath(crawl);
-    if (!(await storage.exists(inventory))) continue;
-    for (const r of await readInventory(storage, inventory)) {
+    for (const r of (await readInventoryIfPresent(storage, inventory)) ?? []) {
       if (r.status === 'quarantined')
         files.push({ crawl, key: r.key, reason: r.reason ?? 'unknown', retries: r.retries });
     }
@@ -53,11 +52,9 @@ async function readManifest(
   mixOutput: string | undefined,
 ): Promise<ReportReadings['manifest']> {
   const file = mixOutput ? `${mixOutput}/${MANIFEST_FILE}` : null;
-  if (!file || !(await storage.exists(file))) return null;
-  return {
-    uri: storage.uri(file),
-    manifest: JSON.parse((await storage.read(file)).toString('utf8')) as Manifest,
-  };
+  const data = file ? await storage.readIfPresent(file) : null;
+  if (!file || !data) return null;
+  return { uri: storage.uri(file), manifest: JSON.parse(data.toString('utf8')) as Manifest };
 }
 
 /** Scores and decisions of the filter: `kind=doc` was kept, `kind=dropped` was not (unscored rows skipped). */

@@ -131,8 +131,9 @@ async function removeAbandonedAttempts(storage: Storage, stageDir: string, winne
   );
   for (const attempt of attempts) {
     const recordPath = `${stageDir}/${attempt}/${ATTEMPT_RECORD}`;
-    if (!(await storage.exists(recordPath))) continue;
-    const record = JSON.parse((await storage.read(recordPath)).toString('utf8')) as AttemptRecord;
+    const data = await storage.readIfPresent(recordPath);
+    if (!data) continue;
+    const record = JSON.parse(data.toString('utf8')) as AttemptRecord;
     if (record.host === hostname() && !ownerAlive(record.owner))
       await storage.removeTree(`${stageDir}/${attempt}`);
   }
@@ -236,11 +237,9 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     const message = `${input.stage}: job exited ${exit.exitCode} on ${running.where}: ${detail}`;
     throw exit.exitCode === 2 ? new SparkBadInputError(message) : new SparkJobFailedError(message);
   }
-  if (!(await storage.exists(`${attemptDir}/metrics.json`)))
-    throw new SparkJobFailedError(`${input.stage}: exited 0 without ${attemptDir}/metrics.json`);
-  const metrics = JSON.parse(
-    (await storage.read(`${attemptDir}/metrics.json`)).toString('utf8'),
-  ) as JobMetrics;
+  const written = await storage.readIfPresent(`${attemptDir}/metrics.json`);
+  if (!written) throw new SparkJobFailedError(`${input.stage}: exited 0 without ${attemptDir}/metrics.json`);
+  const metrics = JSON.parse(written.toString('utf8')) as JobMetrics;
   const commit = await commitAttempt(storage, stageDir, attemptDir, metrics);
   if (!commit) {
     // Another attempt committed first: its output is the stage's.

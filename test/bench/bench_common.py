@@ -28,6 +28,16 @@ def generate_mini_crawl(out: Path, args: argparse.Namespace) -> Path:
     return out
 
 
+def job_server_session(app_name: str):
+    """A long-lived `local[1]` session whose Python workers import spark_jobs, as the job server's
+    do (it gets the package from its PYTHONPATH). The caller stops it."""
+    from spark_jobs.spark_session import local_spark
+
+    paths = [str(REPO / "spark-jobs"), os.environ.get("PYTHONPATH")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
+    return local_spark(app_name, master="local[1]")
+
+
 def _proc_children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):

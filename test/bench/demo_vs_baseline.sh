@@ -14,7 +14,10 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 baseline_commit=${1:-3a252ed}
 rounds=${2:-2}
 work=$(mktemp -d /tmp/ccmix-demo-baseline-XXXXXX)
-trap 'for d in "$repo" "$work/baseline"; do (cd "$d" && node bin/ccmix.js services down >/dev/null 2>&1 || true); done' EXIT
+stop_services() {
+  for d in "$repo" "$work/baseline"; do (cd "$d" && node bin/ccmix.js services down >/dev/null 2>&1 || true); done
+}
+trap stop_services EXIT
 
 git clone -q "$repo" "$work/baseline"
 git -C "$work/baseline" checkout -q "$baseline_commit"
@@ -25,7 +28,7 @@ git -C "$work/baseline" checkout -q "$baseline_commit"
 # ends its discover line with the same interval, "(X s)".
 demo_seconds() {
   local dir=$1 log=$2
-  for d in "$repo" "$work/baseline"; do (cd "$d" && node bin/ccmix.js services down >/dev/null 2>&1 || true); done
+  stop_services
   rm -rf "$dir/.ccmix/runs"
   (cd "$dir" && node bin/ccmix.js demo >"$log" 2>&1)
   grep -o 'buildMixture finished in [0-9.]* s' "$log" | grep -o '[0-9.]*' ||

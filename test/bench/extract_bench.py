@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import bench_args, cpu_seconds, generate_mini_crawl
+from bench_common import bench_args, cpu_seconds, generate_mini_crawl, job_server_session
 from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
@@ -39,7 +39,7 @@ SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
 
 from spark_jobs import extract  # noqa: E402
-from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
+from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
 
 
@@ -148,11 +148,7 @@ def main() -> None:
         tiny = tiny_wet(root / "tiny.warc.wet.gz")
         (root / "cold").mkdir()
         cold = job_pass([tiny], root / "cold")
-        # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
-        )
-        spark = local_spark("extract-bench", master="local[1]")
+        spark = job_server_session("extract-bench")
         try:
             warm_job_pass(spark, [tiny], root / "warmup")  # Python worker, JIT: once per server
             fixed = warm_job_pass(spark, [tiny], root / "tiny")

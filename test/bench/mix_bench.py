@@ -30,13 +30,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bench_common import job_server_session
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
 
 from spark_jobs import mix  # noqa: E402
-from spark_jobs.spark_session import ensure_java_home, local_spark  # noqa: E402
+from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.tokenizer import gpt2_encoding  # noqa: E402
 
 SHARED = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
@@ -115,11 +116,7 @@ def main() -> None:
         npm = json.loads(node.stdout)
         tiny = write_docs(root / "tiny", ["hello world " * 2000])
         docs_dir = write_docs(root / "docs", docs)
-        # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
-        )
-        spark = local_spark("mix-bench", master="local[1]")
+        spark = job_server_session("mix-bench")
         try:
             run_job(spark, tiny, root / "warm-up", 1)  # Python worker, JIT: once per server
             fixed = run_job(spark, tiny, root / "out-tiny", 1)
