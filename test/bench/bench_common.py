@@ -12,11 +12,14 @@ CCMIX = REPO / "bin" / "ccmix.js"
 CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 
 
-def bench_args(description: str, default_size: int) -> argparse.Namespace:
+def bench_args(description: str, default_size: int, **more_ints: int) -> argparse.Namespace:
+    """--size, --seed, --crawls, and an integer option per `more_ints` (name=default)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", type=int, default=default_size)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--crawls", default=CRAWLS)
+    for name, default in more_ints.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
     return parser.parse_args()
 
 
