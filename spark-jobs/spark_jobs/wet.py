@@ -63,10 +63,9 @@ FLAG_REASONS = ("invalid_utf8", "too_long")  # the document is kept, altered: li
 class WetRecord(NamedTuple):
     # A named tuple, not a frozen dataclass: one is made per record, and the dataclass's
     # constructor (a setattr per field) took twice as long.
-    headers: tuple[tuple[str, str], ...]
+    by_name: dict[str, str]  # lower-cased header name -> the first value under it
     body: bytes
     offset: int  # file offset of the gzip member (plain files: of the record)
-    by_name: dict[str, str]  # lower-cased header name -> the first value under it
 
     def header(self, name: str) -> str | None:
         return self.by_name.get(name.lower())
@@ -120,11 +119,8 @@ class _Window:
                 return False, skipped
 
 
-Head = tuple[tuple[tuple[str, str], ...], dict[str, str], int]  # headers, by name, length
-
-
-def _parse_head(block: bytes) -> Head | str:
-    """(headers, lower-cased name -> first value, content length) of a header block without its
+def _parse_head(block: bytes) -> tuple[dict[str, str], int] | str:
+    """(lower-cased header name -> its first value, content length) of a header block without its
     CRLFCRLF, or an error detail."""
     lines = block.decode("utf-8", errors="replace").split("\r\n")
     if not lines[0].startswith("WARC/"):
@@ -146,7 +142,7 @@ def _parse_head(block: bytes) -> Head | str:
     length = by_name.get("content-length", "")
     if not length.isdigit():
         return f"bad Content-Length {length!r}"
-    return tuple(headers), by_name, int(length)
+    return by_name, int(length)
 
 
 class WetReader:
@@ -208,13 +204,13 @@ class WetReader:
             if isinstance(head, str):
                 self._problem("malformed_header", offset, head)
                 return
-            headers, by_name, length = head
+            by_name, length = head
             body_end = end + 4 + length
             if data[body_end : body_end + 4] != CRLF2:
                 detail = f"Content-Length {length} does not end at the record terminator"
                 self._problem("bad_content_length", offset, detail)
                 return
-            yield WetRecord(headers, data[end + 4 : body_end], offset, by_name)
+            yield WetRecord(by_name, data[end + 4 : body_end], offset)
             at = body_end + 4
 
     def _read_plain(self) -> Iterator[WetRecord]:
@@ -241,7 +237,7 @@ class WetReader:
                 win.skip_to(PLAIN_RECORD_START, 1)
                 win.consume(1)
                 continue
-            headers, by_name, length = head
+            by_name, length = head
             body_end = end + 4 + length
             win.ensure(body_end + 4)
             if win.buf[body_end : body_end + 4] != CRLF2:
@@ -250,7 +246,7 @@ class WetReader:
                 win.skip_to(PLAIN_RECORD_START, 1)
                 win.consume(1)
                 continue
-            record = WetRecord(headers, bytes(win.buf[end + 4 : body_end]), offset, by_name)
+            record = WetRecord(by_name, bytes(win.buf[end + 4 : body_end]), offset)
             win.consume(body_end + 4)
             yield record
 

@@ -1,13 +1,18 @@
-"""What the Python benchmarks share: their arguments and the miniature crawl they run on."""
+"""What the Python benchmarks share: their arguments, the miniature crawl they run on, and how a
+job is timed (cold in its own process, or warm in one long-lived session like the job server)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+SPARK_JOBS = REPO / "spark-jobs"
 CCMIX = REPO / "bin" / "ccmix.js"
 CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 
@@ -31,14 +36,73 @@ def generate_mini_crawl(out: Path, args: argparse.Namespace) -> Path:
     return out
 
 
-def job_server_session(app_name: str):
-    """A long-lived `local[1]` session whose Python workers import spark_jobs, as the job server's
-    do (it gets the package from its PYTHONPATH). The caller stops it."""
+class Stopwatch:
+    """Wall and CPU seconds (this process and its children) since it was made."""
+
+    def __init__(self) -> None:
+        self.cpu, self.started = cpu_seconds(), time.perf_counter()
+
+    def figures(self, **counts: object) -> dict:
+        wall = time.perf_counter() - self.started
+        return {"seconds": wall, "cpu_seconds": cpu_seconds() - self.cpu, **counts}
+
+
+def job_argv(work: Path, args: list[str]) -> list[str]:
+    return [
+        "--run-id",
+        "bench",
+        "--output",
+        str(work / "out"),
+        "--metrics",
+        str(work / "m.json"),
+    ] + args
+
+
+def cold_job(module: str, args: list[str], work: Path, master: str = "local[1]") -> dict:
+    """`spark_jobs.<module>` in its own process, a JVM per job as spark-submit: seconds, metrics."""
+    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    argv = [sys.executable, "-m", f"spark_jobs.{module}", "--master", master, *job_argv(work, args)]
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=SPARK_JOBS, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "metrics": json.loads((work / "m.json").read_text())}
+
+
+def warm_passes(app_name: str, job, tiny_args: list[str], full_args: list[str], work: Path) -> dict:
+    """A job's `main` timed the job server's way, in one long-lived `local[1]` session whose Python
+    workers import spark_jobs (from PYTHONPATH, as the server's do):
+
+      - a warm-up on the tiny input (Python worker, JIT: once per server), not reported;
+      - `fixed`: the tiny input again, the fixed cost of a stage;
+      - `first`: the full input, which also pays the JIT of the code paths that carry the volume;
+      - `full`: the full input again, the figure ("net" = full - fixed).
+
+    Each is Stopwatch figures plus the job's `metrics`.
+    """
     from spark_jobs.spark_session import local_spark
 
-    paths = [str(REPO / "spark-jobs"), os.environ.get("PYTHONPATH")]
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
-    return local_spark(app_name, master="local[1]")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
+    )
+    spark = local_spark(app_name, master="local[1]")
+
+    def run(args: list[str], name: str) -> dict:
+        clock = Stopwatch()
+        assert job.main(job_argv(work / name, args), spark=spark) == 0
+        return clock.figures(metrics=json.loads((work / name / "m.json").read_text()))
+
+    try:
+        run(tiny_args, "warm-up")
+        passes = {"fixed": run(tiny_args, "tiny")}
+        passes["first"] = run(full_args, "first")
+        passes["full"] = run(full_args, "full")
+    finally:
+        spark.stop()
+    return passes
 
 
 def _proc_children(pid: int) -> list[int]:

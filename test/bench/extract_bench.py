@@ -25,14 +25,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench_common import bench_args, cpu_seconds, generate_mini_crawl, job_server_session
+from bench_common import Stopwatch, bench_args, cold_job, generate_mini_crawl, warm_passes
 from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
@@ -44,17 +41,6 @@ sys.path.insert(0, str(SPARK_JOBS))
 from spark_jobs import extract  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
-
-
-class Stopwatch:
-    """Wall and CPU seconds (this process and its children) since it was made."""
-
-    def __init__(self) -> None:
-        self.cpu, self.started = cpu_seconds(), time.perf_counter()
-
-    def figures(self, **counts: int) -> dict:
-        wall = time.perf_counter() - self.started
-        return {"seconds": wall, "cpu_seconds": cpu_seconds() - self.cpu, **counts}
 
 
 def fastwarc_pass(files: list[Path]) -> dict:
@@ -69,16 +55,6 @@ def fastwarc_pass(files: list[Path]) -> dict:
             except Exception:  # noqa: BLE001 - like warcio, it stops at damage it cannot skip
                 failed += 1
     return clock.figures(docs=docs, files_failed=failed)
-
-
-def warm_job_pass(spark, inputs: list[Path], work: Path) -> dict:
-    """The job inside an existing session (the job server's way): no JVM start."""
-    argv = ["--run-id", "bench", "--output", str(work / "out"), "--metrics", str(work / "m.json")]
-    argv += [f"--input={p}" for p in inputs]
-    clock = Stopwatch()
-    assert extract.main(argv, spark=spark) == 0
-    metrics = json.loads((work / "m.json").read_text())
-    return clock.figures(docs=metrics["rows_kept"])
 
 
 def warcio_pass(files: list[Path]) -> dict:
@@ -105,19 +81,6 @@ def reader_pass(files: list[Path]) -> dict:
             docs += sum(1 for d in documents if not d.dropped)
             problems += len(documents.reader.problems)
     return clock.figures(docs=docs, problems=problems)
-
-
-def job_pass(inputs: list[Path], work: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    argv = [sys.executable, "-m", "spark_jobs.extract", "--master", "local[1]", "--run-id", "bench"]
-    argv += ["--output", str(work / "out"), "--metrics", str(work / "metrics.json")]
-    argv += [f"--input={p}" for p in inputs]
-    started = time.perf_counter()
-    subprocess.run(argv, cwd=SPARK_JOBS, env=env, check=True, capture_output=True)
-    seconds = time.perf_counter() - started
-    metrics = json.loads((work / "metrics.json").read_text())
-    return {"seconds": seconds, "job_seconds": metrics["seconds"], "docs": metrics["rows_kept"]}
 
 
 def tiny_wet(path: Path) -> Path:
@@ -185,19 +148,12 @@ def main() -> None:
         fast = fastwarc_pass(files)
         warcio = warcio_pass(files)
         reader = reader_pass(files)
-        tiny = tiny_wet(root / "tiny.warc.wet.gz")
-        (root / "cold").mkdir()
-        cold = job_pass([tiny], root / "cold")
-        spark = job_server_session("extract-bench")
-        try:
-            warm_job_pass(spark, [tiny], root / "warmup")  # Python worker, JIT: once per server
-            fixed = warm_job_pass(spark, [tiny], root / "tiny")
-            # The first full pass in a JVM also pays the JIT for the code paths that carry the
-            # volume; a long-lived job server pays that once, so the next pass is the figure.
-            first = warm_job_pass(spark, files, root / "first")
-            full = warm_job_pass(spark, files, root / "full")
-        finally:
-            spark.stop()
+        tiny = [f"--input={tiny_wet(root / 'tiny.warc.wet.gz')}"]
+        cold = cold_job("extract", tiny, root / "cold")
+        full_args = [f"--input={p}" for p in files]
+        passes = warm_passes("extract-bench", extract, tiny, full_args, root / "warm")
+    fixed, first, full = passes["fixed"], passes["first"], passes["full"]
+    docs = full["metrics"]["rows_kept"]
     net = full["seconds"] - fixed["seconds"]
     report = {
         "wet_files": len(files),
@@ -208,9 +164,13 @@ def main() -> None:
         "wet_reader_1_core": {**rate(mb, reader["docs"], reader["seconds"]), **reader},
         "cold_job_on_tiny_file_seconds": round(cold["seconds"], 3),
         "warm_stage_fixed_cost_seconds": round(fixed["seconds"], 3),
-        "extract_job_local1_first_full_pass_gross": rate(mb, first["docs"], first["seconds"]),
-        "extract_job_local1_warm_gross": {**rate(mb, full["docs"], full["seconds"]), **full},
-        "extract_job_local1_net_of_fixed_cost": rate(mb, full["docs"], net) if net > 0 else None,
+        "extract_job_local1_first_full_pass_gross": rate(mb, docs, first["seconds"]),
+        "extract_job_local1_warm_gross": {
+            **rate(mb, docs, full["seconds"]),
+            "cpu_seconds": full["cpu_seconds"],
+            "docs": docs,
+        },
+        "extract_job_local1_net_of_fixed_cost": rate(mb, docs, net) if net > 0 else None,
     }
     if net > 0:
         report["job_net_vs_fastwarc_per_core"] = round(fast["seconds"] / net, 4)

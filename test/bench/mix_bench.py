@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bench_common import job_server_session
+from bench_common import warm_passes
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
@@ -82,14 +82,11 @@ def write_docs(folder: Path, docs: list[str]) -> Path:
     return folder
 
 
-def run_job(spark, docs_dir: Path, out: Path, rows: int) -> float:
+def mix_args(docs_dir: Path, rows: int) -> list[str]:
+    """One source, planned to take exactly `rows` rows (one epoch of the full input)."""
     params = {"seed": 1, "n_ctx": 2048, "rows_per_file": 50_000}
     params["sources"] = {"bench": {"target_rows": rows, "weight": 1.0}}
-    argv = ["--run-id", "bench", "--output", str(out), "--metrics", f"{out}.json"]
-    argv += ["--input-dataset", f"bench={docs_dir}", "--params-json", json.dumps(params)]
-    started = time.perf_counter()
-    assert mix.main(argv, spark=spark) == 0
-    return time.perf_counter() - started
+    return ["--input-dataset", f"bench={docs_dir}", "--params-json", json.dumps(params)]
 
 
 def main() -> None:
@@ -116,14 +113,10 @@ def main() -> None:
         npm = json.loads(node.stdout)
         tiny = write_docs(root / "tiny", ["hello world " * 2000])
         docs_dir = write_docs(root / "docs", docs)
-        spark = job_server_session("mix-bench")
-        try:
-            run_job(spark, tiny, root / "warm-up", 1)  # Python worker, JIT: once per server
-            fixed = run_job(spark, tiny, root / "out-tiny", 1)
-            first = run_job(spark, docs_dir, root / "out-first", tokens // 2048)
-            full = run_job(spark, docs_dir, root / "out", tokens // 2048)
-        finally:
-            spark.stop()
+        tiny_args = mix_args(tiny, 1)
+        full_args = mix_args(docs_dir, tokens // 2048)
+        passes = warm_passes("mix-bench", mix, tiny_args, full_args, root / "warm")
+    fixed, first, full = (passes[k]["seconds"] for k in ("fixed", "first", "full"))
     net = full - fixed
     report = {
         "documents": len(docs),

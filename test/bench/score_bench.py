@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import bench_args, generate_mini_crawl, job_server_session
+from bench_common import bench_args, cold_job, generate_mini_crawl, warm_passes
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,28 +83,6 @@ def write_corpora(root: Path, crawl_dir: Path) -> tuple[list[tuple], list[str]]:
     return cc, positives
 
 
-def warm_job_pass(spark, args: list[str], work: Path) -> dict:
-    """quality_filter inside an existing session (the job server's way): no JVM start."""
-    argv = ["--run-id", "bench", "--output", str(work / "out"), "--metrics", str(work / "m.json")]
-    started = time.perf_counter()
-    assert quality_filter.main([*argv, *args], spark=spark) == 0
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "metrics": json.loads((work / "m.json").read_text())}
-
-
-def run_job(module: str, args: list[str], work: Path, master: str = "local[1]") -> dict:
-    env = {**os.environ, "PYTHONPATH": str(SPARK_JOBS), "PYSPARK_PYTHON": sys.executable}
-    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    argv = [sys.executable, "-m", f"spark_jobs.{module}", "--master", master, "--run-id", "bench"]
-    argv += ["--output", str(work / "out"), "--metrics", str(work / "metrics.json"), *args]
-    started = time.perf_counter()
-    done = subprocess.run(argv, cwd=SPARK_JOBS, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}")
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "metrics": json.loads((work / "metrics.json").read_text())}
-
-
 def baseline_pass(texts: list[tuple[str, str]], num_features: int = 1 << 18) -> dict:
     """Plain Python: tokenise like Spark's Tokenizer, hash, dot, sigmoid, keep decision."""
     weights = [((i * 2654435761) % 1000) / 1e5 - 0.005 for i in range(num_features)]
@@ -140,28 +116,16 @@ def main() -> None:
         cc, positives = write_corpora(root, root / "mc")
         texts = [(row[0], row[-1]) for row in cc]
         mb = sum(len(t.encode()) for _, t in texts) / 1e6
-        (root / "train").mkdir()
         train_args = [a for p in positives for a in ("--positives", p)]
-        train = run_job(
-            "train_classifier",
-            [*train_args, "--negatives", str(root / "cc")],
-            root / "train",
-            "local[2]",
-        )
+        train_args += ["--negatives", str(root / "cc")]
+        train = cold_job("train_classifier", train_args, root / "train", "local[2]")
         model = ["--model", str(root / "train" / "out" / "model")]
         baseline = baseline_pass(texts)
-        (root / "cold").mkdir()
-        cold = run_job("quality_filter", [*model, "--input", str(root / "tiny")], root / "cold")
-        spark = job_server_session("score-bench")
-        try:
-            tiny = [*model, "--input", str(root / "tiny")]
-            warm_job_pass(spark, tiny, root / "warm-up")
-            startup = warm_job_pass(spark, tiny, root / "tiny-run")
-            everything = [*model, "--input", str(root / "cc")]
-            first = warm_job_pass(spark, everything, root / "first-run")
-            full = warm_job_pass(spark, everything, root / "full-run")
-        finally:
-            spark.stop()
+        tiny = [*model, "--input", str(root / "tiny")]
+        cold = cold_job("quality_filter", tiny, root / "cold")
+        everything = [*model, "--input", str(root / "cc")]
+        passes = warm_passes("score-bench", quality_filter, tiny, everything, root / "warm")
+    startup, first, full = passes["fixed"], passes["first"], passes["full"]
     net = full["seconds"] - startup["seconds"]
     docs = full["metrics"]["rows_in"]
     report = {
