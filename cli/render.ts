@@ -40,7 +40,7 @@ export function renderProgress(
     else if (p.keysRejected > 0) lines.push(`    ${crawl} ${p.keysRejected} keys rejected by discover`);
   }
   lines.push(...downloads.map(renderDownload));
-  // One extraction per crawl: 41 of them read as one line.
+  // The extraction jobs (one per group of crawls, up to 41) read as one line.
   const spark = Object.entries(progress.spark);
   const extracts = spark.filter(([stage]) => stage.startsWith('extract-')).map(([, p]) => p);
   if (extracts.length > 0) {
@@ -48,7 +48,7 @@ export function renderProgress(
     const rowsIn = finished.reduce((n, p) => n + (p.rowsIn ?? 0), 0);
     const rowsKept = finished.reduce((n, p) => n + (p.rowsKept ?? 0), 0);
     lines.push(
-      `  spark ${'extract'.padEnd(20)} ${bar(finished.length, extracts.length, 16)} crawls, ` +
+      `  spark ${'extract'.padEnd(20)} ${bar(finished.length, progress.extractJobs ?? extracts.length, 16)} jobs, ` +
         `${extracts.length - finished.length} running  ${rowsKept}/${rowsIn} rows kept`,
     );
   }
@@ -148,11 +148,13 @@ export function renderRunSummary(
   if (q) {
     const kept = (o: { rowsKept: number; rowsIn: number; skipped: boolean }): string =>
       `${o.rowsKept}/${o.rowsIn}${o.skipped ? ' (committed earlier)' : ''}`;
-    const crawlsExtracted = Object.keys(q.extract).length;
+    const jobs = Object.keys(q.extract).length;
+    // Runs from before jobs were grouped extracted each crawl in a job of its own.
+    const crawlsExtracted = q.extractCrawls ? Object.values(q.extractCrawls).flat().length : jobs;
     const ranOn = new Set(Object.values(q.extract).flatMap((e) => (e.ranOn ? [e.ranOn] : [])));
     const where = ranOn.size > 0 ? `, on ${[...ranOn].join(', ')}` : '';
     lines.push(
-      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls${where})`,
+      `extract: ${kept(totalOf(q.extract))} WET records became documents (${crawlsExtracted} crawls in ${jobs} job${jobs === 1 ? '' : 's'}${where})`,
     );
     for (const [name, r] of Object.entries(q.references))
       lines.push(`reference ${name}: ${kept(r)} documents`);

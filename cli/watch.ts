@@ -46,8 +46,8 @@ export function watchRows(status: RunStatus, maxRows: number): WatchRow[] {
       key: 'extract',
       label: 'extract',
       value: finished,
-      total: Math.max(extracts.length, progress.download.total),
-      detail: `crawls, ${extracts.length - finished} running`,
+      total: progress.extractJobs ?? Math.max(extracts.length, progress.download.total),
+      detail: `jobs, ${extracts.length - finished} running`,
     });
   }
   for (const [stage, p] of spark.filter(([name]) => !name.startsWith('extract-'))) {

@@ -124,6 +124,11 @@ export const configSchema = z.strictObject({
   extract: z
     .strictObject({
       maxDocumentChars: positiveInt.default(100_000).describe('Longer records are cut and counted.'),
+      maxBytesPerJob: positiveInt
+        .default(2 ** 30)
+        .describe(
+          'Neighbouring crawls share one extraction job (one Spark stage, one commit) while their downloaded bytes stay within this; a larger crawl is a job alone. A failed job redoes its own crawls only; each job pays Spark’s fixed cost once.',
+        ),
     })
     .prefault({}),
   classifier: z
@@ -228,7 +233,9 @@ export const configSchema = z.strictObject({
         ),
       maxConcurrentJobs: positiveInt
         .default(2)
-        .describe('Spark jobs in flight at once (extraction runs one job per crawl).'),
+        .describe(
+          'Spark jobs in flight at once (extraction jobs run side by side, see extract.maxBytesPerJob).',
+        ),
       heartbeatTimeoutSeconds: positiveInt
         .default(60)
         .describe(

@@ -103,9 +103,30 @@ void test("the demo's summary: each stage's own time, the counts, and where the 
     lines[1] ?? '',
     /^discover: 41 crawls, 82 WET keys listed, 82 selected, 0 rejected, 41 crawls already committed$/,
   );
+  // A run from before extraction jobs were grouped: a job per crawl, no extractCrawls.
   assert.ok(
-    lines.includes('extract: 79/82 WET records became documents (2 crawls, on job server)'),
+    lines.includes('extract: 79/82 WET records became documents (2 crawls in 2 jobs, on job server)'),
     lines.join('\n'),
+  );
+  const grouped: BuildMixtureResult = {
+    ...run,
+    quality: {
+      ...run.quality!,
+      extract: {
+        'CC-MAIN-2016-07-to-CC-MAIN-2018-47': {
+          ...run.quality!.filter,
+          rowsIn: 82,
+          rowsKept: 79,
+          ranOn: 'job server',
+        },
+      },
+      extractCrawls: { 'CC-MAIN-2016-07-to-CC-MAIN-2018-47': ['CC-MAIN-2016-07', 'CC-MAIN-2018-47'] },
+    },
+  };
+  assert.ok(
+    renderRunSummary(grouped, config).includes(
+      'extract: 79/82 WET records became documents (2 crawls in 1 job, on job server)',
+    ),
   );
   assert.ok(
     lines.some((l) => /^quality filter \(Pareto, alpha 9\): kept 248\/3120 Common Crawl documents$/.test(l)),

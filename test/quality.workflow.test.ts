@@ -107,7 +107,9 @@ test('a failed crawl’s extraction is redone alone: the other crawl stays commi
   assert.ok(victim, 'a downloaded file to remove');
   const bytes = await storage.read(victim);
   await storage.remove(victim);
-  const failing = await startBuildMixture(client, config('retry-fail', storageRoot));
+  // A byte bound below one crawl: each crawl is an extraction job of its own, as at the paper's size.
+  const perCrawl = { extract: { maxBytesPerJob: 1 } };
+  const failing = await startBuildMixture(client, { ...config('retry-fail', storageRoot), ...perCrawl });
   await assert.rejects(client.workflow.getHandle(failing.workflowId).result(), WorkflowFailedError);
   const committed = async (stage: string): Promise<boolean> =>
     (await storage.list(`spark/${stage}/`)).some((k) => k.endsWith('/_SUCCESS'));
@@ -117,6 +119,7 @@ test('a failed crawl’s extraction is redone alone: the other crawl stays commi
   await storage.write(victim, bytes);
   const retry = await startBuildMixture(client, {
     ...config('retry-ok', storageRoot),
+    ...perCrawl,
     stopAfter: 'classify',
   });
   const result = (await client.workflow.getHandle(retry.workflowId).result()) as BuildMixtureResult;

@@ -1,6 +1,8 @@
 /**
- * Runs in flight must survive a changed workflow: histories recorded from earlier code (two of the
- * demo's full pipelines, the newer one with every `patched` branch taken, and one download child)
+ * Runs in flight must survive a changed workflow: histories recorded from earlier code (three of
+ * the demo's full pipelines: `…f01919035ba0` from before any patch, `…34bc91ee5bea` with a job per
+ * crawl, `…d80b9a4b4b84` with every `patched` branch taken, extraction jobs grouped by bytes; and
+ * one download child)
  * replay on today's workflows without a nondeterminism error. The fixtures are gzipped binary `History` protos, as `fetchHistory()`
  * returns them: `temporal.api.history.v1.History.encode(history).finish()`.
  *

@@ -103,7 +103,9 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
     : await qualityStage(
         config,
         // An old recorded child result may lack its inventory: inventoryOf falls back to where it was.
-        downloads.filter((d) => d.ok > 0).map((d) => ({ crawl: d.crawl, inventory: inventoryOf(d) })),
+        downloads
+          .filter((d) => d.ok > 0)
+          .map((d) => ({ crawl: d.crawl, inventory: inventoryOf(d), bytes: d.bytes })),
         progress,
         enter,
       );
@@ -150,7 +152,7 @@ export async function buildMixture(input: unknown): Promise<BuildMixtureResult> 
 function stageFingerprints(quality: QualitySummary, dedup: StageOutcome): Record<string, string> {
   return {
     ...Object.fromEntries(
-      Object.entries(quality.extract).map(([crawl, o]) => [`extract-${crawl}`, o.fingerprint]),
+      Object.entries(quality.extract).map(([key, o]) => [`extract-${key}`, o.fingerprint]),
     ),
     ...Object.fromEntries(
       Object.entries(quality.references).map(([name, o]) => [`reference-${name}`, o.fingerprint]),

@@ -27,8 +27,10 @@ export interface BuildMixtureProgress extends RunControlState {
   /** Crawls whose download child has finished; live per-crawl progress is the child's query. */
   download: { done: number; total: number };
   crawls: Record<string, CrawlProgress>;
-  /** Spark stages by name (extract, reference-…, train-classifier, quality-filter). */
+  /** Spark stages by name (extract-…, reference-…, train-classifier, quality-filter). */
   spark: Record<string, SparkStageProgress>;
+  /** How many extraction jobs the run's crawls make (set when extraction starts). */
+  extractJobs?: number;
   /** When each stage began and ended (workflow time, ISO 8601), in the order they ran. */
   stages: StageTiming[];
 }

@@ -59,33 +59,44 @@ class ExtractParams:
     target_partition_bytes: int = 128 * 1024 * 1024
 
 
-def inventory_files(spark: SparkSession, inventory: str) -> list[str]:
-    """The files a download inventory lists as verified, and the kept bytes of quarantined ones.
+def inventory_files(spark: SparkSession, inventories: Sequence[str]) -> list[str]:
+    """The files download inventories list as verified, and the kept bytes of quarantined ones.
 
     Reading the inventory, not the folder, keeps files published for another selection (another
     run sharing the storage root) out of this run. A quarantined file with kept bytes
-    (`raw_path` set) is read for salvage.
+    (`raw_path` set) is read for salvage. The inventories of one storage root are read in one
+    query: a job of many small crawls would otherwise pay a Spark job per crawl.
     """
-    root = posixpath.dirname(posixpath.dirname(posixpath.dirname(fs.qualify(inventory))))
+    by_root: dict[str, list[str]] = {}
+    for inventory in inventories:
+        qualified = fs.qualify(inventory)
+        root = posixpath.dirname(posixpath.dirname(posixpath.dirname(qualified)))
+        by_root.setdefault(root, []).append(qualified)
     wanted = "status = 'ok' OR (status = 'quarantined' AND raw_path IS NOT NULL)"
-    listed = spark.read.parquet(inventory).filter(wanted).select("raw_path")
-    rows = listed.collect()  # bounded: one short path per WET file of one crawl (< ~100k)
-    return [fs.join(root, r.raw_path) for r in rows]
+    files = []
+    for root, paths in by_root.items():
+        listed = spark.read.parquet(*paths).filter(wanted).select("raw_path")
+        # Bounded: one short path per WET file of the job's crawls (< ~100k per crawl).
+        files += [fs.join(root, r.raw_path) for r in listed.collect()]
+    return files
 
 
 def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
     """Every WET file under `inputs`, sorted and unique; BadInput if one is missing or none."""
     found: set[str] = set()
+    inventories = []
     for given in inputs:
         if INVENTORY_NAME.search(given) and fs.exists(spark, given):
             # Not checked one by one here (a request per file on S3): the read checks them all,
             # in parallel, and a missing one fails it (`read_wet_files`).
-            found.update(fs.qualify(f) for f in inventory_files(spark, given))
+            inventories.append(given)
             continue
         try:
             found.update(path for path, _ in fs.list_files(spark, [given], WET_SUFFIXES))
         except FileNotFoundError as error:
             raise BadInput(f"input not found: {given}") from error
+    if inventories:
+        found.update(fs.qualify(f) for f in inventory_files(spark, inventories))
     if not found:
         raise BadInput(f"no *.warc.wet[.gz] files under {', '.join(inputs) or '(no --input)'}")
     return sorted(found)

@@ -171,6 +171,35 @@ def test_extract_reads_only_what_the_inventory_lists(
     assert f"input not found: file:{root / gone}" in capsys.readouterr().err
 
 
+def test_one_job_over_several_crawls_reads_each_inventory(
+    spark: SparkSession, mini_crawl: Path, tmp_path: Path
+) -> None:
+    """The workflow groups small crawls into one job: every inventory given counts, and only it.
+
+    Each crawl's inventory chooses one of its files; the job reads exactly those, and each
+    document keeps the crawl of its own file.
+    """
+    root, inventories, chosen = tmp_path / "root", [], []
+    for i, crawl in enumerate(CRAWLS):
+        wet = sorted((mini_crawl / "crawl-data" / crawl).rglob("*.warc.wet.gz"))
+        rel = [Path("raw") / crawl / p.relative_to(mini_crawl / "crawl-data" / crawl) for p in wet]
+        for source, target in zip(wet, rel, strict=True):
+            (root / target).parent.mkdir(parents=True, exist_ok=True)
+            (root / target).write_bytes(source.read_bytes())
+        chosen.append(root / rel[i])  # a different position in each crawl
+        inventory = root / "raw" / crawl / "inventory-7a1c.parquet"
+        spark.createDataFrame([(str(rel[i]), "ok")], "raw_path string, status string").coalesce(
+            1
+        ).write.parquet(str(inventory))
+        inventories.append(inventory)
+    code, metrics = run(extract.main, tmp_path, inventories)
+    assert code == 0
+    assert metrics["extra"]["files_read"] == len(CRAWLS)
+    assert metrics["extra"]["bytes_read"] == sum(p.stat().st_size for p in chosen)
+    docs = read_documents(spark, [str(tmp_path / "out")], "test")
+    assert sorted(r.crawl for r in docs.select("crawl").distinct().collect()) == sorted(CRAWLS)
+
+
 def test_extract_reports_bad_input(tmp_path: Path) -> None:
     code, _ = run(extract.main, tmp_path, [tmp_path / "missing"])
     assert code == 2

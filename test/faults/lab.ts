@@ -162,6 +162,8 @@ export class FaultLab {
   readonly reference: string;
   readonly runName = `faults-${process.pid}`;
   readonly crawls = ['CC-MAIN-2016-50', 'CC-MAIN-2019-09'];
+  /** Both small crawls share one extraction job (extract.maxBytesPerJob), as the demo's 41 do. */
+  readonly extractStage = 'extract-CC-MAIN-2016-50-to-CC-MAIN-2019-09';
   /** 97 rows of 2048 ids. */
   readonly mixTokens = 200_000;
   private readonly workDir = tempDir('faults');
