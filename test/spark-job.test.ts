@@ -126,8 +126,11 @@ for (const mode of modes) {
       });
       await assert.rejects(runSparkJob(input), (error: unknown) => {
         assert.ok(error instanceof SparkBadInputError, String(error));
-        assert.match(error.message, /exited 2/);
-        assert.match(error.message, /extract: input not found/);
+        // The reason is the job's one line, not a log tail that Spark's shutdown may fill.
+        assert.match(
+          error.message,
+          /exited 2 on (spark-submit|job server \S+): extract: input not found: \S*logs-none$/,
+        );
         return true;
       });
     });

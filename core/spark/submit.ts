@@ -233,7 +233,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     // The attempt is over and its partial output is of no use; the retry writes its own folder.
     await storage.removeTree(attemptDir);
     // The job server reports the job's own one-line reason; spark-submit leaves it in the log.
-    const detail = exit.error ?? `last lines of ${logFile}:\n${tailOf(logFile)}`;
+    const detail = exit.error ?? reasonInLog(logFile, input.job, exit.exitCode);
     const message = `${input.stage}: job exited ${exit.exitCode} on ${running.where}: ${detail}`;
     throw exit.exitCode === 2 ? new SparkBadInputError(message) : new SparkJobFailedError(message);
   }
@@ -257,7 +257,13 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   };
 }
 
-function tailOf(file: string, lines = 30): string {
+/**
+ * A bad input's one line (`run_job` prints `<job>: …` and exits 2), found anywhere in the log:
+ * Spark's shutdown can log pages after it. Otherwise the log's last lines.
+ */
+function reasonInLog(file: string, job: string, exitCode: number | null, tail = 30): string {
   if (!existsSync(file)) return '(no log)';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  const own = exitCode === 2 ? lines.filter((line) => line.startsWith(`${job}: `)).at(-1) : undefined;
+  return own ?? `last lines of ${file}:\n${lines.slice(-tail).join('\n')}`;
 }

@@ -76,8 +76,8 @@ def inventory_files(spark: SparkSession, inventories: Sequence[str]) -> list[str
     files = []
     for root, paths in by_root.items():
         listed = spark.read.parquet(*paths).filter(wanted).select("raw_path")
-        # Bounded: one short path per WET file of the job's crawls (< ~100k per crawl).
-        files += [fs.join(root, r.raw_path) for r in listed.collect()]
+        rows = listed.collect()  # bounded: one short path per WET file (< ~100k per crawl)
+        files += [fs.join(root, r.raw_path) for r in rows]
     return files
 
 
