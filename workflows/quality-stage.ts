@@ -85,7 +85,7 @@ export async function qualityStage(
   }
   const extract = Object.fromEntries(jobs.map(({ key }, i) => [key, extracted[i] as StageOutcome]));
   const extractCrawls = Object.fromEntries(jobs.map(({ key, crawls }) => [key, crawls.map((c) => c.crawl)]));
-  const crawlOutputs = jobs.map((_, i) => (extracted[i] as StageOutcome).output);
+  const crawlOutputs = Object.values(extract).map((e) => e.output);
   const references = Object.fromEntries(
     REFERENCE_CORPORA.map((name, i) => [name, ingested[i] as StageOutcome]),
   ) as Record<ReferenceCorpusName, StageOutcome>;

@@ -60,7 +60,8 @@ class ExtractParams:
 
 
 def inventory_files(spark: SparkSession, inventories: Sequence[str]) -> list[str]:
-    """The files download inventories list as verified, and the kept bytes of quarantined ones.
+    """The files (qualified) download inventories list as verified, and the kept bytes of
+    quarantined ones.
 
     Reading the inventory, not the folder, keeps files published for another selection (another
     run sharing the storage root) out of this run. A quarantined file with kept bytes
@@ -96,7 +97,7 @@ def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
         except FileNotFoundError as error:
             raise BadInput(f"input not found: {given}") from error
     if inventories:
-        found.update(fs.qualify(f) for f in inventory_files(spark, inventories))
+        found.update(inventory_files(spark, inventories))  # joined to a qualified root
     if not found:
         raise BadInput(f"no *.warc.wet[.gz] files under {', '.join(inputs) or '(no --input)'}")
     return sorted(found)
