@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     IntegerType,
     LongType,
     StringType,
@@ -41,6 +42,7 @@ TOKENIZED = StructType(
         StructField("doc_id", StringType(), False),
         StructField("n_tokens", LongType(), False),
         StructField("input_ids", ArrayType(IntegerType(), True), False),
+        StructField("empty", BooleanType(), False),
     ]
 )
 
@@ -65,14 +67,20 @@ def encode_texts(enc, texts: list[str | None]) -> tuple[pa.ListArray, np.ndarray
 
 
 def tokenize_batches(rank_file: str | None):
-    """A `mapInArrow` function: (source, doc_id, text) batches -> TOKENIZED batches."""
+    """A `mapInArrow` function: (source, doc_id, text) batches -> TOKENIZED batches.
+
+    An empty or null text is kept, flagged `empty` (its ids are the separator alone), so the job
+    counts empties from the same pass instead of reading every text once more.
+    """
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         enc = gpt2_encoding(_resolve(rank_file))
         for batch in batches:
-            lists, lengths = encode_texts(enc, batch.column("text").to_pylist())
+            texts = batch.column("text").to_pylist()
+            lists, lengths = encode_texts(enc, texts)
+            empty = pa.array([not text for text in texts], type=pa.bool_())
             yield pa.RecordBatch.from_arrays(
-                [batch.column("source"), batch.column("doc_id"), pa.array(lengths), lists],
+                [batch.column("source"), batch.column("doc_id"), pa.array(lengths), lists, empty],
                 schema=TOKENIZED_ARROW,
             )
 
@@ -85,6 +93,7 @@ TOKENIZED_ARROW = pa.schema(
         pa.field("doc_id", pa.string(), False),
         pa.field("n_tokens", pa.int64(), False),
         pa.field("input_ids", pa.list_(pa.int32()), False),
+        pa.field("empty", pa.bool_(), False),
     ]
 )
 
@@ -154,9 +163,10 @@ def spans(with_offsets: DataFrame, n_ctx: int) -> DataFrame:
     )
 
 
-def pack(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
-    """Documents with spans + their ids -> rows (source, epoch, row, input_ids of n_ctx)."""
-    pieces = (
+def pieces(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
+    """Documents with spans + their ids -> (source, epoch, row, part): one part per row a document
+    overlaps, `part` = (lo: its first offset in the epoch's stream, piece: its ids in that row)."""
+    return (
         placed.where(F.col("first_row") <= F.col("last_row"))
         .join(ids, ["source", "doc_id"])
         .withColumn("row", F.explode(F.sequence("first_row", "last_row")))
@@ -174,12 +184,17 @@ def pack(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
             ).alias("part"),
         )
     )
-    rows = pieces.groupBy("source", "epoch", "row").agg(
-        F.sort_array(F.collect_list("part")).alias("parts")
-    )
-    return rows.select(
-        "source",
-        "epoch",
-        "row",
-        F.flatten(F.transform("parts", lambda p: p["piece"])).alias("input_ids"),
-    )
+
+
+def assemble(parts: DataFrame, keys: list[str], partitions: int) -> DataFrame:
+    """Parts -> one row per distinct `keys`, its pieces concatenated in offset order (`input_ids`),
+    hash-partitioned by `keys[0]` into `partitions` and sorted by `keys` within each.
+
+    The parts move once: the grouping keys include the partitioning key, so Spark groups inside
+    the partitions of the one exchange (every id used to cross a shuffle to its row, then another
+    to its output file). Sorted first, the grouping is sort-based and its output is already in
+    the writer's order.
+    """
+    local = parts.repartition(partitions, keys[0]).sortWithinPartitions(*keys, "part.lo")
+    rows = local.groupBy(*keys).agg(F.sort_array(F.collect_list("part")).alias("parts"))
+    return rows.select(*keys, F.flatten("parts.piece").alias("input_ids"))

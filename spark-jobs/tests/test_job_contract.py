@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import extract, quality_filter
+from spark_jobs import extract, mix_pack, quality_filter
 from spark_jobs.documents import DOCUMENTS, write_documents
 from spark_jobs.train_classifier import TrainParams, build_pipeline
 
@@ -81,3 +81,31 @@ def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_p
     decided = quality_filter.score_and_decide(read, model, quality_filter.FilterParams())
     assert [e for e in exchanges(decided) if "SinglePartition" in e] == []
     assert exchanges(decided.where(F.col("reason").isNull())) == []
+
+
+def test_packed_ids_cross_one_exchange(spark: SparkSession) -> None:
+    """Mix: a row's parts are grouped inside the partitions of the one exchange that gives each
+    output file its own task, and concatenated in offset order whatever order they arrive in."""
+    parts = spark.createDataFrame(
+        [
+            (0, 1, "web", 0, (7, [70, 71])),
+            (0, 1, "web", 0, (2, [20])),
+            (0, 0, "books", 0, (0, [1, 2, 3])),
+            (0, 2, "wiki", 0, (0, [5])),
+            (0, 3, "news", 0, (0, [6])),
+            (1, 4, "books", 1, (4, [9])),
+        ],
+        "file long, position long, source string, epoch long,"
+        " part struct<lo: long, piece: array<int>>",
+    )
+    rows = mix_pack.assemble(parts, ["file", "position", "source", "epoch"], 2)
+    assert len(exchanges(rows)) == 1
+    placed = rows.withColumn("task", F.spark_partition_id()).collect()  # bounded: five rows
+    assert {r.position: r.input_ids for r in placed} == {
+        0: [1, 2, 3],
+        1: [20, 70, 71],
+        2: [5],
+        3: [6],
+        4: [9],
+    }
+    assert len({r.task for r in placed if r.file == 0}) == 1
