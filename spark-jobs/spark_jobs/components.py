@@ -8,8 +8,8 @@ Star-shaped graphs (what the banded candidates give) settle in two or three roun
 vertices in O(log n) thanks to the jump.
 
 No driver-side union-find: only one number per round (how many labels changed) reaches the
-driver. Each round is checkpointed (reliably when the SparkContext has a checkpoint folder,
-locally otherwise) so the lineage does not grow with the rounds.
+driver. The edge list and each round are checkpointed (reliably when the SparkContext has a
+checkpoint folder, locally otherwise) so no round plans a lineage that grows with the rounds.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def connected_components(
         .unionByName(edges.select(F.col(dst).alias("a"), F.col(src).alias("b")))
         .filter(F.col("a") != F.col("b"))
     )
-    both = both.distinct()
+    both = cut_lineage(both.distinct())  # every round joins it: planned once, not per round
     labels = cut_lineage(
         both.groupBy("a")
         .agg(F.least(F.col("a"), F.min("b")).alias("label"))
