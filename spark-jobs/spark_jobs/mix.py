@@ -39,7 +39,7 @@ NAME = "mix"
 EMPTY_TEXT, NOT_SAMPLED = "empty_text", "not_sampled"
 SOURCE_KEYS = {"weight", "target_rows", "rows_per_epoch", "paper_tokens", "paper_weight"}
 SOURCE_KEYS |= {"paper_epochs"}
-MAX_WRITE_TASKS = 4096  # output files written at once, at most; each file is one task's
+MAX_WRITE_TASKS = 4096  # tasks writing the output, at most; each file is written by one task
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ def _write(spark, output: str, rows: DataFrame, total: int, rows_per_file: int) 
     )
     out = out.sortWithinPartitions("file", "position")
     # Ids written plain, zstd-compressed: on the mix bench's rows a dictionary made the files 17%
-    # larger and the write slower (50,257 ids per dictionary, no repetition for it to save).
+    # larger and the job's last stage 1.2 s slower at 64 MB of text (3.6 s against 2.4 s).
     writer = out.write.mode("overwrite").option("compression", "zstd")
     writer = writer.option("parquet.enable.dictionary#input_ids.list.element", "false")
     writer.partitionBy("file").parquet(staged)
