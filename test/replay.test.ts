@@ -1,10 +1,10 @@
 /**
- * Runs in flight must survive a changed workflow: histories recorded from earlier code (three of
- * the demo's full pipelines: `…f01919035ba0` from before any patch, `…34bc91ee5bea` with a job per
- * crawl, `…d80b9a4b4b84` with every `patched` branch taken, extraction jobs grouped by bytes; and
- * one download child)
- * replay on today's workflows without a nondeterminism error. The fixtures are gzipped binary `History` protos, as `fetchHistory()`
- * returns them: `temporal.api.history.v1.History.encode(history).finish()`.
+ * Runs in flight must survive a changed workflow: histories recorded from earlier code replay on
+ * today's workflows without a nondeterminism error. They are three of the demo's full pipelines
+ * (`…f01919035ba0` from before any patch, `…34bc91ee5bea` with a job per crawl, `…d80b9a4b4b84`
+ * with every `patched` branch taken, extraction jobs grouped by bytes) and one download child.
+ * The fixtures are gzipped binary `History` protos, as `fetchHistory()` returns them:
+ * `temporal.api.history.v1.History.encode(history).finish()`.
  *
  * A recorded history also shows what today's code does with old data: with the download
  * children's results as code older still recorded them (no `inventory`), the replayed run must

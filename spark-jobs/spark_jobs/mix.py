@@ -220,7 +220,7 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
         rows = mix_pack.assemble(parts, keys, min(n_files, MAX_WRITE_TASKS))
         observed_rows = Observation()
         rows = _observe_rows(rows, observed_rows)
-        files = _write(spark, output, rows, total, per_file)
+        files = _write(spark, output, rows, total, per_file, n_files)
         placed.unpersist()
     finally:
         ordered.unpersist()
@@ -263,10 +263,11 @@ def _sampled_documents(placed: DataFrame) -> dict[str, int]:
     return dict(kept.distinct().groupBy("source").count().collect())  # bounded: sources
 
 
-def _write(spark, output: str, rows: DataFrame, total: int, rows_per_file: int) -> list[dict]:
+def _write(
+    spark, output: str, rows: DataFrame, total: int, rows_per_file: int, n_files: int
+) -> list[dict]:
     """Rows, each output `file` in one partition (`mix_pack.assemble`), sorted by position into
-    `data/train-NNNNN-of-MMMMM.parquet`, rows_per_file rows each."""
-    n_files = math.ceil(total / rows_per_file)
+    `data/train-NNNNN-of-MMMMM.parquet` (n_files of them), rows_per_file rows each."""
     staged = f"{output}/_staging_data"
     out = rows.select(
         F.col("input_ids").cast("array<int>").alias("input_ids"),
