@@ -43,7 +43,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 
@@ -58,7 +58,7 @@ from pyspark.sql import functions as F
 from spark_jobs.components import connected_components, cut_lineage
 from spark_jobs.documents import DOC_KIND, digest_of, kind_path, read_documents
 from spark_jobs.features import DEFAULT_NUM_FEATURES, FEATURES, TOKENS, feature_stages, is_empty
-from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
+from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job, side_by_side
 from spark_jobs.quality_filter import EMPTY_TEXT
 
 NAME = "dedup"
@@ -123,7 +123,8 @@ class DedupParams:
 
 
 def unique_doc_ids(df: DataFrame) -> DataFrame:
-    """Input rows + `_sha` + `_reason` (null, duplicate_doc_id, doc_id_collision) + `_detail`.
+    """Input rows + `_sha` + `_reason` (null, duplicate_doc_id, doc_id_collision) + `_detail`
+    + `_clash` (the doc_id is also in another dataset: `check_unique_ids`).
 
     Per doc_id the row with the smallest sha256(text), then the smallest other columns, is kept.
     """
@@ -131,7 +132,11 @@ def unique_doc_ids(df: DataFrame) -> DataFrame:
     plain = [c for c, t in df.dtypes if c not in ("doc_id", "text") and "<" not in t]
     order = [F.col("_sha").asc_nulls_first()] + [F.col(c).asc_nulls_first() for c in plain]
     by_id = Window.partitionBy("doc_id").orderBy(*order)
+    # Same partitioning as `by_id`: the check rides on this exchange instead of a pass of its own.
+    whole_id = Window.partitionBy("doc_id")
+    clash = F.min("dataset_key").over(whole_id) != F.max("dataset_key").over(whole_id)
     ranked = df.withColumn("_sha", sha).withColumn("_n", F.row_number().over(by_id))
+    ranked = ranked.withColumn("_clash", clash)
     ranked = ranked.withColumn("_first", F.first("_sha").over(by_id))
     reason = (
         F.when(F.col("_n") == 1, F.lit(None))
@@ -426,10 +431,12 @@ def cross_edges(
 
 
 def check_unique_ids(docs: DataFrame) -> None:
-    per_id = docs.groupBy("doc_id").agg(F.collect_set("dataset_key").alias("in"))
-    row = per_id.filter(F.size("in") > 1).first()  # bounded: one row
-    if row is not None:
-        raise BadInput(f"doc_id {row.doc_id} appears in several datasets: {sorted(row['in'])}")
+    """`docs`: `unique_doc_ids`. One aggregation over them (the action that fills their cache)."""
+    first = docs.agg(F.min(F.when(F.col("_clash"), F.col("doc_id")))).first()[0]  # bounded: one row
+    if first is not None:
+        rows = docs.filter(F.col("doc_id") == first).select("dataset_key").distinct()
+        names = sorted(r[0] for r in rows.collect())  # bounded: one row per dataset
+        raise BadInput(f"doc_id {first} appears in several datasets: {names}")
 
 
 def _held(df: DataFrame, held: list[DataFrame]) -> DataFrame:
@@ -453,11 +460,11 @@ def dedup_datasets(datasets: Mapping[str, DataFrame], params: DedupParams) -> De
 
 def _dedup(datasets: Mapping[str, DataFrame], params: DedupParams, held: list) -> DedupResult:
     spark = next(iter(datasets.values())).sparkSession
-    check_unique_ids(union_datasets(datasets))
     # The per-id window shuffles every row, text included, by doc_id. Its output feeds the
     # features, the metrics and every output write (one per dataset, then `_excluded`): held
     # once, it is computed once instead of once per write. Nothing else holds the text.
     docs = _held(unique_doc_ids(union_datasets(datasets)), held)
+    check_unique_ids(docs)
     narrow = docs.filter(F.col("_reason").isNull() & ~is_empty(F.col("text"))).select(
         F.col("dataset_key").alias("dataset"), "doc_id", "text", "score", "_sha"
     )
@@ -520,7 +527,7 @@ def _dedup(datasets: Mapping[str, DataFrame], params: DedupParams, held: list) -
     )
     detail = F.when(F.col("_reason").isNotNull(), F.col("_detail")).otherwise(F.col("_why"))
     decided = decided.withColumn("reason", reason).withColumn("detail", detail)
-    decided = decided.drop("_sha", "_reason", "_detail", "_fate", "_why", "_seen")
+    decided = decided.drop("_sha", "_reason", "_detail", "_clash", "_fate", "_why", "_seen")
     clusters = resolved.filter(F.col("cluster_size") >= 2).select(
         "doc_id", "dataset", "cluster_id", "cluster_size", F.col("reason").isNull().alias("kept")
     )
@@ -558,16 +565,20 @@ def write_outputs(out: str, result: DedupResult, sizes: Mapping[str, int], rows_
     rows_per_file) files and sorted within them, so the same rows give the same files.
     """
 
-    def write(df: DataFrame, rows: int, path: str, *order: str) -> None:
+    def write(df: DataFrame, rows: int, path: str, *order: str) -> Callable[[], None]:
         parts = max(1, math.ceil(rows / rows_per_file))
         df = df.repartition(parts, order[0]).sortWithinPartitions(*order)
-        df.write.mode("overwrite").parquet(f"{out}/{path}")
+        return lambda: df.write.mode("overwrite").parquet(f"{out}/{path}")
 
-    for name in result.columns:  # readable by `read_documents(<out>/<name>)`
+    # readable by `read_documents(<out>/<name>)`
+    writes = [
         write(result.kept(name), sizes[name], kind_path(name, DOC_KIND), "doc_id")
-    write(result.clusters, sizes["clusters"], "clusters", "cluster_id", "doc_id")
+        for name in result.columns
+    ]
+    writes.append(write(result.clusters, sizes["clusters"], "clusters", "cluster_id", "doc_id"))
     excluded = result.decisions.filter(F.col("reason").isNotNull())
-    write(excluded, sizes["_excluded"], "_excluded", "doc_id", "reason")
+    writes.append(write(excluded, sizes["_excluded"], "_excluded", "doc_id", "reason"))
+    side_by_side(result.clusters.sparkSession, writes)
 
 
 def _hash_sum(columns: Sequence[str]) -> Column:

@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pyspark import InheritableThread
 from pyspark.sql import SparkSession
 
 from spark_jobs import fs
@@ -120,6 +121,30 @@ def arg_parser(description: str) -> argparse.ArgumentParser:
         "--master", default=None, help="Spark master when not run through spark-submit"
     )
     return parser
+
+
+def side_by_side(spark: SparkSession, actions: Sequence[Callable[[], None]]) -> None:
+    """Runs independent Spark actions (writes) at once and returns when all have ended.
+
+    Each runs in a thread that inherits the caller's job group, so the job server's progress
+    and cancel still see its Spark jobs. Small outputs written one after the other leave the
+    cores idle while the driver plans the next one. Raises the first failure, by time.
+    """
+    failures: list[tuple[float, BaseException]] = []
+
+    def attempt(action: Callable[[], None]) -> None:
+        try:
+            action()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failures.append((time.monotonic(), error))
+
+    threads = [InheritableThread(target=attempt, args=(a,), session=spark) for a in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise min(failures, key=lambda f: f[0])[1]
 
 
 def to_json(payload: Any) -> str:

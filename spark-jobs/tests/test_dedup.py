@@ -88,11 +88,14 @@ def write_inputs(spark: SparkSession, rows: dict[str, list], root: Path, parts: 
     return folders
 
 
-def run(spark: SparkSession, tmp: Path, inputs: dict, params: dict | None = None) -> tuple:
+def run(
+    spark: SparkSession, tmp: Path, inputs: dict, params: dict | None = None, errors=None
+) -> tuple:
+    """(exit code, metrics); `errors`, a list, receives the one-line errors."""
     argv = [f"--input-dataset={name}={path}" for name, path in inputs.items()]
     argv += ["--output", str(tmp / "out"), "--metrics", str(tmp / "metrics.json")]
     argv += ["--run-id", "test", "--params-json", json.dumps(params or {})]
-    code = dedup.main(argv, spark=spark)
+    code = dedup.main(argv, spark=spark, on_error=errors.append if errors is not None else None)
     metrics = tmp / "metrics.json"
     return code, json.loads(metrics.read_text()) if metrics.exists() else {}
 
@@ -413,6 +416,22 @@ def test_bad_input_exits_2(spark: SparkSession, tmp_path: Path) -> None:
     assert run(spark, tmp_path, {"_x": tmp_path}, {})[0] == 2
     assert run(spark, tmp_path, {"cc": tmp_path}, {"bands": 3})[0] == 2
     assert run(spark, tmp_path, {"cc": tmp_path}, {"survivor": "newest"})[0] == 2
+
+
+def test_an_id_in_several_datasets_is_refused(spark: SparkSession, tmp_path: Path) -> None:
+    """Regression: an id shared by datasets deduped as one document (one dataset's copy would
+    vanish as a duplicate_doc_id), or an error that does not name every dataset holding it."""
+    rows = {
+        "common_crawl": [doc("x1", "common_crawl", "a page"), doc("c2", "common_crawl", "b")],
+        "webtext2": [doc("x1", "webtext2", "another page"), doc("w2", "webtext2", "c")],
+        "books1": [doc("x1", "books1", "a book"), doc("b2", "books1", "d")],
+        "wikipedia": [doc("p1", "wikipedia", "an article")],
+    }
+    errors: list[str] = []
+    assert run(spark, tmp_path, write_inputs(spark, rows, tmp_path / "in"), errors=errors)[0] == 2
+    assert errors == [
+        "dedup: doc_id x1 appears in several datasets: ['books1', 'common_crawl', 'webtext2']"
+    ]
 
 
 def test_real_documents(spark: SparkSession, shared_data: Path, corpus: dict, banded) -> None:

@@ -4,6 +4,7 @@ sources of every job, and in the physical plans of the jobs' data paths."""
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import extract, mix_pack, quality_filter
 from spark_jobs.documents import DOCUMENTS, write_documents
+from spark_jobs.job import side_by_side
 from spark_jobs.train_classifier import TrainParams, build_pipeline
 
 PACKAGE = Path(extract.__file__).resolve().parent
@@ -109,3 +111,31 @@ def test_packed_ids_cross_one_exchange(spark: SparkSession) -> None:
         4: [9],
     }
     assert len({r.task for r in placed if r.file == 0}) == 1
+
+
+def test_side_by_side_runs_at_once_in_the_callers_job_group(spark: SparkSession) -> None:
+    """Dedup's output writes: the actions overlap (a barrier both must reach), their Spark jobs
+    stay in the caller's job group (what the job server's progress and cancel follow), and a
+    failure reaches the caller once every action has ended."""
+    sc, group = spark.sparkContext, "side-by-side-test"
+    both_started = threading.Barrier(2, timeout=20)
+    ended: list[str] = []
+
+    def count() -> None:
+        both_started.wait()
+        spark.range(1000).count()
+        ended.append("count")
+
+    def fail() -> None:
+        both_started.wait()
+        spark.range(10).count()
+        raise ValueError("second action failed")
+
+    sc.setJobGroup(group, "test")
+    try:
+        with pytest.raises(ValueError, match="second action failed"):
+            side_by_side(spark, [count, fail])
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert ended == ["count"]
+    assert len(sc.statusTracker().getJobIdsForGroup(group)) >= 2
