@@ -229,7 +229,13 @@ export class S3Storage implements Storage {
     }
   }
 
+  /** Files under `prefix`, sorted: S3A's directory markers (keys ending in `/`) are no files. */
   async list(prefix: string): Promise<string[]> {
+    return (await this.keysUnder(prefix)).filter((key) => !key.endsWith('/'));
+  }
+
+  /** Every key under `prefix` (relative to the root), directory markers included. */
+  private async keysUnder(prefix: string): Promise<string[]> {
     const found: string[] = [];
     let token: string | undefined;
     do {
@@ -251,7 +257,10 @@ export class S3Storage implements Storage {
   }
 
   async removeTree(relPath: string): Promise<void> {
-    for (const key of await this.list(`${safeRelativePath(relPath)}/`)) await this.remove(key);
+    // The tree's markers too, which no file path names: Spark (S3A) leaves them in its outputs.
+    for (const key of await this.keysUnder(`${safeRelativePath(relPath)}/`)) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    }
   }
 
   async publishFile(localPath: string, relPath: string): Promise<void> {

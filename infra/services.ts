@@ -22,7 +22,7 @@ import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
-import { launchSettings, s3aJars } from '../core/spark/conf';
+import { launchSettings, s3aJars, s3CommitConf } from '../core/spark/conf';
 import { jobServerHealth } from '../core/spark/launch';
 import { JOB_SERVER_ENV } from '../core/spark/submit';
 
@@ -154,7 +154,7 @@ function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; e
   const settings = launchSettings({ master: s.sparkMaster, driverMemory: s.sparkDriverMemory, conf: {} }, []);
   // The S3A jars are on the server's classpath from the start; each job brings its buckets' settings.
   const jars = s3aJars();
-  const conf = { ...settings.conf, 'spark.ui.enabled': 'false' };
+  const conf = { ...settings.conf, ...s3CommitConf(jars), 'spark.ui.enabled': 'false' };
   return {
     cmd: venvBin('spark-submit'),
     args: [

@@ -118,6 +118,21 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
     keys.some((k) => k.startsWith(`${q.classifier.output}/model/`)),
     'the model is in the bucket',
   );
+
+  // Spark committed its document outputs through S3A's magic committer (each file uploaded once,
+  // to its final key): their `_SUCCESS` is S3A's JSON summary, where the rename-based default
+  // leaves an empty one, and no commit left `_temporary/` or `__magic` folders behind.
+  const outputs = [extracted.output, q.filter.output, `${result.dedup.output}/commonCrawl/kind=doc`];
+  for (const output of [...outputs, `${result.dedup.output}/clusters`]) {
+    const summary = JSON.parse((await storage.read(`${output}/_SUCCESS`)).toString('utf8')) as {
+      committer?: string;
+    };
+    assert.equal(summary.committer, 'magic', output);
+  }
+  assert.deepEqual(
+    keys.filter((k) => /\/(_temporary|__magic[^/]*)\//.test(k)),
+    [],
+  );
 });
 
 /** Every string in a value, with bytes (Temporal payloads) decoded as UTF-8. */

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/schema';
-import { launchSettings, localCores } from '../core/spark/conf';
+import { S3_COMMIT_CONF, launchSettings, localCores } from '../core/spark/conf';
 
 const sparkWith = (spark: Record<string, unknown>) => parseConfig({ spark }).spark;
 
@@ -29,4 +29,15 @@ void test('a cluster master keeps its own binding and partition count; the confi
     [],
   );
   assert.equal(chosen.conf['spark.sql.shuffle.partitions'], '64');
+});
+
+void test('storage on S3 commits through the magic committer; local storage keeps the default', () => {
+  const onS3 = launchSettings(sparkWith({ master: 'spark://head:7077' }), ['bucket']);
+  for (const [key, value] of Object.entries(S3_COMMIT_CONF)) assert.equal(onS3.conf[key], value, key);
+  assert.ok(
+    onS3.jars.some((jar) => /spark-hadoop-cloud/.test(jar)),
+    'the commit protocol is shipped',
+  );
+  const local = launchSettings(sparkWith({ master: 'spark://head:7077' }), []);
+  assert.equal(local.conf['spark.sql.sources.commitProtocolClass'], undefined);
 });

@@ -1,7 +1,7 @@
 /** The storage interface behaves the same on a local folder and on S3 (the emulator on loopback). */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -39,6 +39,21 @@ before(async () => {
   );
 });
 after(async () => services?.stop());
+
+test("S3A's directory markers are not listed as files, and a removed tree takes them along", async () => {
+  const client = s3Client({ endpoint: s3Endpoint(services.settings) });
+  const storage = new S3Storage('s3://ccmix-test/markers', client);
+  await storage.write('attempt/data/part-0.parquet', 'rows');
+  // What Spark's S3A committer writes for the folders of an output: empty keys ending in `/`.
+  for (const key of ['markers/attempt/data/', 'markers/attempt/data/_excluded/']) {
+    await client.send(new PutObjectCommand({ Bucket: 'ccmix-test', Key: key, Body: '' }));
+  }
+  assert.deepEqual(await storage.list('attempt/'), ['attempt/data/part-0.parquet']);
+  await storage.removeTree('attempt');
+  const left = await client.send(new ListObjectsV2Command({ Bucket: 'ccmix-test', Prefix: 'markers/' }));
+  assert.deepEqual(left.Contents ?? [], []);
+  client.destroy();
+});
 
 test('S3 publishing is a multipart upload, whole or not at all', async () => {
   const client = s3Client({ endpoint: s3Endpoint(services.settings) });

@@ -27,6 +27,23 @@ export interface SparkLaunchSettings {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * Spark writes to S3 through S3A's magic committer (spark-hadoop-cloud's commit protocol, among
+ * the S3A jars): each file is uploaded once, to its final key, and appears at job commit. Spark's
+ * default FileOutputCommitter renames every file twice, and on S3 a rename is a copy, made by the
+ * driver one file at a time at job commit. For local paths the protocol uses FileOutputCommitter.
+ */
+export const S3_COMMIT_CONF: Readonly<Record<string, string>> = {
+  'spark.hadoop.fs.s3a.committer.name': 'magic',
+  'spark.sql.sources.commitProtocolClass': 'org.apache.spark.internal.io.cloud.PathOutputCommitProtocol',
+  'spark.sql.parquet.output.committer.class':
+    'org.apache.spark.internal.io.cloud.BindingParquetOutputCommitter',
+};
+
+/** S3_COMMIT_CONF when `jars` hold its commit protocol (a Spark session without it fails to start). */
+export const s3CommitConf = (jars: string[]): Record<string, string> =>
+  jars.some((jar) => path.basename(jar).startsWith('spark-hadoop-cloud')) ? { ...S3_COMMIT_CONF } : {};
+
 /** The S3A jars installed by infra/setup.sh (hadoop-aws matching pyspark's Hadoop). */
 export function s3aJars(): string[] {
   if (!existsSync(S3A_JARS_DIR)) return [];
@@ -81,7 +98,7 @@ export function launchSettings(
   const local = isLocalMaster(spark.master);
   const usesS3 = buckets.length > 0;
   const jars = usesS3 ? s3aJars() : [];
-  if (usesS3 && jars.length === 0) {
+  if (usesS3 && Object.keys(s3CommitConf(jars)).length === 0) {
     throw new Error(`storage on S3 needs the S3A jars in ${S3A_JARS_DIR}: run \`npm run setup\``);
   }
   const java = javaHome();
@@ -105,7 +122,7 @@ export function launchSettings(
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
       // of `--jars`, which copies them (the AWS SDK bundle is ~650 MiB) for every job.
       ...(local && jars.length > 0 ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),
-      ...(usesS3 ? s3aConf(process.env, buckets) : {}),
+      ...(usesS3 ? { ...s3aConf(process.env, buckets), ...s3CommitConf(jars) } : {}),
       ...spark.conf,
     },
     jars: local ? [] : jars,
