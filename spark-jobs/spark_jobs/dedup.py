@@ -570,7 +570,7 @@ def write_outputs(out: str, result: DedupResult, sizes: Mapping[str, int], rows_
         df = df.repartition(parts, order[0]).sortWithinPartitions(*order)
         return lambda: df.write.mode("overwrite").parquet(f"{out}/{path}")
 
-    # readable by `read_documents(<out>/<name>)`
+    # Each dataset's kept rows, readable by `read_documents(<out>/<name>)`.
     writes = [
         write(result.kept(name), sizes[name], kind_path(name, DOC_KIND), "doc_id")
         for name in result.columns
