@@ -30,8 +30,8 @@ export interface SparkLaunchSettings {
 /**
  * Spark writes to S3 through S3A's magic committer (spark-hadoop-cloud's commit protocol, among
  * the S3A jars): each file is uploaded once, to its final key, and appears at job commit. Spark's
- * default FileOutputCommitter renames every file twice, and on S3 a rename is a copy, made by the
- * driver one file at a time at job commit. For local paths the protocol uses FileOutputCommitter.
+ * default FileOutputCommitter renames every file twice (at task commit, then by the driver at job
+ * commit), and on S3 a rename is a copy. For local paths the protocol uses FileOutputCommitter.
  */
 export const S3_COMMIT_CONF: Readonly<Record<string, string>> = {
   'spark.hadoop.fs.s3a.committer.name': 'magic',
