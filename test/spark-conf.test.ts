@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/schema';
-import { S3_COMMIT_CONF, launchSettings, localCores } from '../core/spark/conf';
+import { S3_COMMIT_CONF, launchSettings, localCores, s3CommitConf } from '../core/spark/conf';
 
 const sparkWith = (spark: Record<string, unknown>) => parseConfig({ spark }).spark;
 
@@ -40,4 +40,12 @@ void test('storage on S3 commits through the magic committer; local storage keep
   );
   const local = launchSettings(sparkWith({ master: 'spark://head:7077' }), []);
   assert.equal(local.conf['spark.sql.sources.commitProtocolClass'], undefined);
+});
+
+void test('the commit settings come only with the jar that holds their classes', () => {
+  // Set without it, every Spark session fails to start (SessionStateBuilder cannot be built).
+  assert.deepEqual(s3CommitConf(['/jars/hadoop-aws-3.5.0.jar', '/jars/bundle-2.35.4.jar']), {});
+  assert.deepEqual(s3CommitConf(['/jars/hadoop-aws-3.5.0.jar', '/jars/spark-hadoop-cloud_2.13-4.1.1.jar']), {
+    ...S3_COMMIT_CONF,
+  });
 });
