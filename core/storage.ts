@@ -253,14 +253,17 @@ export class S3Storage implements Storage {
   }
 
   async remove(relPath: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+    await this.deleteKey(this.key(relPath));
   }
 
   async removeTree(relPath: string): Promise<void> {
     // The tree's markers too, which no file path names: Spark (S3A) leaves them in its outputs.
-    for (const key of await this.keysUnder(`${safeRelativePath(relPath)}/`)) {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-    }
+    for (const key of await this.keysUnder(`${safeRelativePath(relPath)}/`))
+      await this.deleteKey(this.prefix + key);
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
   async publishFile(localPath: string, relPath: string): Promise<void> {

@@ -122,8 +122,13 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
   // Spark committed its document outputs through S3A's magic committer (each file uploaded once,
   // to its final key): their `_SUCCESS` is S3A's JSON summary, where the rename-based default
   // leaves an empty one, and no commit left `_temporary/` or `__magic` folders behind.
-  const outputs = [extracted.output, q.filter.output, `${result.dedup.output}/commonCrawl/kind=doc`];
-  for (const output of [...outputs, `${result.dedup.output}/clusters`]) {
+  const dedupOut = result.dedup.output;
+  for (const output of [
+    extracted.output,
+    q.filter.output,
+    `${dedupOut}/commonCrawl/kind=doc`,
+    `${dedupOut}/clusters`,
+  ]) {
     const summary = JSON.parse((await storage.read(`${output}/_SUCCESS`)).toString('utf8')) as {
       committer?: string;
     };

@@ -98,7 +98,8 @@ export function launchSettings(
   const local = isLocalMaster(spark.master);
   const usesS3 = buckets.length > 0;
   const jars = usesS3 ? s3aJars() : [];
-  if (usesS3 && Object.keys(s3CommitConf(jars)).length === 0) {
+  const commit = s3CommitConf(jars);
+  if (usesS3 && Object.keys(commit).length === 0) {
     throw new Error(`storage on S3 needs the S3A jars in ${S3A_JARS_DIR}: run \`npm run setup\``);
   }
   const java = javaHome();
@@ -122,7 +123,7 @@ export function launchSettings(
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
       // of `--jars`, which copies them (the AWS SDK bundle is ~650 MiB) for every job.
       ...(local && jars.length > 0 ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),
-      ...(usesS3 ? { ...s3aConf(process.env, buckets), ...s3CommitConf(jars) } : {}),
+      ...(usesS3 ? { ...s3aConf(process.env, buckets), ...commit } : {}),
       ...spark.conf,
     },
     jars: local ? [] : jars,

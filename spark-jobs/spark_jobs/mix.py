@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import mix_card, mix_order, mix_pack
 from spark_jobs.documents import read_documents
+from spark_jobs.fs import write_text
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
 from spark_jobs.tokenizer import default_rank_path
 
@@ -230,10 +231,7 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
     _fill_metrics(
         metrics, stats, empties, sampled, written, observed_rows.get, table, params, files
     )
-    fs, _ = _fs(spark, output)
-    mix_card.write_card(
-        fs, spark._jvm.org.apache.hadoop.fs.Path(f"{output}/README.md"), metrics.extra, params
-    )
+    write_text(spark, f"{output}/README.md", mix_card.render_card(metrics.extra, params))
 
 
 def _observe_rows(rows: DataFrame, observation: Observation) -> DataFrame:
@@ -284,7 +282,7 @@ def _write(
     writer = out.write.mode("overwrite").option("compression", "zstd")
     writer = writer.option("parquet.enable.dictionary#input_ids.list.element", "false")
     writer.partitionBy("file").parquet(staged)
-    fs, path = _fs(spark, output)
+    fs, _ = _fs(spark, output)
     jvm_path = spark._jvm.org.apache.hadoop.fs.Path
     fs.mkdirs(jvm_path(f"{output}/data"))
 

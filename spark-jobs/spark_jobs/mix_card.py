@@ -58,12 +58,3 @@ def render_card(extra: dict[str, Any], params: Any) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_card(fs: Any, path: Any, extra: dict[str, Any], params: Any) -> None:
-    """Writes the card to `path` (a Hadoop Path) through the Hadoop FileSystem `fs`."""
-    stream = fs.create(path, True)
-    try:
-        stream.write(bytearray(render_card(extra, params).encode("utf-8")))
-    finally:
-        stream.close()

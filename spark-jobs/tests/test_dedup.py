@@ -89,7 +89,11 @@ def write_inputs(spark: SparkSession, rows: dict[str, list], root: Path, parts: 
 
 
 def run(
-    spark: SparkSession, tmp: Path, inputs: dict, params: dict | None = None, errors=None
+    spark: SparkSession,
+    tmp: Path,
+    inputs: dict,
+    params: dict | None = None,
+    errors: list[str] | None = None,
 ) -> tuple:
     """(exit code, metrics); `errors`, a list, receives the one-line errors."""
     argv = [f"--input-dataset={name}={path}" for name, path in inputs.items()]
