@@ -1,5 +1,5 @@
 /** Starting and watching buildMixture runs from the outside (CLI, demo, tests). */
-import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { Client, Connection, isGrpcServiceError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { parseConfig, type Config } from '../config/schema';
 import {
   buildMixtureWorkflowId,
@@ -72,11 +72,43 @@ export function failureMessage(error: unknown): string {
   return message;
 }
 
+/** gRPC's codes for a query no worker took: none polls the task queue (9) or none answered in time (4). */
+const UNANSWERED_CODES = new Set([4, 9]);
+/** gRPC's code for a server that cannot be reached, for example while it restarts. */
+export const UNAVAILABLE_CODE = 14;
+
+/** The gRPC status code somewhere in an error's cause chain, if there is one. */
+export function grpcCode(error: unknown): number | undefined {
+  for (let current: unknown = error; current instanceof Error; current = current.cause)
+    if (isGrpcServiceError(current)) return current.code;
+  return undefined;
+}
+
+/**
+ * The run's progress query went unanswered: queries are answered by a worker, and none is polling
+ * the run's task queue (it was stopped, killed, or is restarting). The run itself waits for one.
+ */
+export class NoWorkerAnswerError extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly runState: string,
+    reason: string,
+  ) {
+    super(
+      `${workflowId} is ${runState}, but no worker answers its progress query (${reason}); is a worker up? \`ccmix worker\``,
+    );
+    this.name = 'NoWorkerAnswerError';
+  }
+}
+
 /** The run's own progress plus its children's: children are queried, not reported, to keep histories small. */
 export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
   const handle = client.workflow.getHandle(workflowId);
   const description = await handle.describe();
-  const progress = await handle.query<BuildMixtureProgress>('progress');
+  const progress = await handle.query<BuildMixtureProgress>('progress').catch((error: unknown) => {
+    if (!UNANSWERED_CODES.has(grpcCode(error) ?? -1)) throw error;
+    throw new NoWorkerAnswerError(workflowId, description.status.name, failureMessage(error));
+  });
   const downloads: DownloadCrawlProgress[] = [];
   if (progress.stage === 'download' || progress.download.done > 0) {
     const queries = Object.keys(progress.crawls).map((crawl) =>

@@ -1,11 +1,20 @@
 /**
  * `ccmix status RUN --watch`: live progress bars per stage and per crawl (cli-progress draws and
  * redraws them), refreshed from the run's queries until it closes. When the crawls downloading
- * at once do not fit the terminal, they collapse into one summary bar.
+ * at once do not fit the terminal, they collapse into one summary bar. A run outlives its workers
+ * and a restart of the Temporal server, so the watch does too: while nobody answers, it says so
+ * once and keeps asking.
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { Client } from '@temporalio/client';
-import { runStatus, type RunStatus } from './client';
+import {
+  failureMessage,
+  grpcCode,
+  NoWorkerAnswerError,
+  runStatus,
+  UNAVAILABLE_CODE,
+  type RunStatus,
+} from './client';
 
 export interface WatchRow {
   key: string;
@@ -91,6 +100,16 @@ export interface WatchOptions {
   stream?: NodeJS.WritableStream;
 }
 
+/**
+ * Why a status read failed for a while only, or undefined if it failed for good: an unknown run,
+ * or a closed one that no worker is left to answer for.
+ */
+export function passingFailure(error: unknown): string | undefined {
+  if (error instanceof NoWorkerAnswerError && error.runState === 'RUNNING') return error.message;
+  if (grpcCode(error) === UNAVAILABLE_CODE) return `Temporal does not answer: ${failureMessage(error)}`;
+  return undefined;
+}
+
 /** Draws until the run closes; returns its final status. */
 export async function watchRun(
   client: Client,
@@ -111,9 +130,26 @@ export async function watchRun(
     Presets.legacy,
   );
   const bars = new Map<string, SingleBar>();
+  const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, intervalMs));
+  let unanswered = false;
   try {
     for (;;) {
-      const status = await runStatus(client, workflowId);
+      let status: RunStatus;
+      try {
+        status = await runStatus(client, workflowId);
+      } catch (error) {
+        const reason = passingFailure(error);
+        if (reason === undefined) throw error;
+        if (!unanswered) {
+          multibar.log(`waiting: ${reason}\n`);
+          multibar.update(); // now, not at the next redraw: there may be no bar yet to schedule one
+        }
+        unanswered = true;
+        await pause();
+        continue;
+      }
+      if (unanswered) multibar.log('answered again\n');
+      unanswered = false;
       const rows = watchRows(status, options.maxRows ?? Math.max(8, (process.stdout.rows || 40) - 4));
       for (const [key, bar] of bars) {
         if (!rows.some((r) => r.key === key)) {
@@ -132,7 +168,7 @@ export async function watchRun(
         }
       }
       if (status.status !== 'RUNNING') return status;
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await pause();
     }
   } finally {
     multibar.stop();

@@ -5,10 +5,12 @@
  * as a user would.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { startBuildMixture } from '../cli/client';
+import { NoWorkerAnswerError, runStatus, startBuildMixture } from '../cli/client';
 import { pauseRun, resumeRun, setDownloadLimits } from '../cli/run-controls';
+import { watchRun } from '../cli/watch';
 import { downloadWorkflowId } from '../config/temporal';
 import type { DownloadBatchInput } from '../core/download/batch';
 import { generateMiniCrawl, type MiniCrawlSummary } from '../core/minicrawl';
@@ -24,7 +26,11 @@ let miniCrawl: MiniCrawlSummary;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
@@ -207,5 +213,58 @@ test('a run paused while discovering starts no next discovery and no download; r
     );
   } finally {
     await putFaults({});
+  }
+});
+
+/** The first error `runStatus` gives for a run within `timeoutMs`, or undefined if none came. */
+async function firstStatusError(workflowId: string, timeoutMs: number): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const error = await runStatus(client, workflowId).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (error !== undefined) return error;
+    await sleep(500);
+  }
+  return undefined;
+}
+
+test('status --watch outlives the worker: it says nobody answers, goes on when one is back, and ends with the run', async () => {
+  // One run that has ended, and one that waits, paused, while its worker is away.
+  const ended = await startDownloadRun('watch-ended', {});
+  await client.workflow.getHandle(ended.workflowId).result();
+  const { workflowId } = await startDownloadRun('watch-no-worker', {});
+  await pauseRun(client, workflowId);
+  let drawn = '';
+  const frames = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      drawn += chunk.toString();
+      done();
+    },
+  });
+  const watched = watchRun(client, workflowId, { intervalMs: 200, stream: frames });
+  watched.catch(() => undefined); // awaited below
+  try {
+    await until('the watch draws its bars', () => /^discover +\[/m.test(drawn));
+    await stack.stopWorker();
+    // The server refuses queries once no worker has polled for a while (about 30 s here).
+    const endedRefusal = firstStatusError(ended.workflowId, 120_000);
+    await until('the watch says no worker answers', () => drawn.includes('waiting: '), 120_000);
+    assert.match(
+      drawn,
+      new RegExp(`waiting: ${workflowId} is RUNNING, but no worker answers its progress query`),
+    );
+    // A closed run's progress is a query too: without a worker, `ccmix status` says so.
+    const refusal = await endedRefusal;
+    assert.ok(refusal instanceof NoWorkerAnswerError, String(refusal));
+    assert.equal(refusal.runState, 'COMPLETED');
+
+    await stack.startWorker();
+    await resumeRun(client, workflowId);
+    assert.equal((await watched).status, 'COMPLETED', 'the watch follows the run to its end');
+    assert.ok(drawn.indexOf('answered again') > drawn.indexOf('waiting: '), drawn.slice(-400));
+  } finally {
+    await stack.startWorker();
   }
 });

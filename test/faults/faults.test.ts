@@ -243,6 +243,7 @@ test(
     let workflowId = '';
     const drawn: string[] = [];
     let watched: Promise<RunStatus> | undefined;
+    let watchedEnd: RunStatus | undefined;
     try {
       const fromUi = ui ? await lab.startRunFromUi(ui) : undefined;
       workflowId = fromUi?.workflowId ?? (await lab.startRun());
@@ -275,8 +276,10 @@ test(
         const { runId } = await lab.client.workflow.getHandle(workflowId).describe();
         uiStart = { ...fromUi, runId, shown, pageUrl: ui.page.url() };
       }
-      // Queries on a closed run are answered by a worker, so this comes before it stops.
+      // Queries on a closed run are answered by a worker, so these come before it stops: the
+      // watch's last read may still be on its way.
       status = await runStatus(lab.client, workflowId);
+      watchedEnd = await watched;
     } finally {
       lab.stopWorkers();
       // The run's page refreshes itself: left open, it would load the CPU for the whole suite.
@@ -285,7 +288,7 @@ test(
     }
     assert.ok(seen.size >= 1, 'status showed a running Spark job with its task counts');
     assert.deepEqual(midRun, { sparkRunning: true, stageOpen: true }, 'the progress query during the run');
-    assert.equal((await watched)?.status, 'COMPLETED', 'status --watch returns when the run ends');
+    assert.equal(watchedEnd.status, 'COMPLETED', 'status --watch returns when the run ends');
     // Its bars, each stage's drawn full (cli-progress's legacy preset fills with "=") by the last frame.
     const lastFrame =
       drawn

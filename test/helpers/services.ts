@@ -91,36 +91,29 @@ export function quietTemporalRuntime(): void {
   Runtime.install({ logger: quietLogger() });
 }
 
-export interface TestWorker {
-  client: Client;
-  stop(): Promise<void>;
-}
-
-/** A client and an in-process ccmix worker on the test's own Temporal server. */
-export async function startTestWorker(
+/** Starts an in-process ccmix worker on the test's Temporal server; returns how to stop it. */
+async function runTestWorker(
   settings: ServicesSettings,
   activities?: WorkerOptions['activities'],
-): Promise<TestWorker> {
-  quietTemporalRuntime();
-  const client = await connectClient(temporalAddress(settings));
+): Promise<() => Promise<void>> {
   const { worker } = await createWorker({
     address: temporalAddress(settings),
     ...(activities ? { activities } : {}),
   });
   const running = worker.run();
-  return {
-    client,
-    async stop() {
-      worker.shutdown();
-      await running;
-      await client.connection.close();
-    },
+  return async () => {
+    worker.shutdown();
+    await running;
   };
 }
 
 export interface TestStack {
   services: TestServices;
   client: Client;
+  /** Shuts the worker down (its runs wait for another); a no-op if none is running. */
+  stopWorker(): Promise<void>;
+  /** Starts a worker again after `stopWorker`; a no-op if one is running. */
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -132,15 +125,30 @@ export async function startTestStack(
 ): Promise<TestStack> {
   quietTemporalRuntime();
   const services = await startTestServices(names, mirrorRoot);
-  const worker = await startTestWorker(services.settings, activities).catch(async (error: unknown) => {
+  let client: Client | undefined;
+  let stopRunning: (() => Promise<void>) | undefined;
+  try {
+    client = await connectClient(temporalAddress(services.settings));
+    stopRunning = await runTestWorker(services.settings, activities);
+  } catch (error) {
+    await client?.connection.close();
     await services.stop();
     throw error;
-  });
+  }
+  const stopWorker = async (): Promise<void> => {
+    await stopRunning?.();
+    stopRunning = undefined;
+  };
   return {
     services,
-    client: worker.client,
+    client,
+    stopWorker,
+    async startWorker() {
+      stopRunning ??= await runTestWorker(services.settings, activities);
+    },
     async stop() {
-      await worker.stop();
+      await stopWorker();
+      await client.connection.close();
       await services.stop();
     },
   };
