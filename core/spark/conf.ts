@@ -1,8 +1,9 @@
 /**
  * How a Spark job is configured for where it runs: a local master binds the driver to loopback;
- * a cluster master leaves binding to the cluster. Storage on S3 adds the S3A jars that setup
- * installed (never fetched at run time) and the endpoint, never credentials: S3A reads those
- * from the environment or the AWS credential chain, like every other ccmix component.
+ * a cluster master leaves binding to the cluster. Every job has ccmix's own jar (the one Java
+ * class of spark_jobs/blob_files.py). Storage on S3 adds the S3A jars that setup installed (never
+ * fetched at run time) and the endpoint, never credentials: S3A reads those from the environment
+ * or the AWS credential chain, like every other ccmix component.
  */
 import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,6 +12,15 @@ import type { Config } from '../../config/schema';
 import { CCMIX_HOME, REPO_ROOT } from '../paths';
 
 export const S3A_JARS_DIR = path.join(CCMIX_HOME, 'spark-jars');
+/** Built by infra/setup.sh from infra/spark/java, where spark_jobs/spark_session.py finds it too. */
+export const CCMIX_JAR = path.join(REPO_ROOT, '.ccmix', 'ccmix-spark.jar');
+
+/** ccmix's jar, then `jars`: what a job's JVMs need on their class path. */
+export function sparkClassPath(jars: string[]): string[] {
+  if (!existsSync(CCMIX_JAR))
+    throw new Error(`ccmix's Spark jar is missing (${CCMIX_JAR}): run \`npm run setup\``);
+  return [CCMIX_JAR, ...jars];
+}
 
 export const isLocalMaster = (master: string): boolean => /^local(\[.*\])?$/.test(master);
 
@@ -97,11 +107,12 @@ export function launchSettings(
 ): SparkLaunchSettings {
   const local = isLocalMaster(spark.master);
   const usesS3 = buckets.length > 0;
-  const jars = usesS3 ? s3aJars() : [];
-  const commit = s3CommitConf(jars);
+  const s3Jars = usesS3 ? s3aJars() : [];
+  const commit = s3CommitConf(s3Jars);
   if (usesS3 && Object.keys(commit).length === 0) {
     throw new Error(`storage on S3 needs the S3A jars in ${S3A_JARS_DIR}: run \`npm run setup\``);
   }
+  const jars = sparkClassPath(s3Jars);
   const java = javaHome();
   return {
     conf: {
@@ -122,7 +133,7 @@ export function launchSettings(
         : {}),
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
       // of `--jars`, which copies them (the AWS SDK bundle is ~650 MiB) for every job.
-      ...(local && jars.length > 0 ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),
+      ...(local ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),
       ...(usesS3 ? { ...s3aConf(process.env, buckets), ...commit } : {}),
       ...spark.conf,
     },

@@ -29,7 +29,8 @@ Rules that keep a job alive at 45 TB (260,000 WET files; see DESIGN.md "Spark jo
    its whole computation (Python included).
 4. Data crosses between Python and the JVM in Arrow batches (`mapInArrow`), never row by row.
 5. Paths go through Hadoop's FileSystem (`spark_jobs.fs`, Spark's sources), never `open()` on
-   an executor, so `s3a://` works wherever a local path does.
+   an executor, so `s3a://` works wherever a local path does. Files a Python task makes whole
+   (the mixture's Parquet) reach it through `spark_jobs.blob_files`.
 6. Determinism: randomness only from `spark_jobs.seeded` (seed + stable ids); output content
    never depends on partition layout, timing or the run id.
 7. The metrics' counts add up (`Metrics.check_counts`); every dropped row has a reason.

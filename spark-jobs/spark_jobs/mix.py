@@ -23,7 +23,6 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import mix_card, mix_order, mix_pack
+from spark_jobs import blob_files, mix_card, mix_files, mix_order, mix_pack
 from spark_jobs.documents import read_documents
 from spark_jobs.fs import write_text
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
@@ -42,7 +41,6 @@ EMPTY_TEXT, NOT_SAMPLED = "empty_text", "not_sampled"
 SOURCE_KEYS = {"weight", "target_rows", "rows_per_epoch", "paper_tokens", "paper_weight"}
 SOURCE_KEYS |= {"paper_epochs"}
 MAX_WRITE_TASKS = 4096  # tasks writing the output, at most; each file is written by one task
-RENAME_THREADS = 16  # output files the driver moves into place at once
 
 
 @dataclass(frozen=True)
@@ -218,43 +216,13 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
         total, per_file = sum(targets.values()), params.rows_per_file
         parts = parts.withColumn("position", mix_order.position_col("source", "k", targets, ranks))
         parts = parts.withColumn("file", F.expr(f"position div {per_file}"))
-        n_files = math.ceil(total / per_file)
-        keys = ["file", "position", "source", "epoch"]
-        rows = mix_pack.assemble(parts, keys, min(n_files, MAX_WRITE_TASKS))
-        observed_rows = Observation()
-        rows = _observe_rows(rows, observed_rows)
-        files = _write(spark, output, rows, total, per_file, n_files)
+        files, ids = _write(output, parts, n_ctx, total, per_file)
         placed.unpersist()
     finally:
         ordered.unpersist()
     written = _read_back(spark, output)
-    _fill_metrics(
-        metrics, stats, empties, sampled, written, observed_rows.get, table, params, files
-    )
+    _fill_metrics(metrics, stats, empties, sampled, written, ids, table, params, files)
     write_text(spark, f"{output}/README.md", mix_card.render_card(metrics.extra, params))
-
-
-def _observe_rows(rows: DataFrame, observation: Observation) -> DataFrame:
-    """`rows` with the range of row lengths and ids observed on the way to the writer.
-
-    Measured once per row in a compiled projection (`observe` evaluates its own expressions row
-    by row, uncompiled); reading the written ids back for the same figures took about a tenth of
-    the job, and the verify activity checks the written files themselves.
-    """
-    measured = rows.withColumns(
-        {
-            "_len": F.size("input_ids"),
-            "_min_id": F.array_min("input_ids"),
-            "_max_id": F.array_max("input_ids"),
-        }
-    )
-    return measured.observe(
-        observation,
-        F.min("_len").alias("min_len"),
-        F.max("_len").alias("max_len"),
-        F.min("_min_id").alias("min_id"),
-        F.max("_max_id").alias("max_id"),
-    ).drop("_len", "_min_id", "_max_id")
 
 
 def _sampled_documents(placed: DataFrame) -> dict[str, int]:
@@ -263,55 +231,19 @@ def _sampled_documents(placed: DataFrame) -> dict[str, int]:
     return dict(kept.distinct().groupBy("source").count().collect())  # bounded: sources
 
 
-def _write(
-    spark, output: str, rows: DataFrame, total: int, rows_per_file: int, n_files: int
-) -> list[dict]:
-    """Rows, each output `file` in one partition (`mix_pack.assemble`), sorted by position into
-    `data/train-NNNNN-of-MMMMM.parquet` (n_files of them), rows_per_file rows each."""
-    staged = f"{output}/_staging_data"
-    out = rows.select(
-        F.col("input_ids").cast("array<int>").alias("input_ids"),
-        "source",
-        F.col("epoch").cast("int").alias("epoch"),
-        "position",
-        "file",
+def _write(output: str, parts: DataFrame, n_ctx: int, total: int, per_file: int):
+    """Parts with their output `file` -> `data/train-NNNNN-of-MMMMM.parquet`, `per_file` rows each,
+    sorted by position (`mix_files`); returns the files and the range of the ids written."""
+    n_files = math.ceil(total / per_file)
+    chunks = mix_files.chunks(parts, n_ctx, n_files, min(n_files, MAX_WRITE_TASKS))
+    observed = Observation()
+    chunks = chunks.observe(
+        observed, F.min("min_id").alias("min_id"), F.max("max_id").alias("max_id")
     )
-    out = out.sortWithinPartitions("file", "position")
-    # Ids written plain, zstd-compressed: on the mix bench's rows a dictionary made the files 17%
-    # larger and the job's last stage 1.2 s slower at 64 MB of text (3.6 s against 2.4 s).
-    writer = out.write.mode("overwrite").option("compression", "zstd")
-    writer = writer.option("parquet.enable.dictionary#input_ids.list.element", "false")
-    writer.partitionBy("file").parquet(staged)
-    fs, _ = _fs(spark, output)
-    jvm_path = spark._jvm.org.apache.hadoop.fs.Path
-    fs.mkdirs(jvm_path(f"{output}/data"))
-
-    def move(i: int) -> dict:
-        parts = [
-            s.getPath()
-            for s in fs.listStatus(jvm_path(f"{staged}/file={i}"))
-            if s.getPath().getName().endswith(".parquet")
-        ]
-        if len(parts) != 1:
-            raise RuntimeError(f"file {i}: expected one Parquet part, found {len(parts)}")
-        name = f"train-{i:05d}-of-{n_files:05d}.parquet"
-        if not fs.rename(parts[0], jvm_path(f"{output}/data/{name}")):
-            raise RuntimeError(f"cannot move {parts[0]} to data/{name}")
-        return {"name": f"data/{name}", "rows": min(rows_per_file, total - i * rows_per_file)}
-
-    # On S3 a rename is a copy, and the paper's 300B tokens make about 2,900 files of ~130 MB: the
-    # driver moves several at once.
-    with ThreadPoolExecutor(max_workers=RENAME_THREADS) as pool:
-        files = list(pool.map(move, range(n_files)))  # bounded: one entry per output file
-    fs.delete(jvm_path(staged), True)
-    return files
-
-
-def _fs(spark: SparkSession, uri: str):
-    """The FileSystem of `uri`; locally the raw one, which writes no `.crc` sidecars."""
-    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
-    return (fs.getRawFileSystem() if fs.getScheme() == "file" else fs), path
+    blob_files.write(chunks, f"{output}/data")
+    names = [f"data/{mix_files.file_name(i, n_files)}" for i in range(n_files)]
+    files = [{"name": n, "rows": min(per_file, total - i * per_file)} for i, n in enumerate(names)]
+    return files, observed.get
 
 
 def _read_back(spark: SparkSession, output: str) -> list[dict]:
@@ -331,10 +263,9 @@ def _read_back(spark: SparkSession, output: str) -> list[dict]:
 
 
 def _fill_metrics(metrics, stats, empties, sampled, written, ids, table, params, files) -> None:
-    """`written`: `_read_back`; `ids`: the row lengths and ids range of `_observe_rows`."""
+    """`written`: `_read_back`; `ids`: the range of the ids written (`_write`); every row has
+    n_ctx ids, or `mix_files` failed the job."""
     n_ctx = params.n_ctx
-    if ids["min_len"] != n_ctx or ids["max_len"] != n_ctx:
-        raise RuntimeError(f"rows of {ids['min_len']}..{ids['max_len']} ids, not {n_ctx}")
     total_rows = sum(w["rows"] for w in written)
     sources = {}
     for name, spec in sorted(params.sources.items()):

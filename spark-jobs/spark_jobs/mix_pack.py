@@ -184,17 +184,3 @@ def pieces(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
             ).alias("part"),
         )
     )
-
-
-def assemble(parts: DataFrame, keys: list[str], partitions: int) -> DataFrame:
-    """Parts -> one row per distinct `keys`, its pieces concatenated in offset order (`input_ids`),
-    hash-partitioned by `keys[0]` into `partitions` and sorted by `keys` within each.
-
-    The parts move once: the grouping keys include the partitioning key, so Spark groups inside
-    the partitions of the one exchange (every id used to cross a shuffle to its row, then another
-    to its output file). Sorted first, the grouping is sort-based and its output is already in
-    the writer's order.
-    """
-    local = parts.repartition(partitions, keys[0]).sortWithinPartitions(*keys, "part.lo")
-    rows = local.groupBy(*keys).agg(F.sort_array(F.collect_list("part")).alias("parts"))
-    return rows.select(*keys, F.flatten("parts.piece").alias("input_ids"))

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+#: ccmix's Java class (infra/spark/java), built by infra/setup.sh: see spark_jobs/blob_files.py.
+CCMIX_JAR = Path(__file__).resolve().parents[2] / ".ccmix" / "ccmix-spark.jar"
+
 # Majors this pinned Spark has been run on here (see spark-jobs/tests/test_spark_smoke.py).
 MIN_JAVA, MAX_JAVA = 17, 25
 PREFERRED_JAVA_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64",)
@@ -80,7 +83,8 @@ def local_spark(
     ui: bool = False,
     shuffle_partitions: int = 4,
 ) -> SparkSession:
-    """A SparkSession on this machine: loopback only, UTC, few shuffle partitions, no UI.
+    """A SparkSession on this machine: loopback only, UTC, few shuffle partitions, no UI, and
+    ccmix's jar on the class path where setup built it.
 
     The caller owns the session and stops it in a `finally`.
     """
@@ -97,6 +101,7 @@ def local_spark(
         "spark.driver.bindAddress": "127.0.0.1",
         # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.
         "spark.sql.execution.pythonUDF.arrow.enabled": str(_has("pyarrow")).lower(),
+        **({"spark.driver.extraClassPath": str(CCMIX_JAR)} if CCMIX_JAR.is_file() else {}),
         **(conf or {}),
     }
     builder = SparkSession.builder.master(master).appName(app_name)

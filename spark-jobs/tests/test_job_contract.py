@@ -3,15 +3,18 @@ sources of every job, and in the physical plans of the jobs' data paths."""
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import extract, mix_pack, quality_filter
+from spark_jobs import extract, mix_files, quality_filter
 from spark_jobs.documents import DOCUMENTS, write_documents
 from spark_jobs.job import side_by_side
 from spark_jobs.train_classifier import TrainParams, build_pipeline
@@ -86,31 +89,39 @@ def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_p
 
 
 def test_packed_ids_cross_one_exchange(spark: SparkSession) -> None:
-    """Mix: a row's parts are grouped inside the partitions of the one exchange that gives each
-    output file its own task, and concatenated in offset order whatever order they arrive in."""
+    """Mix: a row's parts cross the one exchange that gives each output file its own task, and
+    are concatenated in offset order whatever order they arrive in."""
     parts = spark.createDataFrame(
         [
             (0, 1, "web", 0, (7, [70, 71])),
             (0, 1, "web", 0, (2, [20])),
             (0, 0, "books", 0, (0, [1, 2, 3])),
-            (0, 2, "wiki", 0, (0, [5])),
-            (0, 3, "news", 0, (0, [6])),
-            (1, 4, "books", 1, (4, [9])),
+            (0, 2, "wiki", 0, (0, [5, 6, 7])),
+            (0, 3, "news", 0, (3, [9, 10])),
+            (0, 3, "news", 0, (0, [8])),
+            (1, 4, "books", 1, (4, [11, 12, 13])),
         ],
         "file long, position long, source string, epoch long,"
         " part struct<lo: long, piece: array<int>>",
     )
-    rows = mix_pack.assemble(parts, ["file", "position", "source", "epoch"], 2)
-    assert len(exchanges(rows)) == 1
-    placed = rows.withColumn("task", F.spark_partition_id()).collect()  # bounded: five rows
-    assert {r.position: r.input_ids for r in placed} == {
+    chunks = mix_files.chunks(parts, n_ctx=3, n_files=2, partitions=2)
+    assert len(exchanges(chunks)) == 1
+    placed = chunks.withColumn("task", F.spark_partition_id()).collect()  # bounded: a few chunks
+    files: dict[str, bytes] = {}
+    for chunk in placed:
+        files[chunk.name] = files.get(chunk.name, b"") + chunk.chunk
+    assert sorted(files) == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    rows = pa.concat_tables(pq.read_table(io.BytesIO(files[n])) for n in sorted(files))
+    assert {r["position"]: r["input_ids"] for r in rows.to_pylist()} == {
         0: [1, 2, 3],
         1: [20, 70, 71],
-        2: [5],
-        3: [6],
-        4: [9],
+        2: [5, 6, 7],
+        3: [8, 9, 10],
+        4: [11, 12, 13],
     }
-    assert len({r.task for r in placed if r.file == 0}) == 1
+    assert rows.column("source").to_pylist() == ["books", "web", "wiki", "news", "books"]
+    for name in files:
+        assert len({c.task for c in placed if c.name == name}) == 1, name
 
 
 def test_side_by_side_runs_at_once_in_the_callers_job_group(spark: SparkSession) -> None:
