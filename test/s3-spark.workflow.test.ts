@@ -78,9 +78,13 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
     ),
     classifier: { maxTrainingDocsPerClass: 2000 },
     spark: { master: 'local[2]', driverMemory: '1g' },
-    // One crawl's few kept pages hold less than one 2048-id row of Common Crawl: the mixture is
-    // tested on a local root (test/quality.workflow.test.ts) and verified on S3 in mix-verify.
-    stopAfter: 'dedup',
+    // One crawl's few kept pages hold less than one 2048-id row of Common Crawl, so the mixture is
+    // WebText2's alone: 8 rows in 2 files, each file written by its own task straight to its key.
+    mixture: {
+      weights: { commonCrawl: 0, webtext2: 1, books1: 0, books2: 0, wikipedia: 0 },
+      totalTokens: 8 * 2048,
+      rowsPerFile: 4,
+    },
   });
   run = { workflowId, storageRoot, startedMs };
   const result = (await client.workflow.getHandle(workflowId).result()) as BuildMixtureResult;
@@ -102,6 +106,8 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
     [
       `extract-${crawls[0]}`,
       'dedup',
+      'mix',
+      'mix-count',
       'quality-filter',
       ...REFERENCE_CORPORA.map((c) => `reference-${c}`),
       'train-classifier',
@@ -136,6 +142,21 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
   }
   assert.deepEqual(
     keys.filter((k) => /\/(_temporary|__magic[^/]*)\//.test(k)),
+    [],
+  );
+
+  // The mixture's files are objects under their final names, verified by DuckDB from the bucket.
+  const mixture = result.mixture;
+  assert.ok(mixture, 'the mixture was made');
+  assert.ok(mixture.data.startsWith(`${storageRoot}/`), mixture.data);
+  const data = mixture.data.slice(storageRoot.length + 1);
+  assert.deepEqual(
+    keys.filter((k) => k.startsWith(`${data}/`)).map((k) => k.slice(data.length + 1)),
+    ['train-00000-of-00002.parquet', 'train-00001-of-00002.parquet'],
+  );
+  assert.equal(mixture.rows, 8);
+  assert.deepEqual(
+    mixture.checks.filter((c) => !c.ok),
     [],
   );
 });

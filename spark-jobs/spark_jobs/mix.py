@@ -207,7 +207,7 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
         placed = mix_pack.spans(mix_pack.offsets(ordered, bases), n_ctx)
         placed = placed.persist(StorageLevel.MEMORY_AND_DISK)
         sampled = _sampled_documents(placed)
-        parts = mix_pack.pieces(placed, tokenized.select("source", "doc_id", "input_ids"), n_ctx)
+        parts = mix_pack.pieces(placed, tokenized.select("source", "doc_id", "ids16"), n_ctx)
         mix_order.check_exact(targets)
         ranks = mix_order.source_ranks(seed, sorted(targets))
         parts = parts.join(F.broadcast(epochs), ["source", "epoch"]).withColumn(

@@ -24,6 +24,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
+from spark_jobs import mix_pack
+
 # Parts buffered before a row group is written: a row group has at most as many rows (a row has
 # one part per document it holds), 64 MiB of ids at n_ctx 2048.
 FLUSH_PARTS = 8192
@@ -132,28 +134,26 @@ class _Cutter:
         """Parts sorted by (position, lo), whole rows only -> the rows' table and id range."""
         positions = parts.column("position").to_numpy()
         starts = np.flatnonzero(np.r_[True, positions[1:] != positions[:-1]])
-        pieces = parts.column("piece").combine_chunks()
-        lengths = pieces.value_lengths().to_numpy(zero_copy_only=False)
+        ids, lengths = mix_pack.ids_of(parts.column("piece").combine_chunks())
         per_row = np.add.reduceat(lengths, starts)
         if (per_row != self.n_ctx).any():
             bad = int(np.flatnonzero(per_row != self.n_ctx)[0])
             raise RuntimeError(
                 f"row at position {positions[starts[bad]]} has {per_row[bad]} ids, not {self.n_ctx}"
             )
-        ids = pieces.flatten()
-        n_rows = len(starts)
-        offsets = pa.array(np.arange(n_rows + 1, dtype=np.int32) * self.n_ctx)
-        ids_np = ids.to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.arange(len(starts) + 1, dtype=np.int32) * self.n_ctx)
         table = pa.Table.from_arrays(
             [
-                pa.ListArray.from_arrays(offsets, ids).cast(ROWS_ARROW.field("input_ids").type),
+                pa.ListArray.from_arrays(offsets, pa.array(ids)).cast(
+                    ROWS_ARROW.field("input_ids").type
+                ),
                 parts.column("source").take(pa.array(starts)),
                 parts.column("epoch").take(pa.array(starts)).cast(pa.int32()),
                 pa.array(positions[starts], type=pa.int64()),
             ],
             schema=ROWS_ARROW,
         )
-        return table, int(ids_np.min()), int(ids_np.max())
+        return table, int(ids.min()), int(ids.max())
 
 
 def file_chunks(n_ctx: int, n_files: int, flush_parts: int = FLUSH_PARTS):

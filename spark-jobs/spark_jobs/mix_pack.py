@@ -22,9 +22,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    ArrayType,
+    BinaryType,
     BooleanType,
-    IntegerType,
     LongType,
     StringType,
     StructField,
@@ -41,7 +40,7 @@ TOKENIZED = StructType(
         StructField("source", StringType(), False),
         StructField("doc_id", StringType(), False),
         StructField("n_tokens", LongType(), False),
-        StructField("input_ids", ArrayType(IntegerType(), True), False),
+        StructField("ids16", BinaryType(), False),
         StructField("empty", BooleanType(), False),
     ]
 )
@@ -66,6 +65,31 @@ def encode_texts(enc, texts: list[str | None]) -> tuple[pa.ListArray, np.ndarray
     return lists, lengths
 
 
+def as_ids16(lists: pa.ListArray) -> pa.BinaryArray:
+    """Each list of ids as little-endian uint16 bytes (GPT-2's 50,257 ids fit in two bytes).
+
+    A binary value crosses into the JVM, its cache, a slice and a shuffle as one copy, where an
+    array of ints is taken apart and put together again id by id (and takes twice the bytes).
+    """
+    ids = lists.values.to_numpy()
+    if len(ids) and int(ids.max()) > 0xFFFF:
+        raise ValueError(f"id {int(ids.max())} does not fit in 16 bits: not a GPT-2 vocabulary")
+    offsets = lists.offsets.to_numpy().astype(np.int32) * 2
+    data = ids.astype("<u2")
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), len(lists), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def ids_of(ids16: pa.BinaryArray) -> tuple[np.ndarray, np.ndarray]:
+    """`as_ids16`'s values back: all ids end to end as int32, and each value's number of ids."""
+    first = ids16.offset
+    offsets = np.frombuffer(ids16.buffers()[1], dtype=np.int32)[first : first + len(ids16) + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(ids16.buffers()[2], dtype="<u2", count=(end - start) // 2, offset=start)
+    return data.astype(np.int32), np.diff(offsets) // 2
+
+
 def tokenize_batches(rank_file: str | None):
     """A `mapInArrow` function: (source, doc_id, text) batches -> TOKENIZED batches.
 
@@ -79,9 +103,9 @@ def tokenize_batches(rank_file: str | None):
             texts = batch.column("text").to_pylist()
             lists, lengths = encode_texts(enc, texts)
             empty = pa.array([not text for text in texts], type=pa.bool_())
+            columns = [batch.column("source"), batch.column("doc_id"), pa.array(lengths)]
             yield pa.RecordBatch.from_arrays(
-                [batch.column("source"), batch.column("doc_id"), pa.array(lengths), lists, empty],
-                schema=TOKENIZED_ARROW,
+                [*columns, as_ids16(lists), empty], schema=TOKENIZED_ARROW
             )
 
     return run
@@ -92,7 +116,7 @@ TOKENIZED_ARROW = pa.schema(
         pa.field("source", pa.string(), False),
         pa.field("doc_id", pa.string(), False),
         pa.field("n_tokens", pa.int64(), False),
-        pa.field("input_ids", pa.list_(pa.int32()), False),
+        pa.field("ids16", pa.binary(), False),
         pa.field("empty", pa.bool_(), False),
     ]
 )
@@ -164,8 +188,9 @@ def spans(with_offsets: DataFrame, n_ctx: int) -> DataFrame:
 
 
 def pieces(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
-    """Documents with spans + their ids -> (source, epoch, row, part): one part per row a document
-    overlaps, `part` = (lo: its first offset in the epoch's stream, piece: its ids in that row)."""
+    """Documents with spans + their `ids16` -> (source, epoch, row, part): one part per row a
+    document overlaps, `part` = (lo: its first offset in the epoch's stream, piece: its ids in
+    that row, as `ids16` bytes)."""
     return (
         placed.where(F.col("first_row") <= F.col("last_row"))
         .join(ids, ["source", "doc_id"])
@@ -178,9 +203,7 @@ def pieces(placed: DataFrame, ids: DataFrame, n_ctx: int) -> DataFrame:
             "row",
             F.struct(
                 "lo",
-                F.slice(
-                    "input_ids", F.col("lo") - F.col("offset") + 1, F.col("hi") - F.col("lo")
-                ).alias("piece"),
+                F.expr("substring(ids16, (lo - offset) * 2 + 1, (hi - lo) * 2)").alias("piece"),
             ).alias("part"),
         )
     )

@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import extract, mix_files, quality_filter
+from spark_jobs import extract, mix_files, mix_pack, quality_filter
 from spark_jobs.documents import DOCUMENTS, write_documents
 from spark_jobs.job import side_by_side
 from spark_jobs.train_classifier import TrainParams, build_pipeline
@@ -91,18 +91,19 @@ def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_p
 def test_packed_ids_cross_one_exchange(spark: SparkSession) -> None:
     """Mix: a row's parts cross the one exchange that gives each output file its own task, and
     are concatenated in offset order whatever order they arrive in."""
+    rows = [
+        (0, 1, "web", 0, 7, [70, 71]),
+        (0, 1, "web", 0, 2, [20]),
+        (0, 0, "books", 0, 0, [1, 2, 3]),
+        (0, 2, "wiki", 0, 0, [5, 6, 7]),
+        (0, 3, "news", 0, 3, [9, 10]),
+        (0, 3, "news", 0, 0, [8]),
+        (1, 4, "books", 1, 4, [11, 12, 13]),
+    ]
+    pieces = mix_pack.as_ids16(pa.array([r[-1] for r in rows], pa.list_(pa.int32()))).to_pylist()
     parts = spark.createDataFrame(
-        [
-            (0, 1, "web", 0, (7, [70, 71])),
-            (0, 1, "web", 0, (2, [20])),
-            (0, 0, "books", 0, (0, [1, 2, 3])),
-            (0, 2, "wiki", 0, (0, [5, 6, 7])),
-            (0, 3, "news", 0, (3, [9, 10])),
-            (0, 3, "news", 0, (0, [8])),
-            (1, 4, "books", 1, (4, [11, 12, 13])),
-        ],
-        "file long, position long, source string, epoch long,"
-        " part struct<lo: long, piece: array<int>>",
+        [(*r[:4], (r[4], piece)) for r, piece in zip(rows, pieces, strict=True)],
+        "file long, position long, source string, epoch long, part struct<lo: long, piece: binary>",
     )
     chunks = mix_files.chunks(parts, n_ctx=3, n_files=2, partitions=2)
     assert len(exchanges(chunks)) == 1

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import blob_files, mix_files
+from spark_jobs import blob_files, mix_files, mix_pack
 
 PARTS = pa.schema(
     [
@@ -19,13 +19,16 @@ PARTS = pa.schema(
         ("position", pa.int64()),
         ("source", pa.string()),
         ("epoch", pa.int64()),
-        ("piece", pa.list_(pa.int32())),
+        ("piece", pa.binary()),
     ]
 )
 
 
 def parts_batch(rows: list[tuple]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([dict(zip(PARTS.names, r, strict=True)) for r in rows], PARTS)
+    """Parts as the job has them: each piece's ids as uint16 bytes (`mix_pack.as_ids16`)."""
+    pieces = mix_pack.as_ids16(pa.array([r[-1] for r in rows], pa.list_(pa.int32())))
+    columns = [pa.array([r[i] for r in rows], PARTS.field(i).type) for i in range(4)]
+    return pa.RecordBatch.from_arrays([*columns, pieces], schema=PARTS)
 
 
 def files_of(batches: list[pa.RecordBatch], n_ctx: int, n_files: int, group: int) -> dict:
@@ -56,6 +59,17 @@ def test_rows_span_batches_and_row_groups() -> None:
     assert groups == [1, 1, 1]
     last = pq.read_table(io.BytesIO(files["train-00001-of-00002.parquet"]))
     assert last.column("input_ids").to_pylist() == [[7, 8]]
+
+
+def test_ids_cross_as_two_bytes_each_and_come_back() -> None:
+    """GPT-2's largest id survives the round trip, and a sliced array reads from its own offset."""
+    lists = pa.array([[0, 50256, 1], [], [65535, 7]], pa.list_(pa.int32()))
+    packed = mix_pack.as_ids16(lists)
+    assert packed.to_pylist()[0] == bytes([0, 0, 0x50, 0xC4, 1, 0])  # little-endian uint16
+    ids, lengths = mix_pack.ids_of(packed.slice(1))
+    assert ids.tolist() == [65535, 7] and lengths.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="id 65536 does not fit in 16 bits"):
+        mix_pack.as_ids16(pa.array([[65536]], pa.list_(pa.int32())))
 
 
 def test_a_row_of_the_wrong_length_fails_the_task() -> None:

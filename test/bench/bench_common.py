@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,15 @@ def cold_job(module: str, args: list[str], work: Path, master: str = "local[1]")
     return {"seconds": seconds, "metrics": json.loads((work / "m.json").read_text())}
 
 
-def warm_passes(app_name: str, job, tiny_args: list[str], full_args: list[str], work: Path) -> dict:
+def warm_passes(
+    app_name: str,
+    job,
+    tiny_args: list[str],
+    full_args: list[str],
+    work: Path,
+    peer: Callable[[], float] | None = None,
+    rounds: int = 0,
+) -> dict:
     """A job's `main` timed the job server's way, in one long-lived `local[1]` session whose Python
     workers import spark_jobs (from PYTHONPATH, as the server's do):
 
@@ -81,7 +90,10 @@ def warm_passes(app_name: str, job, tiny_args: list[str], full_args: list[str], 
       - `first`: the full input, which also pays the JIT of the code paths that carry the volume;
       - `full`: the full input again, the figure ("net" = full - fixed).
 
-    Each is Stopwatch figures plus the job's `metrics`.
+    Each is Stopwatch figures plus the job's `metrics`. With `peer` (a function that times the
+    baseline in this process and returns its seconds), `rounds` more rounds follow, each the peer,
+    the tiny input and the full input one after another (`passes["rounds"]`, seconds): on a shared
+    machine a burst of load then skews one round's ratio, which a median of rounds sets aside.
     """
     from spark_jobs.spark_session import local_spark
 
@@ -100,6 +112,12 @@ def warm_passes(app_name: str, job, tiny_args: list[str], full_args: list[str], 
         passes = {"fixed": run(tiny_args, "tiny")}
         passes["first"] = run(full_args, "first")
         passes["full"] = run(full_args, "full")
+        passes["rounds"] = []
+        for n in range(rounds if peer else 0):
+            baseline = peer()
+            fixed = run(tiny_args, f"tiny-{n}")["seconds"]
+            full = run(full_args, f"full-{n}")["seconds"]
+            passes["rounds"].append({"peer": baseline, "fixed": fixed, "full": full})
     finally:
         spark.stop()
     return passes
