@@ -4,12 +4,13 @@ import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.io.Serializable;
+import java.util.Iterator;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.ChecksumFileSystem;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.StreamCapabilities;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.StreamCapabilities;
 import org.apache.spark.api.java.function.ForeachPartitionFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -27,17 +28,17 @@ import org.apache.spark.sql.Row;
 public final class BlobFiles {
   private BlobFiles() {}
 
-  /** Writes every file of {@code chunks} (columns name: string, chunk: binary) under {@code folder}. */
+  /** Writes each file of {@code chunks} (name: string, chunk: binary) under {@code folder}. */
   public static void write(Dataset<Row> chunks, String folder) {
-    // A copy: the context's configuration is shared, and the job server sets S3 buckets' settings on it.
-    SerializableConf conf =
-        new SerializableConf(new Configuration(chunks.sparkSession().sparkContext().hadoopConfiguration()));
+    // A copy: the job server sets buckets' settings on the context's shared configuration.
+    Configuration shared = chunks.sparkSession().sparkContext().hadoopConfiguration();
+    SerializableConf conf = new SerializableConf(new Configuration(shared));
     chunks.foreachPartition(
         (ForeachPartitionFunction<Row>) rows -> writePartition(rows, folder, conf.value));
   }
 
-  private static void writePartition(
-      java.util.Iterator<Row> rows, String folder, Configuration conf) throws IOException {
+  private static void writePartition(Iterator<Row> rows, String folder, Configuration conf)
+      throws IOException {
     Path base = new Path(folder);
     String open = null;
     FSDataOutputStream out = null;
@@ -48,7 +49,9 @@ public final class BlobFiles {
         if (!name.equals(open)) {
           if (out != null) out.close();
           out = null;
-          if (name.isEmpty() || name.contains("/")) throw new IOException("not a file name: " + name);
+          if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
+            throw new IOException("not a file name: " + name);
+          }
           Path file = new Path(base, name);
           FileSystem fs = file.getFileSystem(conf);
           // Locally the raw file system: no `.crc` sidecar beside each file, as Spark's writers.
