@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
 from spark_jobs import mix_pack
@@ -49,14 +50,7 @@ FILE_CHUNKS = StructType(
         StructField("max_id", IntegerType(), True),
     ]
 )
-FILE_CHUNKS_ARROW = pa.schema(
-    [
-        pa.field("name", pa.string(), False),
-        pa.field("chunk", pa.binary(), False),
-        pa.field("min_id", pa.int32()),
-        pa.field("max_id", pa.int32()),
-    ]
-)
+FILE_CHUNKS_ARROW = to_arrow_schema(FILE_CHUNKS)
 
 
 def file_name(index: int, n_files: int) -> str:
@@ -133,7 +127,8 @@ class _Cutter:
     def _rows(self, parts: pa.Table) -> tuple[pa.Table, int, int]:
         """Parts sorted by (position, lo), whole rows only -> the rows' table and id range."""
         positions = parts.column("position").to_numpy()
-        starts = np.flatnonzero(np.r_[True, positions[1:] != positions[:-1]])
+        is_first = np.r_[True, positions[1:] != positions[:-1]]
+        starts = np.flatnonzero(is_first)
         ids, lengths = mix_pack.ids_of(parts.column("piece").combine_chunks())
         per_row = np.add.reduceat(lengths, starts)
         if (per_row != self.n_ctx).any():
@@ -142,14 +137,15 @@ class _Cutter:
                 f"row at position {positions[starts[bad]]} has {per_row[bad]} ids, not {self.n_ctx}"
             )
         offsets = pa.array(np.arange(len(starts) + 1, dtype=np.int32) * self.n_ctx)
+        firsts = parts.filter(pa.array(is_first))  # each row's first part names its row
         table = pa.Table.from_arrays(
             [
                 pa.ListArray.from_arrays(offsets, pa.array(ids)).cast(
                     ROWS_ARROW.field("input_ids").type
                 ),
-                parts.column("source").take(pa.array(starts)),
-                parts.column("epoch").take(pa.array(starts)).cast(pa.int32()),
-                pa.array(positions[starts], type=pa.int64()),
+                firsts.column("source"),
+                firsts.column("epoch").cast(pa.int32()),
+                firsts.column("position").cast(pa.int64()),
             ],
             schema=ROWS_ARROW,
         )

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
     BinaryType,
     BooleanType,
@@ -71,10 +72,11 @@ def as_ids16(lists: pa.ListArray) -> pa.BinaryArray:
     A binary value crosses into the JVM, its cache, a slice and a shuffle as one copy, where an
     array of ints is taken apart and put together again id by id (and takes twice the bytes).
     """
-    ids = lists.values.to_numpy()
+    ids = lists.flatten().to_numpy()  # the array's own values, if it is a slice
     if len(ids) and int(ids.max()) > 0xFFFF:
         raise ValueError(f"id {int(ids.max())} does not fit in 16 bits: not a GPT-2 vocabulary")
-    offsets = lists.offsets.to_numpy().astype(np.int32) * 2
+    bounds = lists.offsets.to_numpy()
+    offsets = ((bounds - bounds[0]) * 2).astype(np.int32)
     data = ids.astype("<u2")
     return pa.BinaryArray.from_buffers(
         pa.binary(), len(lists), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
@@ -111,15 +113,7 @@ def tokenize_batches(rank_file: str | None):
     return run
 
 
-TOKENIZED_ARROW = pa.schema(
-    [
-        pa.field("source", pa.string(), False),
-        pa.field("doc_id", pa.string(), False),
-        pa.field("n_tokens", pa.int64(), False),
-        pa.field("ids16", pa.binary(), False),
-        pa.field("empty", pa.bool_(), False),
-    ]
-)
+TOKENIZED_ARROW = to_arrow_schema(TOKENIZED)
 
 
 def _resolve(rank_file: str | None) -> str | None:

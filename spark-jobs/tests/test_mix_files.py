@@ -67,6 +67,7 @@ def test_ids_cross_as_two_bytes_each_and_come_back() -> None:
     lists = pa.array([[0, 50256, 1], [], [65535, 7]], pa.list_(pa.int32()))
     packed = mix_pack.as_ids16(lists)
     assert packed.to_pylist()[0] == bytes([0, 0, 0x50, 0xC4, 1, 0])  # little-endian uint16
+    assert mix_pack.as_ids16(lists.slice(2)).to_pylist() == [bytes([0xFF, 0xFF, 7, 0])]
     ids, lengths = mix_pack.ids_of(packed.slice(1))
     assert ids.tolist() == [65535, 7] and lengths.tolist() == [0, 2]
     with pytest.raises(ValueError, match="id 65536 does not fit in 16 bits"):

@@ -79,7 +79,7 @@ def warm_passes(
     tiny_args: list[str],
     full_args: list[str],
     work: Path,
-    peer: Callable[[], float] | None = None,
+    peer: Callable[[], float] = lambda: 0.0,
     rounds: int = 0,
 ) -> dict:
     """A job's `main` timed the job server's way, in one long-lived `local[1]` session whose Python
@@ -113,7 +113,7 @@ def warm_passes(
         passes["first"] = run(full_args, "first")
         passes["full"] = run(full_args, "full")
         passes["rounds"] = []
-        for n in range(rounds if peer else 0):
+        for n in range(rounds):
             baseline = peer()
             fixed = run(tiny_args, f"tiny-{n}")["seconds"]
             full = run(full_args, f"full-{n}")["seconds"]
