@@ -22,7 +22,7 @@ import { connectClient, failureMessage, runStatus, startBuildMixture, waitForRes
 import { runDemo } from './demo';
 import { renderMixture, renderProgress } from './render';
 import { runReport } from './report';
-import { pauseRun, resumeRun, RunControlError, setDownloadLimits } from './run-controls';
+import { DEFAULT_RESEND, pauseRun, resumeRun, RunControlError, setDownloadLimits } from './run-controls';
 import {
   changeSchedule,
   createSchedule,
@@ -378,12 +378,13 @@ async function control(
   if (command === 'limits' && maxConcurrentDownloads === undefined && maxRequestsPerSecond === undefined)
     throw new UsageError('limits needs --concurrency N, --rate R or both');
   const client = await connectClient(temporalAddressFrom(values));
+  const resend = { ...DEFAULT_RESEND, onResend: (message: string) => console.error(`ccmix: ${message}`) };
   const state =
     command === 'pause'
-      ? await pauseRun(client, run)
+      ? await pauseRun(client, run, resend)
       : command === 'resume'
-        ? await resumeRun(client, run)
-        : await setDownloadLimits(client, run, { maxConcurrentDownloads, maxRequestsPerSecond });
+        ? await resumeRun(client, run, resend)
+        : await setDownloadLimits(client, run, { maxConcurrentDownloads, maxRequestsPerSecond }, resend);
   const { paused, limits } = state;
   print(
     values,

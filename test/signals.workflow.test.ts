@@ -261,8 +261,8 @@ test('status --watch outlives the worker: it says nobody answers, goes on when o
     assert.equal(refusal.runState, 'COMPLETED');
 
     await stack.startWorker();
-    // The new worker answers the watch's query before the run is resumed: an update sent while
-    // it is still taking over the run was once rejected ("wasn't processed by worker").
+    // The watch hears from the new worker; only then is the run resumed, so that this test is
+    // about the watch (an update that meets the takeover is sent again: run-controls.test.ts).
     await until('the watch hears from the new worker', () => drawn.includes('answered again'), 60_000);
     assert.ok(drawn.indexOf('answered again') > drawn.indexOf('waiting: '), drawn.slice(-400));
     await resumeRun(client, workflowId);
