@@ -79,7 +79,7 @@ def warm_passes(
     tiny_args: list[str],
     full_args: list[str],
     work: Path,
-    peer: Callable[[], float] = lambda: 0.0,
+    peer: Callable[[], object] = lambda: None,
     rounds: int = 0,
 ) -> dict:
     """A job's `main` timed the job server's way, in one long-lived `local[1]` session whose Python
@@ -90,10 +90,11 @@ def warm_passes(
       - `first`: the full input, which also pays the JIT of the code paths that carry the volume;
       - `full`: the full input again, the figure ("net" = full - fixed).
 
-    Each is Stopwatch figures plus the job's `metrics`. With `peer` (a function that times the
-    baseline in this process and returns its seconds), `rounds` more rounds follow, each the peer,
-    the tiny input and the full input one after another (`passes["rounds"]`, seconds): on a shared
-    machine a burst of load then skews one round's ratio, which a median of rounds sets aside.
+    Each is Stopwatch figures plus the job's `metrics`. With `peer` (a function that runs the
+    baseline in this process), `rounds` more rounds follow, each the peer, the tiny input and the
+    full input one after another (`passes["rounds"]`: wall seconds, and CPU seconds as `*_cpu`): on
+    a shared machine a burst of load then skews one round's ratio, which a median of rounds sets
+    aside.
     """
     from spark_jobs.spark_session import local_spark
 
@@ -114,10 +115,13 @@ def warm_passes(
         passes["full"] = run(full_args, "full")
         passes["rounds"] = []
         for n in range(rounds):
-            baseline = peer()
-            fixed = run(tiny_args, f"tiny-{n}")["seconds"]
-            full = run(full_args, f"full-{n}")["seconds"]
-            passes["rounds"].append({"peer": baseline, "fixed": fixed, "full": full})
+            clock = Stopwatch()
+            peer()
+            timed = {"peer": clock.figures()}
+            timed["fixed"] = run(tiny_args, f"tiny-{n}")
+            timed["full"] = run(full_args, f"full-{n}")
+            wall = {k: f["seconds"] for k, f in timed.items()}
+            passes["rounds"].append(wall | {f"{k}_cpu": f["cpu_seconds"] for k, f in timed.items()})
     finally:
         spark.stop()
     return passes
