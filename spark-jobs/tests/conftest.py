@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.spark_session import local_spark
+from spark_jobs.spark_session import CCMIX_JAR, local_spark
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,9 +30,17 @@ def shared_data() -> Path:
     return path
 
 
+#: Where infra/setup.sh installs hadoop-aws and the AWS SDK bundle (core/spark/conf.ts's too).
+S3A_JARS = REPO_ROOT / ".ccmix" / "spark-jars"
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    session = local_spark("ccmix-tests", master="local[2]")
+    # S3A on the class path as the job server has it, for the tests that write to an S3 emulator.
+    jars = [str(CCMIX_JAR)] + ([f"{S3A_JARS}/*"] if S3A_JARS.is_dir() else [])
+    session = local_spark(
+        "ccmix-tests", master="local[2]", conf={"spark.driver.extraClassPath": ":".join(jars)}
+    )
     try:
         yield session
     finally:

@@ -1,0 +1,110 @@
+"""`ccmix.spark.BlobFiles` on S3, through S3A against moto's server on loopback (the S3 emulator of
+`ccmix services`): a file is one upload to its final key, and a task that fails in the middle of
+a file leaves no object behind, because its upload is aborted, never completed."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyspark.sql import SparkSession
+from tests.conftest import S3A_JARS
+
+from spark_jobs import blob_files
+
+BUCKET = "blob-files-test"
+PART = b"x" * (6 << 20)  # a first part of 5 MiB (`multipart.size` below) uploads before the rest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3(spark: SparkSession) -> Iterator:
+    """An emulated bucket that the session's S3A reaches (per-bucket settings, as the job server
+    sets them), and a boto3 client to look inside it."""
+    if not any(S3A_JARS.glob("hadoop-aws-*.jar")):
+        pytest.skip(f"no S3A jars in {S3A_JARS}: run `npm run setup`")
+    boto3 = pytest.importorskip("boto3")
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+        client.create_bucket(Bucket=BUCKET)
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        settings = {
+            "endpoint": endpoint,
+            "endpoint.region": "us-east-1",
+            "path.style.access": "true",
+            "connection.ssl.enabled": "false",
+            "access.key": "testing",
+            "secret.key": "testing",
+            "multipart.size": "5M",  # S3A's least: a file of PART is a multipart upload
+        }
+        for key, value in settings.items():
+            conf.set(f"fs.s3a.bucket.{BUCKET}.{key}", value)
+        yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def chunks_then(spark: SparkSession, name: str, fail: bool):
+    """One partition: `name`'s first chunk, then either its second chunk or a failure of the task
+    (raised by the Python worker after the JVM has begun writing the file)."""
+
+    def emit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pylist([{"name": name, "chunk": PART}])
+        if fail:
+            raise RuntimeError("the task fails in the middle of its file")
+        yield pa.RecordBatch.from_pylist([{"name": name, "chunk": b"end"}])
+
+    one = spark.range(1).coalesce(1)
+    return one.mapInArrow(emit, "name string, chunk binary")
+
+
+def objects(client) -> dict[str, int]:
+    listing = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"]: o["Size"] for o in listing}
+
+
+def test_a_file_is_one_object_under_its_final_name(spark: SparkSession, s3) -> None:
+    blob_files.write(chunks_then(spark, "whole.bin", fail=False), f"s3a://{BUCKET}/out")
+    assert objects(s3) == {"out/whole.bin": len(PART) + 3}
+    body = s3.get_object(Bucket=BUCKET, Key="out/whole.bin")["Body"].read()
+    assert body[-3:] == b"end" and body[:3] == b"xxx"
+
+
+def test_a_task_failing_mid_file_leaves_no_object(spark: SparkSession, s3) -> None:
+    with pytest.raises(Exception, match="the task fails in the middle of its file"):
+        blob_files.write(chunks_then(spark, "broken.bin", fail=True), f"s3a://{BUCKET}/failed")
+    assert not any(key.startswith("failed/") for key in objects(s3))
+    # Nor an unfinished multipart upload holding the first part.
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
