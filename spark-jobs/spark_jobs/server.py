@@ -62,6 +62,16 @@ class JobRun:
     cancel_requested: bool = False
 
 
+def set_bucket_settings(spark: SparkSession, settings: dict[str, Any]) -> None:
+    """Per-bucket S3A settings (`fs.s3a.bucket.<name>.…`) on the running context, which every
+    later job's FileSystem reads; any other Hadoop setting is fixed for the JVM's life."""
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in settings.items():
+        if not str(key).startswith("fs.s3a.bucket."):
+            raise ValueError(f"only per-bucket S3A settings may change at run time, not {key}")
+        hadoop_conf.set(str(key), str(value))
+
+
 class JobServer:
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
@@ -76,11 +86,7 @@ class JobServer:
         if not run_id:
             raise ValueError("a job needs an id")
         argv = [str(a) for a in request.get("argv", [])]
-        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        for key, value in dict(request.get("hadoop_conf") or {}).items():
-            if not str(key).startswith("fs.s3a.bucket."):
-                raise ValueError(f"only per-bucket S3A settings may change at run time, not {key}")
-            hadoop_conf.set(str(key), str(value))
+        set_bucket_settings(self.spark, dict(request.get("hadoop_conf") or {}))
         with self.lock:
             existing = self.runs.get(run_id)
             if existing and existing.state == "running":

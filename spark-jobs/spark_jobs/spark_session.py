@@ -11,13 +11,15 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 #: ccmix's Java class (infra/spark/java), built by infra/setup.sh: see spark_jobs/blob_files.py.
 CCMIX_JAR = Path(__file__).resolve().parents[2] / ".ccmix" / "ccmix-spark.jar"
+#: Where infra/setup.sh installs hadoop-aws and the AWS SDK bundle (as core/spark/conf.ts knows).
+S3A_JARS_DIR = CCMIX_JAR.parent / "spark-jars"
 
 # Majors this pinned Spark has been run on here (see spark-jobs/tests/test_spark_smoke.py).
 MIN_JAVA, MAX_JAVA = 17, 25
@@ -82,9 +84,10 @@ def local_spark(
     *,
     ui: bool = False,
     shuffle_partitions: int = 4,
+    class_path: Sequence[str] = (),
 ) -> SparkSession:
     """A SparkSession on this machine: loopback only, UTC, few shuffle partitions, no UI, and
-    ccmix's jar on the class path where setup built it.
+    ccmix's jar on the class path where setup built it, then `class_path`'s entries.
 
     The caller owns the session and stops it in a `finally`.
     """
@@ -93,6 +96,7 @@ def local_spark(
     # Python workers must use this interpreter (the venv with tiktoken), not whatever is on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    jars = ([str(CCMIX_JAR)] if CCMIX_JAR.is_file() else []) + list(class_path)
     settings = {
         "spark.ui.enabled": str(ui).lower(),
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
@@ -101,7 +105,7 @@ def local_spark(
         "spark.driver.bindAddress": "127.0.0.1",
         # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.
         "spark.sql.execution.pythonUDF.arrow.enabled": str(_has("pyarrow")).lower(),
-        **({"spark.driver.extraClassPath": str(CCMIX_JAR)} if CCMIX_JAR.is_file() else {}),
+        **({"spark.driver.extraClassPath": ":".join(jars)} if jars else {}),
         **(conf or {}),
     }
     builder = SparkSession.builder.master(master).appName(app_name)

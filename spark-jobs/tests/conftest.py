@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs.spark_session import CCMIX_JAR, local_spark
+from spark_jobs.spark_session import S3A_JARS_DIR, local_spark
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,39 +30,45 @@ def shared_data() -> Path:
     return path
 
 
-#: Where infra/setup.sh installs hadoop-aws and the AWS SDK bundle (core/spark/conf.ts's too).
-S3A_JARS = REPO_ROOT / ".ccmix" / "spark-jars"
-
-
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     # S3A on the class path as the job server has it, for the tests that write to an S3 emulator.
-    jars = [str(CCMIX_JAR)] + ([f"{S3A_JARS}/*"] if S3A_JARS.is_dir() else [])
-    session = local_spark(
-        "ccmix-tests", master="local[2]", conf={"spark.driver.extraClassPath": ":".join(jars)}
-    )
+    s3a = [f"{S3A_JARS_DIR}/*"] if S3A_JARS_DIR.is_dir() else []
+    session = local_spark("ccmix-tests", master="local[2]", class_path=s3a)
     try:
         yield session
     finally:
         session.stop()
 
 
+Ccmix = Callable[..., str]
 MiniCrawl = Callable[[Path, int, int, list[str]], dict]
 
 
 @pytest.fixture(scope="session")
-def make_mini_crawl() -> MiniCrawl:
-    """`ccmix mini-crawl --out DIR --size N --seed S --crawls …`; returns its summary.
+def ccmix() -> Ccmix:
+    """Runs `ccmix ARGS…` and returns its stdout; a non-zero exit fails the test.
 
     The CLI is part of the build that `npm run setup` makes; it is rebuilt here if missing.
     """
     if not (REPO_ROOT / "dist" / "cli" / "main.js").exists():
         subprocess.run(["npx", "tsc", "-p", "tsconfig.json"], cwd=REPO_ROOT, check=True)
 
+    def run(*args: str) -> str:
+        command = ["node", str(REPO_ROOT / "bin" / "ccmix.js"), *args]
+        return subprocess.run(
+            command, cwd=REPO_ROOT, check=True, capture_output=True, text=True
+        ).stdout
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def make_mini_crawl(ccmix: Ccmix) -> MiniCrawl:
+    """`ccmix mini-crawl --out DIR --size N --seed S --crawls …`; returns its summary."""
+
     def generate(out: Path, size: int, seed: int, crawls: list[str]) -> dict:
-        command = ["node", str(REPO_ROOT / "bin" / "ccmix.js"), "mini-crawl", "--out", str(out)]
-        command += ["--size", str(size), "--seed", str(seed), "--crawls", ",".join(crawls)]
-        result = subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, text=True)
-        return json.loads(result.stdout)
+        args = ["mini-crawl", "--out", str(out), "--size", str(size), "--seed", str(seed)]
+        return json.loads(ccmix(*args, "--crawls", ",".join(crawls)))
 
     return generate

@@ -5,19 +5,15 @@ a file leaves no object behind, because its upload is aborted, never completed."
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
-from tests.conftest import S3A_JARS
 
 from spark_jobs import blob_files
+from spark_jobs.server import set_bucket_settings
+from spark_jobs.spark_session import S3A_JARS_DIR
 
 BUCKET = "blob-files-test"
 PART = b"x" * (6 << 20)  # a first part of 5 MiB (`multipart.size` below) uploads before the rest
@@ -30,33 +26,20 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def s3(spark: SparkSession) -> Iterator:
-    """An emulated bucket that the session's S3A reaches (per-bucket settings, as the job server
-    sets them), and a boto3 client to look inside it."""
-    if not any(S3A_JARS.glob("hadoop-aws-*.jar")):
-        pytest.skip(f"no S3A jars in {S3A_JARS}: run `npm run setup`")
+def s3(spark: SparkSession, ccmix, tmp_path_factory) -> Iterator:
+    """The S3 emulator as `ccmix services up --only s3` runs it, a bucket there that the
+    session's S3A reaches (per-bucket settings, as the job server sets them), and a boto3 client
+    to look inside it."""
+    if not any(S3A_JARS_DIR.glob("hadoop-aws-*.jar")):
+        pytest.skip(f"no S3A jars in {S3A_JARS_DIR}: run `npm run setup`")
     boto3 = pytest.importorskip("boto3")
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port, state = free_port(), str(tmp_path_factory.mktemp("services"))
+    ccmix("services", "up", "--only", "s3", "--s3-port", str(port), "--state-dir", state)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(endpoint, timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
         client.create_bucket(Bucket=BUCKET)
-        conf = spark.sparkContext._jsc.hadoopConfiguration()
         settings = {
             "endpoint": endpoint,
             "endpoint.region": "us-east-1",
@@ -66,12 +49,10 @@ def s3(spark: SparkSession) -> Iterator:
             "secret.key": "testing",
             "multipart.size": "5M",  # S3A's least: a file of PART is a multipart upload
         }
-        for key, value in settings.items():
-            conf.set(f"fs.s3a.bucket.{BUCKET}.{key}", value)
+        set_bucket_settings(spark, {f"fs.s3a.bucket.{BUCKET}.{k}": v for k, v in settings.items()})
         yield client
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        ccmix("services", "down", "--state-dir", state)
 
 
 def chunks_then(spark: SparkSession, name: str, fail: bool):
