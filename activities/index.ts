@@ -43,6 +43,7 @@ import type { RunReportFiles, RunReportInput } from '../core/report/facts';
 import { writeRunReport as writeRunReportPlain } from '../core/report/write';
 import {
   finalizeCrawlInventory as finalizePlain,
+  InventoryIncompleteError,
   type FinalizeInput,
   type FinalizeResult,
 } from '../core/download/finalize';
@@ -73,6 +74,9 @@ function asPermanent(error: unknown): never {
   }
   if (error instanceof BadPathsListError) {
     throw ApplicationFailure.nonRetryable(error.message, 'BadPathsList');
+  }
+  if (error instanceof InventoryIncompleteError) {
+    throw ApplicationFailure.nonRetryable(error.message, 'InventoryIncomplete');
   }
   throw error;
 }

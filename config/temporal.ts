@@ -37,4 +37,5 @@ export const NON_RETRYABLE_ERRORS = [
   'BadSparkInput',
   'MixPlanError',
   'MixVerificationFailed',
+  'InventoryIncomplete',
 ];

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -13,14 +13,15 @@ import { gzipSync } from 'node:zlib';
 import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
 import { batchKeys, downloadBatch } from '../core/download/batch';
-import { finalizeCrawlInventory } from '../core/download/finalize';
+import { finalizeCrawlInventory, InventoryIncompleteError } from '../core/download/finalize';
 import {
   inventoryPartPath,
+  rawPathFor,
   readInventory,
   writeInventory,
   type InventoryRecord,
 } from '../core/download/inventory';
-import { LocalStorage } from '../core/storage';
+import { LocalStorage, UnsafePathError } from '../core/storage';
 import { startMirror, type Mirror } from '../infra/mirror/server';
 import { tempDir } from './helpers/services';
 
@@ -350,6 +351,75 @@ test('a batch publishes whole files, records an inventory, and skips itself when
   const again = await downloadBatch(input);
   assert.equal(again.alreadyCommitted, true);
   assert.equal(again.ok, 2);
+  // Batch 0 of another batch size is other keys: the part committed above is not its own.
+  const resized = await downloadBatch({ ...input, batchSize: 3 });
+  assert.equal(resized.alreadyCommitted, false);
+  assert.equal(resized.files, 3);
+});
+
+test('a batch with a failing file stops its other files before it fails', async () => {
+  // Regression: the batch used to reject at the first failure while its other files went on
+  // downloading, into the partial files that the retried attempt resumes.
+  mirror.setFaults({ bytesPerSecond: 300_000, keys: [keyOf('big')] });
+  const storageRoot = tempDir('dl-stop');
+  const storage = new LocalStorage(storageRoot);
+  const outside = 'crawl-data/CC-MAIN-2099-01/segments/1/wet/outside.warc.wet.gz';
+  await storage.write('lists/keys.txt', `${keyOf('big')}\n${outside}\n`);
+  const input = {
+    crawl,
+    source: source(),
+    storageRoot,
+    keysPath: 'lists/keys.txt',
+    listId: 'stop',
+    batch: 0,
+    batchSize: 10,
+    parallelFiles: 2,
+    maxRequestsPerSecond: 1000,
+    retry,
+  };
+  await assert.rejects(downloadBatch(input), UnsafePathError);
+  const partial = path.join(storage.stagingDir(), 'download', rawPathFor(crawl, keyOf('big')));
+  const onDisk = (): number => (existsSync(partial) ? statSync(partial).size : 0);
+  const atFailure = onDisk();
+  // Partial bytes are written 256 KiB at a time: more than enough time for the first write.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.equal(onDisk(), atFailure, 'the other file is not written to once the batch has failed');
+  assert.equal(await storage.exists(rawPathFor(crawl, keyOf('big'))), false, 'nor published');
+});
+
+test('a batch heartbeats while its files back off, and a cancel cuts the wait short', async () => {
+  // Regression: heartbeats came only with bytes or retries, so files backing off for longer
+  // than the heartbeat timeout got their attempt timed out and run twice at once.
+  mirror.setFaults({ rate503: 1, retryAfterSeconds: 30, keys: [keyOf('small')] });
+  const storageRoot = tempDir('dl-idle');
+  await new LocalStorage(storageRoot).write('lists/keys.txt', `${keyOf('small')}\n`);
+  const input = {
+    crawl,
+    source: source(),
+    storageRoot,
+    keysPath: 'lists/keys.txt',
+    listId: 'idle',
+    batch: 0,
+    batchSize: 10,
+    parallelFiles: 1,
+    maxRequestsPerSecond: 1000,
+    retry,
+  };
+  const cancel = new AbortController();
+  const beats: number[] = [];
+  const started = Date.now();
+  const running = downloadBatch(input, {
+    heartbeat: () => beats.push(Date.now() - started),
+    signal: cancel.signal,
+    idleHeartbeatMs: 50,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  cancel.abort();
+  await assert.rejects(running, { name: 'AbortError' });
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed < 5_000, `cancelled ${elapsed} ms after the start, not after Retry-After's 30 s`);
+  const late = beats.filter((ms) => ms > 300);
+  assert.ok(late.length >= 3, `heartbeats while waiting: ${JSON.stringify(beats)}`);
 });
 
 test("a crawl's key list is read once for all its batches, and each batch gets its own slice", async () => {
@@ -387,12 +457,12 @@ test('finalizing merges every batch part, heartbeats as it reads, and refuses a 
     retries: 0,
   });
   for (const batch of [0, 1, 2])
-    await writeInventory(storage, inventoryPartPath(crawl, 'sel', batch), [
+    await writeInventory(storage, inventoryPartPath(crawl, 'sel', 2, batch), [
       record(2 * batch),
       record(2 * batch + 1),
     ]);
   const beats: number[] = [];
-  const input = { crawl, storageRoot, listId: 'sel', batches: 3, expectedFiles: 6 };
+  const input = { crawl, storageRoot, listId: 'sel', batchSize: 2, batches: 3, expectedFiles: 6 };
   const result = await finalizeCrawlInventory(input, (partsRead) => beats.push(partsRead));
   assert.deepEqual(beats, [1, 2, 3], 'one heartbeat per part read');
   assert.deepEqual(
@@ -404,5 +474,11 @@ test('finalizing merges every batch part, heartbeats as it reads, and refuses a 
     (await readInventory(storage, result.inventory)).map((r) => r.bytes),
     [0, 1, 2, 3, 4, 5],
   );
-  await assert.rejects(finalizeCrawlInventory({ ...input, batches: 4 }), /inventory part missing/);
+  await assert.rejects(finalizeCrawlInventory({ ...input, batches: 4 }), InventoryIncompleteError);
+  // Parts cut to another batch size are another run's: never merged into this one.
+  await assert.rejects(finalizeCrawlInventory({ ...input, batchSize: 3, batches: 2 }), /part missing/);
+  await assert.rejects(
+    finalizeCrawlInventory({ ...input, expectedFiles: 7 }),
+    /has 6 files, discover chose 7/,
+  );
 });

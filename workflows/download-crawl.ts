@@ -187,6 +187,7 @@ export async function downloadCrawl(input: DownloadCrawlInput): Promise<Download
         crawl: input.crawl,
         storageRoot: input.storageRoot,
         listId: input.listId,
+        batchSize: settings.filesPerActivity,
         batches,
         expectedFiles: input.files,
       },

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sourceS3Client, type Source } from '../commoncrawl-source';
 import { LocalStorage, openStorage, type Storage } from '../storage';
-import { mapWithConcurrency } from '../concurrency';
+import { mapSettlingOnFailure } from '../concurrency';
 import { discardPartial, downloadFile, verifyGzip, verifyGzipFile, type RetryPolicy } from './download-file';
 import {
   inventoryPartPath,
@@ -62,10 +62,18 @@ export interface BatchHeartbeat {
   rate: number;
 }
 
+/**
+ * How often a batch heartbeats while nothing arrives (files backing off, waiting for the rate
+ * governor): well inside the smallest heartbeat timeout the config allows.
+ */
+export const IDLE_HEARTBEAT_MS = 5_000;
+
 export interface BatchHooks {
   heartbeat?: (details: BatchHeartbeat) => void;
   resumeFrom?: BatchHeartbeat;
   signal?: AbortSignal;
+  /** Heartbeat interval while nothing else beats (default IDLE_HEARTBEAT_MS). */
+  idleHeartbeatMs?: number;
 }
 
 export function totalsOf(records: readonly InventoryRecord[]): Omit<DownloadTotals, 'fetchedBytes'> {
@@ -129,7 +137,7 @@ export async function downloadBatch(
 ): Promise<DownloadBatchResult> {
   const storage = openStorage(input.storageRoot);
   const governor = governorFor(input.storageRoot, input.maxRequestsPerSecond, storage);
-  const part = inventoryPartPath(input.crawl, input.listId, input.batch);
+  const part = inventoryPartPath(input.crawl, input.listId, input.batchSize, input.batch);
   const committed = await readInventoryIfPresent(storage, part);
   if (committed) {
     return {
@@ -163,9 +171,16 @@ export async function downloadBatch(
     });
   };
   const s3 = sourceS3Client(input.source);
+  // Cancelled with the activity, or by the batch itself when one file fails: the other files
+  // stop, and the attempt ends only once they have (see mapSettlingOnFailure).
+  const lanes = new AbortController();
+  const stop = (): void => lanes.abort(hooks.signal?.reason);
+  if (hooks.signal?.aborted) stop();
+  hooks.signal?.addEventListener('abort', stop, { once: true });
+  const ticker = setInterval(() => beat(true), hooks.idleHeartbeatMs ?? IDLE_HEARTBEAT_MS);
 
   try {
-    await mapWithConcurrency(
+    await mapSettlingOnFailure(
       keys.filter((key) => !completed.has(key)),
       input.parallelFiles,
       async (key) => {
@@ -184,7 +199,7 @@ export async function downloadBatch(
           governor,
           retry: input.retry,
           ...(s3 ? { s3 } : {}),
-          ...(hooks.signal ? { signal: hooks.signal } : {}),
+          signal: lanes.signal,
           onBytes: (bytesOnDisk) => {
             inFlight[key] = bytesOnDisk;
             beat();
@@ -228,8 +243,11 @@ export async function downloadBatch(
         }
         beat(true);
       },
+      () => lanes.abort(),
     );
   } finally {
+    clearInterval(ticker);
+    hooks.signal?.removeEventListener('abort', stop);
     s3?.destroy();
   }
 

@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PermanentSourceError, type Source } from '../commoncrawl-source';
 import { ObjectChangedError, openObject, TransientSourceError, type ObjectValidators } from './source-reader';
@@ -102,8 +103,6 @@ export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs: nu
   return Math.max(retryAfterMs ?? 0, Math.random() * cap);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 const WRITE_BATCH_BYTES = 256 * 1024;
 /** Read size when a resumed or published file is verified from disk. */
 const VERIFY_READ_BYTES = 1024 * 1024;
@@ -164,6 +163,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       }
       try {
         if (!meta || start < meta.length) {
+          input.signal?.throwIfAborted();
           await input.governor.acquire();
           const response = await openObject(input.source, input.key, {
             start,
@@ -303,7 +303,8 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
             `${input.key}: ${transient} transient failures, last: ${error.message}`,
           );
         }
-        await sleep(backoffMs(transient, retry, error.retryAfterMs));
+        // Cut short when the batch stops (cancelled, or another of its files failed).
+        await delay(backoffMs(transient, retry, error.retryAfterMs), undefined, { signal: input.signal });
       }
     }
   } finally {

@@ -14,6 +14,8 @@ export interface FinalizeInput {
   crawl: string;
   storageRoot: string;
   listId: string;
+  /** Files per batch: the parts' folder (see inventoryPartPath). */
+  batchSize: number;
   batches: number;
   /** How many keys discover chose; the inventory must account for every one. */
   expectedFiles: number;
@@ -22,6 +24,17 @@ export interface FinalizeInput {
 export interface FinalizeResult extends Omit<DownloadTotals, 'fetchedBytes'> {
   inventory: string;
   quarantinedReasons: Record<string, number>;
+}
+
+/**
+ * The committed parts do not add up to the selection: every batch committed its part before
+ * finalize runs, so a retry would read the same parts and fail the same way.
+ */
+export class InventoryIncompleteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryIncompleteError';
+  }
 }
 
 /** Parts read at once: a crawl of 72,000 files has 4,500, each a small object on S3. */
@@ -38,18 +51,20 @@ export async function finalizeCrawlInventory(
   const storage = openStorage(input.storageRoot);
   let partsRead = 0;
   const parts = await mapWithConcurrency(
-    Array.from({ length: input.batches }, (_, batch) => inventoryPartPath(input.crawl, input.listId, batch)),
+    Array.from({ length: input.batches }, (_, batch) =>
+      inventoryPartPath(input.crawl, input.listId, input.batchSize, batch),
+    ),
     PARTS_IN_FLIGHT,
     async (part) => {
       const records = await readInventoryIfPresent(storage, part);
-      if (!records) throw new Error(`inventory part missing: ${storage.uri(part)}`);
+      if (!records) throw new InventoryIncompleteError(`inventory part missing: ${storage.uri(part)}`);
       heartbeat(++partsRead);
       return records;
     },
   );
   const records: InventoryRecord[] = parts.flat();
   if (records.length !== input.expectedFiles) {
-    throw new Error(
+    throw new InventoryIncompleteError(
       `${input.crawl}: inventory has ${records.length} files, discover chose ${input.expectedFiles}`,
     );
   }

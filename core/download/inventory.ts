@@ -38,8 +38,13 @@ export function quarantinePathFor(crawl: string, key: string): string {
   return rawPathFor(crawl, key).replace(`${crawlRawDir(crawl)}/`, `${crawlRawDir(crawl)}/_quarantine/`);
 }
 
-export function inventoryPartPath(crawl: string, listId: string, batch: number): string {
-  return `${crawlRawDir(crawl)}/_inventory/${listId}/part-${String(batch).padStart(6, '0')}.parquet`;
+/**
+ * A batch's committed part. The batch size is in the path: a run that cuts the same selection into
+ * batches of another size must not take another size's part for its own batch of that number.
+ */
+export function inventoryPartPath(crawl: string, listId: string, batchSize: number, batch: number): string {
+  const folder = `${crawlRawDir(crawl)}/_inventory/${listId}/${batchSize}-per-part`;
+  return `${folder}/part-${String(batch).padStart(6, '0')}.parquet`;
 }
 
 export function inventoryPath(crawl: string, listId: string): string {

@@ -71,7 +71,7 @@ const LIMIT_BYTES = 50 * 1024 * 1024;
  */
 async function downloadBatchWithoutFetching(input: DownloadBatchInput): Promise<DownloadBatchResult> {
   const storage = openStorage(input.storageRoot);
-  const inventoryPart = inventoryPartPath(input.crawl, input.listId, input.batch);
+  const inventoryPart = inventoryPartPath(input.crawl, input.listId, input.batchSize, input.batch);
   const records: InventoryRecord[] = (await batchKeys(storage, input)).map((key) => ({
     key,
     rawPath: rawPathFor(input.crawl, key),
