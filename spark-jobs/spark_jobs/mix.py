@@ -137,7 +137,9 @@ def body(spark: SparkSession, args: argparse.Namespace, params: MixParams, metri
         df = read_dataset(spark, name, inputs[name])
         docs = df if docs is None else docs.unionByName(df)
     shipped = "sparkfiles:" + rank_file.rsplit("/", 1)[-1]
-    tokenized = mix_pack.tokenize(docs, shipped).persist(StorageLevel.MEMORY_AND_DISK)
+    tokenized = mix_pack.tokenize(docs, shipped)
+    if params.mode == "mix":  # packing reads the tokens again; a count reads them once
+        tokenized = tokenized.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats, empties = source_stats(tokenized)
         _check_stats(stats, params, empties)
@@ -197,6 +199,7 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
     epochs = spark.createDataFrame(table, EPOCH_COLUMNS)
     ordered = mix_pack.epoch_order(tokenized.select("source", "doc_id", "n_tokens"), epochs, seed)
     ordered = ordered.persist(StorageLevel.MEMORY_AND_DISK)
+    placed = None
     try:
         per_bucket = mix_pack.bucket_totals(ordered)
         # One row per (source, epoch, bucket): about documents / DOCS_PER_BUCKET per epoch.
@@ -217,9 +220,10 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
         parts = parts.withColumn("position", mix_order.position_col("source", "k", targets, ranks))
         parts = parts.withColumn("file", F.expr(f"position div {per_file}"))
         files, ids = _write(output, parts, n_ctx, total, per_file)
-        placed.unpersist()
     finally:
         ordered.unpersist()
+        if placed is not None:
+            placed.unpersist()
     written = _read_back(spark, output)
     _fill_metrics(metrics, stats, empties, sampled, written, ids, table, params, files)
     write_text(spark, f"{output}/README.md", mix_card.render_card(metrics.extra, params))

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from spark_jobs import blob_files, mix_files, mix_pack
 
@@ -97,3 +98,25 @@ def test_blob_files_refuses_a_path_for_a_name(spark: SparkSession, tmp_path: Pat
     with pytest.raises(Exception, match=f"not a file name: {re.escape(name)}"):
         blob_files.write(chunks, str(tmp_path / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_spark_hashes_an_int_as_task_keys_expects(spark: SparkSession) -> None:
+    """Regression: a Spark whose partitioning hash differs from `_murmur3_int` would send files
+    to the wrong tasks (and pile them up again)."""
+    values = [*range(-300, 300), 2**31 - 1, -(2**31), 123_456_789]
+    df = spark.createDataFrame([(v,) for v in values], "v int")
+    theirs = {r.v: r.h for r in df.select("v", F.hash("v").alias("h")).collect()}
+    assert theirs == {v: mix_files._murmur3_int(v) for v in values}
+
+
+@pytest.mark.parametrize("n_files,partitions", [(7, 7), (5, 3)])
+def test_each_file_is_one_task_and_tasks_share_files_evenly(
+    spark: SparkSession, n_files: int, partitions: int
+) -> None:
+    """Regression: parts hashed by file number put 3 of 7 files in one task and left 4 empty."""
+    parts = spark.range(n_files * 20).select((F.col("id") % n_files).cast("long").alias("file"))
+    placed = mix_files.by_file(parts, partitions).select("file", F.spark_partition_id().alias("t"))
+    tasks_of = {}
+    for r in placed.distinct().collect():
+        tasks_of.setdefault(r.file, set()).add(r.t)
+    assert tasks_of == {f: {f % partitions} for f in range(n_files)}
