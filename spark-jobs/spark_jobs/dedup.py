@@ -216,10 +216,15 @@ def bucket_edges(settled: DataFrame, params: DedupParams, symmetric: bool) -> Da
         F.sequence(F.lit(0), F.lit(n - r - 1)),
         lambda i: F.element_at("sig", ((F.col("band") * r + r + i) % n + 1).cast("int")),
     )
-    bucket = Window.partitionBy("group", "band", "key").orderBy("_outside", "doc_id")
+    within = Window.partitionBy("group", "band", "key")
     anchor_id = F.when(F.col("anchor"), F.col("doc_id"))
-    preceding = bucket.rowsBetween(Window.unboundedPreceding, -1)
-    following = bucket.rowsBetween(1, Window.unboundedFollowing)
+    # The anchor after a member is the one before it in the reverse order: a running frame. (A
+    # frame from the next row to the bucket's end is recomputed for every row: quadratic.)
+    nearest = {
+        "_before": within.orderBy("_outside", "doc_id"),
+        "_after": within.orderBy(F.desc("_outside"), F.desc("doc_id")),
+    }
+    targets = ["centre", "_before"] if symmetric else ["centre", "_before", "_after"]
     # A member alone in its bucket has no edge: most are, on real data, so they skip the sort.
     shared = settled.filter(F.col("size") > 1)
     ranked = shared.withColumn("_outside", outside).select(
@@ -227,10 +232,14 @@ def bucket_edges(settled: DataFrame, params: DedupParams, symmetric: bool) -> Da
         "doc_id",
         "query",
         "centre",
-        F.last(anchor_id, ignorenulls=True).over(preceding).alias("_before"),
-        F.first(anchor_id, ignorenulls=True).over(following).alias("_after"),
+        *[
+            F.last(anchor_id, ignorenulls=True)
+            .over(order.rowsBetween(Window.unboundedPreceding, -1))
+            .alias(side)
+            for side, order in nearest.items()
+            if side in targets
+        ],
     )
-    targets = ["centre", "_before"] if symmetric else ["centre", "_before", "_after"]
     edges = ranked.filter(F.col("query")).select(
         "group", F.col("doc_id").alias("src"), F.explode(F.array(*targets)).alias("dst")
     )

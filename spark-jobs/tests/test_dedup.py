@@ -458,3 +458,22 @@ def test_real_documents(spark: SparkSession, shared_data: Path, corpus: dict, ba
         f" highest Jaccard {[round(j, 3) for j in top]}"
     )
     assert found == truth
+
+
+def test_bucket_edges_link_each_query_to_the_nearest_anchors_on_both_sides(
+    spark: SparkSession,
+) -> None:
+    """Regression: a wrong side or order in the neighbour edges (the star alone misses pairs whose
+    shared buckets an unrelated page leads). One bucket of band 0; members ordered by the values
+    outside the band (the sig's 3rd value here): a1 < q1 < a2 < q2 < a3, anchors a*, queries q*."""
+    rows = []
+    for rank, doc_id in enumerate(["a1", "q1", "a2", "q2", "a3"]):
+        sig = [7, 7, rank, 0, 0, 0, 0, 0, 0, 0]
+        anchor = doc_id.startswith("a")
+        rows.append(("cross", 0, [7, 7], doc_id, sig, anchor, not anchor, 5, "a1"))
+    columns = "group string, band int, key array<bigint>, doc_id string, sig array<bigint>, "
+    columns += "anchor boolean, query boolean, size bigint, centre string"
+    settled = spark.createDataFrame(rows, columns)
+    edges = dedup.bucket_edges(settled, dedup.DedupParams(), symmetric=False)
+    found = {(r.src, r.dst) for r in edges.collect()}
+    assert found == {("q1", "a1"), ("q1", "a2"), ("q2", "a1"), ("q2", "a2"), ("q2", "a3")}
