@@ -101,6 +101,14 @@ export class NoWorkerAnswerError extends Error {
   }
 }
 
+/** How a run can end without its result (`ccmix status` says why, and exits 1). */
+export const ENDED_WITHOUT_RESULT: ReadonlySet<string> = new Set([
+  'FAILED',
+  'TERMINATED',
+  'CANCELLED',
+  'TIMED_OUT',
+]);
+
 /** The run's own progress plus its children's: children are queried, not reported, to keep histories small. */
 export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
   const handle = client.workflow.getHandle(workflowId);
@@ -126,15 +134,14 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     sparkLive = client.options.loadedDataConverter.payloadConverter.fromPayload<SparkLive>(payload);
   }
   const status = description.status.name;
-  const failure =
-    status === 'FAILED'
-      ? failureMessage(
-          await handle.result().then(
-            () => null,
-            (e: unknown) => e,
-          ),
-        )
-      : undefined;
+  const failure = ENDED_WITHOUT_RESULT.has(status)
+    ? failureMessage(
+        await handle.result().then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      )
+    : undefined;
   return { workflowId, status, progress, downloads, sparkLive, ...(failure ? { failure } : {}) };
 }
 

@@ -18,7 +18,14 @@ import {
   type ServiceName,
   type ServicesSettings,
 } from '../infra/services';
-import { connectClient, failureMessage, runStatus, startBuildMixture, waitForResult } from './client';
+import {
+  connectClient,
+  ENDED_WITHOUT_RESULT,
+  failureMessage,
+  runStatus,
+  startBuildMixture,
+  waitForResult,
+} from './client';
 import { runDemo } from './demo';
 import { renderMixture, renderProgress } from './render';
 import { runReport } from './report';
@@ -273,7 +280,7 @@ async function main(argv: string[]): Promise<number> {
         status,
         `${run}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
       );
-      return status.status === 'FAILED' ? 1 : 0;
+      return ENDED_WITHOUT_RESULT.has(status.status) ? 1 : 0;
     }
     case 'report': {
       if (!sub) throw new UsageError('report needs a workflow id (see `ccmix runs`)');

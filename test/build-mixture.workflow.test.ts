@@ -12,7 +12,8 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { CRAWLS_DONE_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir, selectKeys } from '../core/discover';
-import { queryProgress, runStatus, startBuildMixture } from '../cli/client';
+import { ENDED_WITHOUT_RESULT, queryProgress, runStatus, startBuildMixture } from '../cli/client';
+import { pauseRun } from '../cli/run-controls';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
 import { startTestStack, tempDir, type TestServices, type TestStack } from './helpers/services';
@@ -205,6 +206,25 @@ test('an invalid config fails at once, non-retryably, naming every bad field', a
   const status = await runStatus(client, handle.workflowId);
   assert.equal(status.status, 'FAILED');
   assert.match(status.failure ?? '', /^Invalid ccmix config: .*crawls\.0.*pareto\.alpha/);
+});
+
+test('a terminated run is reported as ended without its result, with the reason', async () => {
+  // Regression: only FAILED counted, so `ccmix status` exited 0 and gave no reason for a run that
+  // was terminated, cancelled or timed out.
+  const { workflowId } = await startBuildMixture(client, demoInput({ name: 'wf-terminated' }));
+  await pauseRun(client, workflowId);
+  // Terminated while idle: a task that completes after its run is gone logs noise.
+  const handle = client.workflow.getHandle(workflowId);
+  const busy = async (): Promise<boolean> => {
+    const { raw } = await handle.describe();
+    return (raw.pendingActivities ?? []).length > 0 || Boolean(raw.pendingWorkflowTask);
+  };
+  while (await busy()) await new Promise((resolve) => setTimeout(resolve, 100));
+  await handle.terminate('stopped by the test');
+  const status = await runStatus(client, workflowId);
+  assert.equal(status.status, 'TERMINATED');
+  assert.ok(ENDED_WITHOUT_RESULT.has(status.status));
+  assert.match(status.failure ?? '', /stopped by the test/);
 });
 
 test('a crawl without a paths list is reported and the others go on', async () => {

@@ -163,6 +163,28 @@ for (const mode of modes) {
   });
 }
 
+test('a cancel that comes before the job is launched launches nothing', async () => {
+  // Regression: the abort listener was added after the launch, so an earlier cancel (while the
+  // inputs were hashed) was never heard and the job ran to its end.
+  const controller = new AbortController();
+  controller.abort();
+  const input = extractInput(
+    { ...baseSpark, jobServer: 'never' },
+    { stage: 'extract-cancelled-early', params: { max_document_chars: 55_555 } },
+  );
+  const progress: SparkProgress[] = [];
+  const started = Date.now();
+  await assert.rejects(
+    runSparkJob(input, { signal: controller.signal, onProgress: (p) => progress.push(p) }),
+    /extract-cancelled-early: cancelled/,
+  );
+  // Launched and run to its end, the job would take a JVM's start-up at least (over 10 s here).
+  assert.ok(Date.now() - started < 3_000, `rejected after ${Date.now() - started} ms`);
+  assert.deepEqual(ownedBy(process.pid), [], 'no spark-submit was started');
+  assert.deepEqual(await new LocalStorage(storageRoot).list('spark/extract-cancelled-early/'), []);
+  assert.deepEqual(progress, []);
+});
+
 test('two attempts at once: each writes its own folder, the first to finish commits, the other yields', async () => {
   const input = extractInput(
     { ...baseSpark, jobServer: jobServer ? 'auto' : 'never' },

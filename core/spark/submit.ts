@@ -172,6 +172,9 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   );
   const committed = await readCommitted<SparkCommit<JobMetrics>>(storage, stageDir);
   if (committed) return { stageDir, output: committed.output, metrics: committed.metrics, skipped: true };
+  // Hashing the inputs can take minutes at paper scale: a cancel meanwhile launches nothing.
+  const cancelled = (): SparkJobFailedError => new SparkJobFailedError(`${input.stage}: cancelled`);
+  if (hooks.signal?.aborted) throw cancelled();
 
   const attemptId = `a${hooks.attempt ?? 1}-${randomBytes(4).toString('hex')}`;
   const attemptDir = `${stageDir}/attempt-${attemptId}`;
@@ -213,6 +216,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     return { stageDir, output: winner.output, metrics: winner.metrics, skipped: true };
   };
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  if (hooks.signal?.aborted) running.cancel(); // it came while the job was being launched
   const poll = setInterval(() => {
     void running.progress().then((p) => p && hooks.onProgress?.(p));
   }, hooks.pollMs ?? 1000);
@@ -225,7 +229,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
   }
   if (hooks.signal?.aborted) {
     await storage.removeTree(attemptDir);
-    throw new SparkJobFailedError(`${input.stage}: cancelled`);
+    throw cancelled();
   }
   if (exit.exitCode !== 0) {
     const other = await lost();
