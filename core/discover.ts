@@ -66,7 +66,8 @@ export function validateKeys(crawl: string, lines: readonly string[]): KeyValida
     if (reason) {
       result.rejected[reason] = (result.rejected[reason] ?? 0) + 1;
       const examples = (result.rejectedExamples[reason] ??= []);
-      if (examples.length < 5) examples.push(key);
+      // Shortened: a corrupt list can hold lines of megabytes, and examples travel in the result.
+      if (examples.length < 5) examples.push(key.length > 200 ? `${key.slice(0, 200)}…` : key);
       continue;
     }
     seen.add(key);

@@ -79,10 +79,11 @@ test('a storage root that cannot be written is an ordinary (retryable) error', a
   const root = tempDir('act');
   mkdirSync(path.join(root, 'blocked'));
   writeFileSync(path.join(root, 'blocked', 'discover'), 'a file where a folder should be');
-  await assert.rejects(
-    runDiscover(path.join(root, 'blocked')),
-    (error: unknown) => !(error instanceof ApplicationFailure),
-  );
+  await assert.rejects(runDiscover(path.join(root, 'blocked')), (error: unknown) => {
+    assert.ok(!(error instanceof ApplicationFailure), 'not made non-retryable');
+    assert.equal((error as NodeJS.ErrnoException).code, 'ENOTDIR');
+    return true;
+  });
 });
 
 test('a path that would leave the storage root is a non-retryable UnsafePath failure', async () => {

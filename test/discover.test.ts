@@ -66,6 +66,14 @@ test('encoded, backslashed and double-encoded traversal never yields a key', () 
   assert.deepEqual(result.rejected, { traversal: 6, absolute: 2 });
 });
 
+test("a rejected line's example is shortened: the examples travel in the activity's result", () => {
+  const huge = `crawl-data/${crawl}/${'x'.repeat(3_000_000)}`;
+  const result = validateKeys(crawl, [huge]);
+  const example = Object.values(result.rejectedExamples).flat()[0] ?? '';
+  assert.equal(example.length, 201);
+  assert.ok(huge.startsWith(example.slice(0, 200)));
+});
+
 test('selection is deterministic, seed-dependent, nested and keeps list order', () => {
   const keys = Array.from({ length: 200 }, (_, i) => key(`seg${i % 7}`, i));
   const a = selectKeys(keys, { count: 20 }, 1);

@@ -125,6 +125,13 @@ def training_partitions(spark: SparkSession, rows: int) -> int:
 def evaluate(model: PipelineModel, holdout: DataFrame) -> dict[str, float | None]:
     """Held-out AUC and precision/recall/F1 of the positive class at probability 0.5."""
     scored = model.transform(holdout).cache()
+    try:
+        return _evaluate(scored)
+    finally:  # the job server's cache outlives the job, failed or not
+        scored.unpersist()
+
+
+def _evaluate(scored: DataFrame) -> dict[str, float | None]:
     counts = scored.agg(
         F.sum(F.col("label")).alias("pos"),
         F.count(F.lit(1)).alias("n"),
@@ -139,7 +146,6 @@ def evaluate(model: PipelineModel, holdout: DataFrame) -> dict[str, float | None
         auc = BinaryClassificationEvaluator(labelCol="label", metricName="areaUnderROC").evaluate(
             scored
         )
-    scored.unpersist()
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
@@ -169,6 +175,22 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
     # Sample first, then cache only the sample (at most 2 x max_docs_per_class documents):
     # logistic regression iterates over it max_iter times.
     sampled = sample_and_split(docs.filter(~F.col("empty")), n_pos, n_neg, params).cache()
+    try:
+        _train(args, params, metrics, sampled, (n_pos, n_neg, empties))
+    finally:  # the job server's cache outlives the job, failed or not
+        sampled.unpersist()
+
+
+def _train(
+    args: argparse.Namespace,
+    params: TrainParams,
+    metrics: Metrics,
+    sampled: DataFrame,
+    available: tuple[int, int, int],
+) -> None:
+    """Fits on the sample's training part, saves the model, fills the metrics.
+    `available`: non-empty positives, non-empty negatives, empty documents."""
+    n_pos, n_neg, empties = available
     split = sampled.groupBy("holdout", "label").count().collect()  # bounded: 4 groups
     split_counts = {(r.holdout, r.label): r["count"] for r in split}
     used = sum(split_counts.values())
@@ -193,7 +215,6 @@ def body(spark: SparkSession, args: argparse.Namespace, params: TrainParams, met
             **evaluate(model, sampled.filter(F.col("holdout"))),
         }
     )
-    sampled.unpersist()
     metrics.output_digest = model_digest(model)
 
 

@@ -214,3 +214,14 @@ def test_bad_params_and_inputs(spark, corpus, tmp_path) -> None:
     args.positives = [str(tmp_path / "missing")]
     with pytest.raises(BadInput, match="positives: input not found"):
         body(spark, args, TrainParams(), Metrics(job=NAME, run_id="t", params={}))
+
+
+def test_a_failed_training_releases_what_it_cached(spark, corpus, tmp_path) -> None:
+    """Regression: the sample stayed cached when training failed, in a job server whose cache
+    outlives its jobs. Here the model cannot be saved: a file stands where its folder goes."""
+    (tmp_path / "out").write_text("a file where the output folder goes")
+    cache = spark._jsparkSession.sharedState().cacheManager()
+    assert cache.isEmpty()
+    with pytest.raises(Exception, match="(?i)exist|directory|file"):
+        train(spark, corpus, tmp_path / "out", TrainParams(max_iter=2))
+    assert cache.isEmpty(), "the training sample is still cached"
