@@ -139,12 +139,22 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
     yield row("file", source_file=path, counts=dict(counts))
 
 
-def parquet_rows(spark: SparkSession, files: list[str], params: IngestParams) -> DataFrame:
-    """ROWS of Parquet inputs, computed in Spark (file name + row index when there is no id)."""
-    df = spark.read.parquet(*files)
+def parquet_rows(
+    spark: SparkSession, files: list[tuple[str, str]], params: IngestParams
+) -> DataFrame:
+    """ROWS of Parquet inputs (`list_files`), computed in Spark. A row without an id is named by
+    its file's path below the input and its index: the file's name alone is not unique
+    (`train/part-0.parquet` and `validation/part-0.parquet`)."""
+    df = spark.read.parquet(*[path for path, _ in files])
     if params.text_field not in df.columns:
-        raise BadInput(f"no {params.text_field!r} column in {files[0]} (columns: {df.columns})")
-    position = F.concat_ws(":", "_metadata.file_name", "_metadata.row_index")
+        raise BadInput(f"no {params.text_field!r} column in {files[0][0]} (columns: {df.columns})")
+    names = spark.createDataFrame(files, "_path string, _name string")
+    df = df.select("*", "_metadata").join(
+        F.broadcast(names), F.col("_metadata.file_path") == F.col("_path"), "left"
+    )
+    unlisted = F.concat(F.lit("ingest_reference: a file it did not list: "), "_metadata.file_path")
+    name = F.coalesce(F.col("_name"), F.raise_error(unlisted))
+    position = F.concat_ws(":", name, "_metadata.row_index")
     own_id = F.col(params.id_field).cast("string") if params.id_field in df.columns else None
     identity = position if own_id is None else F.coalesce(own_id, position)
     text = F.col(params.text_field).cast("string")
@@ -199,7 +209,7 @@ def _body(spark: SparkSession, args, params: IngestParams, metrics) -> None:
         raise BadInput("max_document_chars must be >= 0")
     files = list_files(spark, args.input, FORMATS[params.format])
     if params.format == "parquet":
-        rows = parquet_rows(spark, [p for p, _ in files], params)
+        rows = parquet_rows(spark, files, params)
     else:
         names = spark.createDataFrame(files, "path string, name string")
         # One whole file per Arrow batch (a book or a jsonl shard); files over 2 GiB must be split.

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -266,6 +268,27 @@ def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: P
         make_doc_id("wikipedia", f"{part}:1"): "no id here",
     }
     assert metrics["dropped_by_reason"] == {"empty": 2}
+
+    # Without an id, a row is named by its file's path below the input, not its file name alone.
+    for split in ("train", "validation"):
+        (tmp_path / "splits" / split).mkdir(parents=True)
+        texts = pa.table({"text": [f"{split} one", f"{split} two"]})
+        pq.write_table(texts, tmp_path / "splits" / split / "part-0.parquet")
+    code, _ = run(
+        ingest_reference.main,
+        tmp_path / "s",
+        [tmp_path / "splits"],
+        {"dataset": "books1", "format": "parquet"},
+    )
+    assert code == 0
+    kept = read_documents(spark, [str(tmp_path / "s" / "out")], "test").collect()
+    assert sorted(r["text"] for r in kept) == [
+        "train one",
+        "train two",
+        "validation one",
+        "validation two",
+    ]
+    assert len({r["doc_id"] for r in kept}) == 4
 
     lines = tmp_path / "lines"
     lines.mkdir()
