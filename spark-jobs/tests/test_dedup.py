@@ -21,8 +21,6 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from pyspark.sql.types import DoubleType, StructField, StructType
 
 from spark_jobs import dedup, extract
 from spark_jobs.documents import DOC_KIND, DOCUMENTS, ROWS, kind_path, make_doc_id
+from spark_jobs.job import Metrics
 
 CRAWLS = ["CC-MAIN-2019-04", "CC-MAIN-2019-09"]
 REFERENCES = ["webtext2", "books1", "books2", "wikipedia"]
@@ -237,17 +236,6 @@ def similar(pair: tuple, texts: dict) -> bool:
     return a in texts and b in texts and jaccard(texts[a], texts[b]) >= THRESHOLD
 
 
-@contextmanager
-def shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
-    key = "spark.sql.shuffle.partitions"
-    old = spark.conf.get(key)
-    spark.conf.set(key, str(n))
-    try:
-        yield
-    finally:
-        spark.conf.set(key, old)
-
-
 def read_frames(spark: SparkSession, corpus: dict, names: tuple[str, ...]) -> dict:
     return {k: spark.read.parquet(kind_path(str(corpus["folders"][k]), DOC_KIND)) for k in names}
 
@@ -348,12 +336,17 @@ def test_same_output_across_runs_and_partitionings(
     The same inputs in 3 files instead of 1, shuffled into 3 partitions instead of 4.
     """
     folders = write_inputs(spark, corpus["rows"], tmp_path / "in", parts=3)
-    with shuffle_partitions(spark, 3):
-        code, metrics = run(spark, tmp_path, folders)
-    assert code == 0
+    # The job's own session: `run_job` gives a job a new session, which does not inherit settings
+    # made on the test's session at run time.
+    session = spark.newSession()
+    session.conf.set("spark.sql.shuffle.partitions", "3")
+    argv = [f"--input-dataset={name}={path}" for name, path in folders.items()]
+    argv += ["--output", str(tmp_path / "out"), "--metrics", "unused", "--run-id", "test"]
+    metrics = Metrics(job=dedup.NAME, run_id="test", params={})
+    dedup.body(session, dedup.build_parser().parse_args(argv), dedup.DedupParams(), metrics)
     out, first = banded
-    assert metrics["output_digest"] == first["output_digest"]
-    assert metrics["dropped_by_reason"] == first["dropped_by_reason"]
+    assert metrics.output_digest == first["output_digest"]
+    assert metrics.dropped_by_reason == first["dropped_by_reason"]
     for what in ("clusters", "_excluded"):
         a = read_out(spark, out, what).collect()
         b = read_out(spark, tmp_path / "out", what).collect()
