@@ -21,10 +21,23 @@ const positiveInt = z.number().int().positive();
 
 const fraction = z.number().gt(0).lte(1);
 
+/**
+ * The config travels in workflow histories, activity inputs, spark-submit's command line and the
+ * mixture's manifest: a credential in it would be shown to everyone who can see those.
+ */
+const NO_CREDENTIALS =
+  'credentials never go in the config (it is stored in workflow histories and the manifest): Spark and the AWS SDK read them from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)';
+const CREDENTIAL_KEY = /secret|password|passwd|access\.key|session\.token|\btoken$/i;
+const urlWithoutCredentials = (url: string): boolean => {
+  const parsed = URL.parse(url);
+  return !parsed || (parsed.username === '' && parsed.password === '');
+};
+
 const httpSource = z.strictObject({
   kind: z.literal('http'),
   baseUrl: z
     .url({ protocol: /^https?$/ })
+    .refine(urlWithoutCredentials, NO_CREDENTIALS)
     .default('https://data.commoncrawl.org/')
     .describe('Prefix before crawl-data/…; the public Common Crawl HTTP endpoint by default.'),
 });
@@ -36,6 +49,7 @@ const s3Source = z.strictObject({
   region: z.string().default('us-east-1'),
   endpoint: z
     .url()
+    .refine(urlWithoutCredentials, NO_CREDENTIALS)
     .optional()
     .describe(
       'Only for S3-compatible servers (tests use an emulator on loopback). Credentials never go here.',
@@ -224,7 +238,13 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^\d+[kmgt]$/i, 'like 4g')
         .default('4g'),
-      conf: z.record(z.string(), z.string()).default({}),
+      conf: z
+        .record(z.string(), z.string())
+        .superRefine((conf, ctx) => {
+          for (const key of Object.keys(conf).filter((k) => CREDENTIAL_KEY.test(k)))
+            ctx.addIssue({ code: 'custom', message: NO_CREDENTIALS, path: [key] });
+        })
+        .default({}),
       jobServer: z
         .enum(['auto', 'never'])
         .default('auto')

@@ -89,3 +89,21 @@ test('the error message lists every field for the Temporal UI', () => {
     },
   );
 });
+
+test('credentials are refused wherever the config could carry them', () => {
+  // Regression: spark.conf took any key, and URLs any user info, into histories and the manifest.
+  const refused = [
+    { spark: { conf: { 'spark.hadoop.fs.s3a.secret.key': 'x' } } },
+    { spark: { conf: { 'spark.hadoop.fs.s3a.bucket.b.access.key': 'x' } } },
+    { spark: { conf: { 'spark.hadoop.fs.s3a.session.token': 'x' } } },
+    { source: { kind: 'http', baseUrl: 'https://user:pw@mirror.example/' } },
+    { source: { kind: 's3', endpoint: 'http://key:secret@127.0.0.1:9000' } },
+  ];
+  for (const input of refused)
+    assert.throws(() => parseConfig(input), /credentials never go in the config/, JSON.stringify(input));
+  const provider = 'spark.hadoop.fs.s3a.aws.credentials.provider';
+  const config = parseConfig({
+    spark: { conf: { [provider]: 'com.amazonaws.auth.EnvironmentVariableCredentialsProvider' } },
+  });
+  assert.ok(provider in config.spark.conf, 'naming a credentials provider is not a credential');
+});
