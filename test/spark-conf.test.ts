@@ -34,6 +34,19 @@ void test('a cluster master keeps its own binding and partition count; the confi
   assert.equal(chosen.conf['spark.sql.shuffle.partitions'], '64');
 });
 
+void test('a cluster job checkpoints into its own folder; a local one keeps local checkpoints', () => {
+  // Regression: on a cluster, dedup's local checkpoints lived on executors, and losing one failed
+  // the job.
+  const folder = 's3a://bucket/spark/dedup/attempt-a1-x/_checkpoints';
+  const cluster = launchSettings(sparkWith({ master: 'k8s://https://api:6443' }), [], folder);
+  assert.equal(cluster.conf['spark.checkpoint.dir'], folder);
+  const local = launchSettings(sparkWith({ master: 'local[2]' }), [], folder);
+  assert.equal(local.conf['spark.checkpoint.dir'], undefined);
+  const own = { 'spark.checkpoint.dir': 'hdfs:///checkpoints' };
+  const chosen = launchSettings(sparkWith({ master: 'yarn', conf: own }), [], folder);
+  assert.equal(chosen.conf['spark.checkpoint.dir'], 'hdfs:///checkpoints');
+});
+
 void test('storage on S3 commits through the magic committer; local storage keeps the default', () => {
   const onS3 = launchSettings(sparkWith({ master: 'spark://head:7077' }), ['bucket']);
   for (const [key, value] of Object.entries(S3_COMMIT_CONF)) assert.equal(onS3.conf[key], value, key);

@@ -100,10 +100,14 @@ export function javaHome(): string | undefined {
   return process.env.JAVA_HOME ?? (existsSync(recorded) ? readFileSync(recorded, 'utf8').trim() : undefined);
 }
 
-/** `buckets`: the S3 buckets the job touches (none: no S3A). */
+/**
+ * `buckets`: the S3 buckets the job touches (none: no S3A). `checkpointDir`: the job's own folder
+ * for checkpoints on a cluster (see below).
+ */
 export function launchSettings(
   spark: Pick<Config['spark'], 'master' | 'driverMemory' | 'conf'>,
   buckets: string[],
+  checkpointDir?: string,
 ): SparkLaunchSettings {
   const local = isLocalMaster(spark.master);
   const usesS3 = buckets.length > 0;
@@ -129,12 +133,19 @@ export function launchSettings(
             // took the demo's dedup from 36-41 s to 28-31 s warm (issue 8, stop 15).
             'spark.sql.shuffle.partitions': String(localCores(spark.master)),
             'spark.sql.adaptive.enabled': 'false',
+            // The job server keeps its JVM from job to job, and with it the classes Spark generates
+            // for each query, but Spark's cache of them holds 100, fewer than one mix job makes:
+            // every mix run compiled 23-25 of them again; with 1,000, none (issue 9, stop 25).
+            'spark.sql.codegen.cache.maxEntries': '1000',
           }
         : {}),
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
       // of `--jars`, which copies them (the AWS SDK bundle is ~650 MiB) for every job.
       ...(local ? { 'spark.driver.extraClassPath': jars.join(':') } : {}),
       ...(usesS3 ? { ...s3aConf(process.env, buckets), ...commit } : {}),
+      // Dedup cuts its lineage with checkpoints. Without a folder they are local ones, kept by
+      // the executors: on a cluster, losing one executor loses them and fails the job.
+      ...(!local && checkpointDir ? { 'spark.checkpoint.dir': checkpointDir } : {}),
       ...spark.conf,
     },
     jars: local ? [] : jars,

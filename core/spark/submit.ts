@@ -141,6 +141,9 @@ async function removeAbandonedAttempts(storage: Storage, stageDir: string, winne
 
 type Launcher = (request: LaunchRequest) => Promise<RunningJob>;
 
+/** A job's checkpoints on a cluster, in its attempt's folder (see launchSettings). */
+const CHECKPOINTS = '_checkpoints';
+
 /** The job server for a local master when it runs this code; otherwise spark-submit, and why. */
 async function chooseLauncher(
   input: SparkJobInput,
@@ -202,7 +205,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     argv,
     attemptId: `${input.stage}-${attemptId}`,
     spark: input.spark,
-    settings: launchSettings(input.spark, buckets),
+    settings: launchSettings(input.spark, buckets, sparkUri(storage, `${attemptDir}/${CHECKPOINTS}`)),
     codeVersion,
     logFile,
   });
@@ -252,6 +255,7 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     throw new SparkJobFailedError(`${input.stage}: another attempt holds ${stageDir}/${SUCCESS_MARKER}`);
   }
   await removeAbandonedAttempts(storage, stageDir, commit.output);
+  await storage.removeTree(`${attemptDir}/${CHECKPOINTS}`); // only a cluster writes any
   return {
     stageDir,
     output: commit.output,

@@ -35,7 +35,8 @@ Writes `<output>/<dataset>/` (kept rows, input columns), `<output>/clusters/` (d
 cluster_id, cluster_size, kept; clusters of two or more) and `<output>/_excluded/` (doc_id,
 dataset, reason, detail = the doc it duplicates). Rows are hash-partitioned by id into
 ceil(rows / rows_per_file) files and sorted within them: the same content gives the same files.
-Set `spark.checkpoint.dir` for reliable checkpoints between component rounds (local otherwise).
+With `spark.checkpoint.dir` set (runSparkJob sets it to the attempt's folder on a cluster), the
+checkpoints between steps are reliable ones; otherwise (locally) they are local ones.
 """
 
 from __future__ import annotations

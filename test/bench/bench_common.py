@@ -73,6 +73,21 @@ def cold_job(module: str, args: list[str], work: Path, master: str = "local[1]")
     return {"seconds": seconds, "metrics": json.loads((work / "m.json").read_text())}
 
 
+def job_server_conf(master: str) -> dict[str, str]:
+    """The Spark settings the job server starts with (core/spark/conf.ts, from dist/: `npm run
+    build`), so that a warm pass runs as a job on the server does."""
+    script = (
+        "const { launchSettings } = require(process.argv[1]);"
+        "const spark = { master: process.argv[2], driverMemory: '4g', conf: {} };"
+        "process.stdout.write(JSON.stringify(launchSettings(spark, []).conf));"
+    )
+    conf_js = str(REPO / "dist" / "core" / "spark" / "conf.js")
+    done = subprocess.run(["node", "-e", script, conf_js, master], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot read the job server's settings (npm run build?): {done.stderr}")
+    return json.loads(done.stdout)
+
+
 def warm_passes(
     app_name: str,
     job,
@@ -82,8 +97,9 @@ def warm_passes(
     peer: Callable[[], object] = lambda: None,
     rounds: int = 0,
 ) -> dict:
-    """A job's `main` timed the job server's way, in one long-lived `local[1]` session whose Python
-    workers import spark_jobs (from PYTHONPATH, as the server's do):
+    """A job's `main` timed the job server's way, in one long-lived `local[1]` session with the
+    server's settings, whose Python workers import spark_jobs (from PYTHONPATH, as the server's
+    do):
 
       - a warm-up on the tiny input (Python worker, JIT: once per server), not reported;
       - `fixed`: the tiny input again, the fixed cost of a stage;
@@ -101,7 +117,7 @@ def warm_passes(
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
     )
-    spark = local_spark(app_name, master="local[1]")
+    spark = local_spark(app_name, master="local[1]", conf=job_server_conf("local[1]"))
 
     def run(args: list[str], name: str) -> dict:
         clock = Stopwatch()
