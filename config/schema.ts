@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { CRAWL_ID_PATTERN, DEFAULT_CRAWLS } from './crawls';
 
 /** Table 2.2 of the paper. The weights sum to 1.01; the mixer normalises them and says so. */
+/** `mixture.maxEpochs` when the config does not set it. */
+export const DEFAULT_MAX_EPOCHS = 100;
+
 export const TABLE_2_2_WEIGHTS = {
   commonCrawl: 0.6,
   webtext2: 0.22,
@@ -213,6 +216,14 @@ export const configSchema = z.strictObject({
       verifySampleRows: positiveInt
         .default(16)
         .describe('Rows decoded by the verification and matched against the source documents.'),
+      // No default here, so configs without it keep their fingerprint: DEFAULT_MAX_EPOCHS applies.
+      maxEpochs: z
+        .number()
+        .positive()
+        .optional()
+        .describe(
+          `The most epochs of one source the plan accepts (default ${DEFAULT_MAX_EPOCHS}; the paper's most is 3.4, Wikipedia's). More means the source is far too small for totalTokens, and every epoch is work for the mix job's driver.`,
+        ),
     })
     .prefault({}),
   stopAfter: z

@@ -97,6 +97,21 @@ void test('a source with weight and no data is an error unless renormalising is 
   assert.equal(planMixture(zero, measured).normalisation.dropped.length, 0);
 });
 
+void test('a source that would be repeated more than maxEpochs times fails the plan, naming it', () => {
+  // Regression: no bound, so a tiny source at 300B tokens planned millions of epochs, each one a
+  // row of the job's epoch table, broadcast and collected by its driver.
+  const measured = Object.fromEntries(MIX_SOURCES.map((s) => [s, { tokens: 2048 * 1000 }]));
+  const { mixture } = parseConfig({ mixture: { totalTokens: 2048 * 1000 * 200 } });
+  assert.throws(
+    () => planMixture(mixture, measured),
+    (e: unknown) =>
+      e instanceof MixPlanError &&
+      /maxEpochs \(100\) of commonCrawl 118\.8 epochs \(1000 rows each\): /.test(e.message),
+  );
+  const allowed = planMixture({ ...mixture, maxEpochs: 120 }, measured).sources[0]?.epochs ?? 0;
+  assert.ok(allowed > 118 && allowed < 119, `${allowed} epochs`);
+});
+
 void test('apportion hands out the remainder to the largest fractions, never to a zero weight', () => {
   assert.deepEqual(apportion(10, [1, 1, 1]), [4, 3, 3]);
   assert.deepEqual(apportion(3, [0, 1, 1]), [0, 2, 1]);

@@ -5,7 +5,7 @@
  * Table 2.2's weights sum to 1.01, so they are normalised (and the factor is part of the plan).
  * The paper's own figures ride along as data, for the report, and are never used to compute.
  */
-import type { Config } from '../../config/schema';
+import { DEFAULT_MAX_EPOCHS, type Config } from '../../config/schema';
 
 export type Mixture = Config['mixture'];
 export type MixSource = keyof Mixture['weights'];
@@ -140,6 +140,17 @@ export function planMixture(mixture: Mixture, measured: Partial<Record<MixSource
       paper: PAPER_TABLE_2_2[source],
     };
   });
+  const maxEpochs = mixture.maxEpochs ?? DEFAULT_MAX_EPOCHS;
+  const repeated = sources.filter((s) => s.epochs > maxEpochs);
+  if (repeated.length > 0) {
+    const which = repeated.map(
+      (s) => `${s.source} ${s.epochs.toFixed(1)} epochs (${s.rowsPerEpoch} rows each)`,
+    );
+    throw new MixPlanError(
+      `more than mixture.maxEpochs (${maxEpochs}) of ${which.join(', ')}: the data is far too small for ` +
+        `totalTokens ${totalTokens}; lower totalTokens or the weight, or raise maxEpochs`,
+    );
+  }
   const configuredSum = MIX_SOURCES.reduce((a, s) => a + mixture.weights[s], 0);
   return {
     nCtx,
