@@ -17,6 +17,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ PROBLEM_REASONS = (
     "invalid_utf8",
     "too_long",
     "blank_line",
+    "truncated_gzip",
+    "corrupt_gzip",
 )
 
 
@@ -109,14 +112,25 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
         text = _decode(content, counts, flags)
         yield from _record(params, path, 0, name, text, counts, flags)
     else:
-        raw = io.BytesIO(content)
+        yield from _jsonl_records(path, name, content, params, counts)
+    yield row("file", source_file=path, counts=dict(counts))
+
+
+def _jsonl_records(
+    path: str, name: str, content: bytes, params: IngestParams, counts: Counter[str]
+) -> Iterator[tuple]:
+    """ROWS of a jsonl file's records. A damaged `.gz` keeps the records before the damage and
+    ends with a problem row saying where (`truncated_gzip`, `corrupt_gzip`)."""
+    raw = io.BytesIO(content)
+    index = -1
+    try:
         with gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw as stream:
             for index, line in enumerate(stream):
                 counts["bytes"] += len(line)
                 if not line.strip():
                     counts["blank_line"] += 1
                     continue
-                flags = []
+                flags: list[tuple[str, str]] = []
                 try:
                     obj = json.loads(_decode(line, counts, flags))
                 except json.JSONDecodeError as error:
@@ -136,7 +150,13 @@ def read_file(path: str, name: str, content: bytes, params: IngestParams) -> Ite
                 identity = f"{name}:{index}" if own_id is None else str(own_id)
                 text = obj.get(params.text_field)
                 yield from _record(params, path, index, identity, text, counts, flags)
-    yield row("file", source_file=path, counts=dict(counts))
+    except (EOFError, OSError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        reason = "truncated_gzip" if isinstance(error, EOFError) else "corrupt_gzip"
+        counts[reason] += 1
+        detail = f"after line {index + 1}: {error}"[:200]
+        yield row(
+            "problem", source_file=path, record_offset=index + 1, reason=reason, detail=detail
+        )
 
 
 def parquet_rows(

@@ -6,6 +6,7 @@ here is the shared test session, so `SparkSession.stop` is a no-op while a job r
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections import Counter
@@ -299,3 +300,14 @@ def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: P
     assert metrics["extra"]["problems"]["blank_line"] == 1
     kept = read_documents(spark, [str(tmp_path / "j" / "out")], "test").collect()
     assert [r["doc_id"] for r in kept] == [make_doc_id("books2", "x.jsonl:0")]
+
+    # Damaged .gz shards keep what comes before the damage and say so; they used to fail the job.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    whole = gzip.compress(b"".join(b'{"text": "line %d"}\n' % i for i in range(2000)))
+    (shards / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (shards / "not-gzip.jsonl.gz").write_bytes(b"plain bytes, not gzip")
+    code, metrics = run(ingest_reference.main, tmp_path / "g", [shards], {"dataset": "books2"})
+    assert code == 0
+    assert metrics["extra"]["problems"] == {"truncated_gzip": 1, "corrupt_gzip": 1}
+    assert 0 < metrics["rows_kept"] < 2000
