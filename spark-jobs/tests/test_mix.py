@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import mix_order
+from spark_jobs import mix_order, mix_pack
 from spark_jobs.job import BadInput, Metrics
 from spark_jobs.mix import NAME, MixParams, body
 from spark_jobs.tokenizer import GPT2_EOT, gpt2_encoding
@@ -319,6 +319,21 @@ def test_same_params_give_byte_identical_files(spark, corpus: dict, mixed: dict,
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
     assert (mixed["out"] / "README.md").read_bytes() == (tmp_path / "b" / "README.md").read_bytes()
+
+
+def test_offsets_summed_over_many_buckets_give_the_same_files(
+    spark, corpus: dict, mixed: dict, tmp_path, monkeypatch
+) -> None:
+    """Regression: the two-level prefix sum (bucket totals on the driver, a window inside each
+    bucket) miscounting across buckets. At 20,000 documents a bucket, the corpus is one bucket;
+    at 7 it is many, and every file must come out byte for byte the same."""
+    monkeypatch.setattr(mix_pack, "DOCS_PER_BUCKET", 7)
+    run_mix(spark, corpus, tmp_path / "buckets")
+    first = sorted((mixed["out"] / "data").iterdir())
+    second = sorted((tmp_path / "buckets" / "data").iterdir())
+    assert [p.name for p in first] == [p.name for p in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_count_mode_measures_the_plan_inputs(spark, corpus: dict, tmp_path) -> None:
