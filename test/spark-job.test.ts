@@ -135,6 +135,18 @@ for (const mode of modes) {
       });
     });
 
+    // Only the job server could take a job that should not be its own.
+    if (mode.name === 'job server')
+      test('a run with its own spark.conf gets a JVM of its own', async () => {
+        // Regression: the job server took the job and silently ignored the run's settings.
+        const conf = { 'spark.sql.shuffle.partitions': '3' };
+        const input = extractInput(
+          { ...mode.spark, conf },
+          { stage: `${stage}-own-conf`, inputs: [{ flag: '--input', paths: ['logs-none'], base: 'cwd' }] },
+        );
+        await assert.rejects(runSparkJob(input), /exited 2 on spark-submit:/);
+      });
+
     test('cancelling stops the job, leaves no process behind and commits nothing', async () => {
       const controller = new AbortController();
       const input = extractInput(mode.spark, {
