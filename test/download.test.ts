@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, utimesSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
+import { sourceS3Client } from '../core/commoncrawl-source';
 import { batchKeys, downloadBatch } from '../core/download/batch';
 import { finalizeCrawlInventory, InventoryIncompleteError } from '../core/download/finalize';
 import {
@@ -305,6 +308,52 @@ test('two governors on one storage root hold the run-wide ceiling together, and 
     `the other governor slowed to ${second.currentRate}/s (bound ${ceiling / 2} + ${recovered.toFixed(2)} recovered)`,
   );
 });
+
+test(
+  'an S3 body that stalls is a timeout after its bounded attempts, not a hang',
+  { timeout: 30_000 },
+  async () => {
+    // Regression: the S3 source ignored requestTimeoutMs, so a stalled GetObject body held its file,
+    // its batch and a worker slot for as long as the connection lived.
+    const stalling = createServer((_request, response) => {
+      response.writeHead(200, {
+        'Content-Length': '1000',
+        ETag: '"e"',
+        'Last-Modified': new Date(0).toUTCString(),
+      });
+      response.write(Buffer.alloc(10)); // and then nothing
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    const { port } = stalling.address() as AddressInfo;
+    const credentials = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].filter((k) => !process.env[k]);
+    for (const name of credentials) process.env[name] = 'testing';
+    const s3Source = {
+      kind: 's3' as const,
+      bucket: 'b',
+      prefix: '',
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${port}`,
+    };
+    const s3 = sourceS3Client(s3Source)!;
+    try {
+      const outcome = await downloadFile({
+        source: s3Source,
+        key: keyOf('small'),
+        partialPath: path.join(tempDir('dl-s3'), 'p'),
+        governor: new RateGovernor(1000, { ceiling: 1000 }),
+        retry: { ...retry, requestTimeoutMs: 200, maxAttemptsPerFile: 2 },
+        s3,
+      });
+      assert.equal(outcome.status, 'quarantined');
+      assert.match(outcome.status === 'quarantined' ? outcome.reason : '', /^timeout_after_2_attempts: /);
+    } finally {
+      s3.destroy();
+      for (const name of credentials) delete process.env[name];
+      stalling.closeAllConnections();
+      stalling.close();
+    }
+  },
+);
 
 test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
   const storageRoot = tempDir('dl-root');

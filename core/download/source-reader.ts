@@ -207,6 +207,8 @@ async function openS3(
 ): Promise<ObjectResponse> {
   if (!opts.s3) throw new Error('an S3 client is needed for an S3 source');
   const where = `s3://${source.bucket}/${source.prefix}${key}`;
+  // The same idle timeout as HTTP: a response or body that stalls is a transient failure.
+  const watch = idleWatch(opts.idleTimeoutMs, opts.signal);
   try {
     const out = await opts.s3.send(
       new GetObjectCommand({
@@ -215,8 +217,12 @@ async function openS3(
         ...(opts.start > 0 ? { Range: `bytes=${opts.start}-` } : {}),
         ...(opts.start > 0 && opts.ifRange?.startsWith('"') ? { IfMatch: opts.ifRange } : {}),
       }),
-      opts.signal ? { abortSignal: opts.signal } : {},
+      watch.signal ? { abortSignal: watch.signal } : {},
     );
+    watch.touch();
+    const body = out.Body as Readable;
+    // The SDK may no longer listen to the signal once the response has begun: end the body too.
+    watch.signal?.addEventListener('abort', () => body.destroy(new Error('aborted')), { once: true });
     const range = parseContentRange(out.ContentRange ?? null);
     return {
       start: range ? range.start : 0,
@@ -225,11 +231,22 @@ async function openS3(
         lastModified: out.LastModified?.toUTCString() ?? null,
         length: range ? range.total : Number(out.ContentLength),
       },
-      body: out.Body as Readable,
-      cancel: () => (out.Body as Readable).destroy(),
+      body: watched(body, watch, opts.idleTimeoutMs, where),
+      cancel: () => {
+        watch.stop();
+        body.destroy();
+      },
     };
   } catch (error) {
+    watch.stop();
     if (opts.signal?.aborted) throw error;
+    if (watch.timedOut())
+      throw new TransientSourceError(
+        `${where}: no response in ${opts.idleTimeoutMs} ms`,
+        false,
+        null,
+        'timeout',
+      );
     const meta = error as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
     const status = meta.$metadata?.httpStatusCode ?? 0;
     if (status === 404 || status === 403) throw new PermanentSourceError(`S3 ${status} for ${where}`, status);
