@@ -406,6 +406,31 @@ test('a batch publishes whole files, records an inventory, and skips itself when
   assert.equal(resized.files, 3);
 });
 
+test('a published file whose bytes no longer verify is downloaded again, not recorded', async () => {
+  // Regression: a file found already published was recorded as ok whatever its verification said.
+  const storageRoot = tempDir('dl-republish');
+  const storage = new LocalStorage(storageRoot);
+  await storage.write('lists/keys.txt', `${keyOf('small')}\n`);
+  await storage.write(rawPathFor(crawl, keyOf('small')), 'not gzip: damaged on disk');
+  const input = {
+    crawl,
+    source: source(),
+    storageRoot,
+    keysPath: 'lists/keys.txt',
+    listId: 'republish',
+    batch: 0,
+    batchSize: 10,
+    parallelFiles: 1,
+    maxRequestsPerSecond: 1000,
+    retry,
+  };
+  const result = await downloadBatch(input);
+  assert.equal(result.ok, 1);
+  const [record] = await readInventory(storage, result.inventoryPart);
+  assert.equal(record?.sha256, sha(sources[keyOf('small')]!));
+  assert.deepEqual(await storage.read(rawPathFor(crawl, keyOf('small'))), sources[keyOf('small')]);
+});
+
 test('a batch with a failing file stops its other files before it fails', async () => {
   // Regression: the batch used to reject at the first failure while its other files went on
   // downloading, into the partial files that the retried attempt resumes.

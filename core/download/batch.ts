@@ -122,11 +122,22 @@ export async function batchKeys(
   return keys.slice(input.batch * input.batchSize, (input.batch + 1) * input.batchSize);
 }
 
-/** A file published by an attempt that died before reporting it: describe it from storage. */
-async function recordPublished(storage: Storage, key: string, rawPath: string): Promise<InventoryRecord> {
+/**
+ * A file published by an attempt that died before reporting it: describe it from storage, or null
+ * when its bytes no longer verify (they are removed, and the file is downloaded again).
+ */
+async function recordPublished(
+  storage: Storage,
+  key: string,
+  rawPath: string,
+): Promise<InventoryRecord | null> {
   const local = storage instanceof LocalStorage;
   const data = local ? null : await storage.read(rawPath);
-  const { sha256 } = data ? await verifyGzip([data]) : await verifyGzipFile(storage.uri(rawPath));
+  const { sha256, gzipError } = data ? await verifyGzip([data]) : await verifyGzipFile(storage.uri(rawPath));
+  if (gzipError !== null) {
+    await storage.remove(rawPath);
+    return null;
+  }
   const bytes = data ? data.length : (await stat(storage.uri(rawPath))).size;
   return { key, rawPath, bytes, sha256, status: 'ok', reason: null, retries: 0 };
 }
@@ -186,9 +197,12 @@ export async function downloadBatch(
       async (key) => {
         const rawPath = rawPathFor(input.crawl, key);
         const partialPath = path.join(storage.stagingDir(), 'download', rawPath);
-        if (await storage.exists(rawPath)) {
+        const published = (await storage.exists(rawPath))
+          ? await recordPublished(storage, key, rawPath)
+          : null;
+        if (published) {
           await discardPartial(partialPath);
-          completed.set(key, await recordPublished(storage, key, rawPath));
+          completed.set(key, published);
           beat(true);
           return;
         }
