@@ -5,10 +5,10 @@
 import { z } from 'zod';
 import { CRAWL_ID_PATTERN, DEFAULT_CRAWLS } from './crawls';
 
-/** Table 2.2 of the paper. The weights sum to 1.01; the mixer normalises them and says so. */
 /** `mixture.maxEpochs` when the config does not set it. */
 export const DEFAULT_MAX_EPOCHS = 100;
 
+/** Table 2.2 of the paper. The weights sum to 1.01; the mixer normalises them and says so. */
 export const TABLE_2_2_WEIGHTS = {
   commonCrawl: 0.6,
   webtext2: 0.22,
