@@ -66,6 +66,8 @@ write("short-row", [r if i != 57 else r[:4] + (r[4][:-1],) for i, r in enumerate
 write("high-id", [r if i != 130 else r[:4] + (r[4][:-1] + [50257],) for i, r in enumerate(rows)])
 write("missing-source", [r for r in rows if r[2] != "books1"])
 write("skewed-prefix", sorted(rows, key=lambda r: (r[1], r[0])))
+foreign = enc.encode_ordinary("zebra quartz " * n_ctx)[:n_ctx]  # valid ids, text of no document
+write("foreign-text", [r[:4] + (foreign,) for r in rows])
 # One file of one-row groups: its footer is longer than the first tail read of it.
 (root / "row-groups" / "data").mkdir(parents=True)
 table = pq.read_table(root / "good" / "data")
@@ -156,6 +158,7 @@ for (const [backend, root] of Object.entries(roots)) {
       ['high-id', 'id-range'],
       ['missing-source', 'rows-per-source'],
       ['skewed-prefix', 'prefix-weights'],
+      ['foreign-text', 'decode'],
     ] as const) {
       void test(`${variant} fails the ${check} check, non-retryably named`, async () => {
         const report = await verify(root, variant);
@@ -163,6 +166,7 @@ for (const [backend, root] of Object.entries(roots)) {
         assert.ok(failed.includes(check), `${variant}: failed ${failed.join(', ')}`);
         if (variant === 'skewed-prefix') assert.deepEqual(failed, ['prefix-weights']);
         if (variant === 'short-row') assert.deepEqual(failed, ['row-length']);
+        if (variant === 'foreign-text') assert.deepEqual(failed, ['decode']);
         assert.throws(
           () => assertVerified(report),
           (e: unknown) =>
