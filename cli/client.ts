@@ -93,9 +93,11 @@ export class NoWorkerAnswerError extends Error {
     readonly workflowId: string,
     readonly runState: string,
     reason: string,
+    /** Why a run that ended without its result ended: the server knows without a worker. */
+    ended?: string,
   ) {
     super(
-      `${workflowId} is ${runState}, but no worker answers its progress query (${reason}); is a worker up? \`ccmix worker\``,
+      `${workflowId} is ${runState}${ended ? ` (${ended})` : ''}, but no worker answers its progress query (${reason}); is a worker up? \`ccmix worker\``,
     );
     this.name = 'NoWorkerAnswerError';
   }
@@ -113,9 +115,19 @@ export const ENDED_WITHOUT_RESULT: ReadonlySet<string> = new Set([
 export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
   const handle = client.workflow.getHandle(workflowId);
   const description = await handle.describe();
-  const progress = await handle.query<BuildMixtureProgress>('progress').catch((error: unknown) => {
+  const status = description.status.name;
+  const endedBecause = async (): Promise<string | undefined> =>
+    ENDED_WITHOUT_RESULT.has(status)
+      ? failureMessage(
+          await handle.result().then(
+            () => null,
+            (e: unknown) => e,
+          ),
+        )
+      : undefined;
+  const progress = await handle.query<BuildMixtureProgress>('progress').catch(async (error: unknown) => {
     if (!UNANSWERED_CODES.has(grpcCode(error) ?? -1)) throw error;
-    throw new NoWorkerAnswerError(workflowId, description.status.name, failureMessage(error));
+    throw new NoWorkerAnswerError(workflowId, status, failureMessage(error), await endedBecause());
   });
   const downloads: DownloadCrawlProgress[] = [];
   if (progress.stage === 'download' || progress.download.done > 0) {
@@ -133,15 +145,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     if (pending.activityType?.name !== 'runSparkJob' || !payload) continue;
     sparkLive = client.options.loadedDataConverter.payloadConverter.fromPayload<SparkLive>(payload);
   }
-  const status = description.status.name;
-  const failure = ENDED_WITHOUT_RESULT.has(status)
-    ? failureMessage(
-        await handle.result().then(
-          () => null,
-          (e: unknown) => e,
-        ),
-      )
-    : undefined;
+  const failure = await endedBecause();
   return { workflowId, status, progress, downloads, sparkLive, ...(failure ? { failure } : {}) };
 }
 

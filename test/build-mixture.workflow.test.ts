@@ -12,7 +12,13 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { CRAWLS_DONE_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE } from '../config/temporal';
 import type { Source } from '../core/commoncrawl-source';
 import { discoverStageDir, selectKeys } from '../core/discover';
-import { ENDED_WITHOUT_RESULT, queryProgress, runStatus, startBuildMixture } from '../cli/client';
+import {
+  ENDED_WITHOUT_RESULT,
+  NoWorkerAnswerError,
+  queryProgress,
+  runStatus,
+  startBuildMixture,
+} from '../cli/client';
 import { pauseRun } from '../cli/run-controls';
 import { mirrorUrl } from '../infra/services';
 import type { BuildMixtureResult } from '../workflows';
@@ -225,6 +231,21 @@ test('a terminated run is reported as ended without its result, with the reason'
   assert.equal(status.status, 'TERMINATED');
   assert.ok(ENDED_WITHOUT_RESULT.has(status.status));
   assert.match(status.failure ?? '', /stopped by the test/);
+});
+
+test('without a worker, the status of a run that ended still says why it ended', async () => {
+  // Regression: the progress query failed first, and the reason was never read.
+  const handle = await client.workflow.start('buildMixture', {
+    taskQueue: 'no-worker-polls-this',
+    workflowId: `no-worker-${Date.now()}`,
+    args: [demoInput({ name: 'wf-no-worker' })],
+  });
+  await handle.terminate('stopped with no worker');
+  await assert.rejects(runStatus(client, handle.workflowId), (error: unknown) => {
+    assert.ok(error instanceof NoWorkerAnswerError, String(error));
+    assert.match(error.message, /is TERMINATED \(stopped with no worker\), but no worker answers/);
+    return true;
+  });
 });
 
 test('a crawl without a paths list is reported and the others go on', async () => {
