@@ -101,6 +101,9 @@ function idleWatch(
   return { signal, touch, stop: () => clearTimeout(timer), timedOut: () => fired };
 }
 
+const noResponse = (where: string, idleMs: number | undefined): TransientSourceError =>
+  new TransientSourceError(`${where}: no response in ${idleMs} ms`, false, null, 'timeout');
+
 async function* watched(
   body: AsyncIterable<Uint8Array>,
   watch: { touch: () => void; stop: () => void; timedOut: () => boolean },
@@ -143,13 +146,7 @@ async function openHttp(
     response = await fetch(url, { headers, ...(watch.signal ? { signal: watch.signal } : {}) });
   } catch (error) {
     watch.stop();
-    if (watch.timedOut())
-      throw new TransientSourceError(
-        `${url}: no response in ${opts.idleTimeoutMs} ms`,
-        false,
-        null,
-        'timeout',
-      );
+    if (watch.timedOut()) throw noResponse(url, opts.idleTimeoutMs);
     if (opts.signal?.aborted) throw error;
     throw new TransientSourceError(`${url}: ${(error as Error).message}`, false);
   }
@@ -240,13 +237,7 @@ async function openS3(
   } catch (error) {
     watch.stop();
     if (opts.signal?.aborted) throw error;
-    if (watch.timedOut())
-      throw new TransientSourceError(
-        `${where}: no response in ${opts.idleTimeoutMs} ms`,
-        false,
-        null,
-        'timeout',
-      );
+    if (watch.timedOut()) throw noResponse(where, opts.idleTimeoutMs);
     const meta = error as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
     const status = meta.$metadata?.httpStatusCode ?? 0;
     if (status === 404 || status === 403) throw new PermanentSourceError(`S3 ${status} for ${where}`, status);

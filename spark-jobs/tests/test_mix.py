@@ -311,13 +311,17 @@ def test_affine_permutation_is_a_bijection() -> None:
         assert sorted((a * r + b) % size for r in range(size)) == list(range(size))
 
 
-def test_same_params_give_byte_identical_files(spark, corpus: dict, mixed: dict, tmp_path) -> None:
-    run_mix(spark, corpus, tmp_path / "b")
-    first = sorted((mixed["out"] / "data").iterdir())
-    second = sorted((tmp_path / "b" / "data").iterdir())
+def assert_same_files(first_out: Path, second_out: Path) -> None:
+    first = sorted((first_out / "data").iterdir())
+    second = sorted((second_out / "data").iterdir())
     assert [p.name for p in first] == [p.name for p in second]
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_same_params_give_byte_identical_files(spark, corpus: dict, mixed: dict, tmp_path) -> None:
+    run_mix(spark, corpus, tmp_path / "b")
+    assert_same_files(mixed["out"], tmp_path / "b")
     assert (mixed["out"] / "README.md").read_bytes() == (tmp_path / "b" / "README.md").read_bytes()
 
 
@@ -329,11 +333,7 @@ def test_offsets_summed_over_many_buckets_give_the_same_files(
     at 7 it is many, and every file must come out byte for byte the same."""
     monkeypatch.setattr(mix_pack, "DOCS_PER_BUCKET", 7)
     run_mix(spark, corpus, tmp_path / "buckets")
-    first = sorted((mixed["out"] / "data").iterdir())
-    second = sorted((tmp_path / "buckets" / "data").iterdir())
-    assert [p.name for p in first] == [p.name for p in second]
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes(), a.name
+    assert_same_files(mixed["out"], tmp_path / "buckets")
 
 
 def test_count_mode_measures_the_plan_inputs(spark, corpus: dict, tmp_path) -> None:
