@@ -203,7 +203,10 @@ export const configSchema = z.strictObject({
           'Training tokens (the paper’s 300B). A source with fewer tokens than its share is repeated: more epochs.',
         ),
       nCtx: positiveInt.default(2048),
-      endOfTextToken: z.number().int().nonnegative().default(50256),
+      endOfTextToken: z
+        .literal(50256)
+        .default(50256)
+        .describe('GPT-2’s end-of-text id, the separator after every document: the tokenizer has no other.'),
       onMissingSource: z
         .enum(['error', 'renormalise'])
         .default('error')

@@ -6,7 +6,7 @@
  * of rows by position; a sample of rows decodes (npm tiktoken) into text of the source documents
  * when split at 50256. A whole row count is an integer, so on a tiny output one row can weigh more
  * than 0.5 points: the tolerance adds `roundingRows` rows over the rows compared (negligible at
- * scale: one row of 14.6M at 300B tokens).
+ * scale: one row of 146.5 million at 300B tokens).
  *
  * The files are read through a MixReader, one at a time: on S3 each is a local copy that exists
  * only while DuckDB reads it. The total comes first from the Parquet footers (cheap range reads),

@@ -293,7 +293,11 @@ def _fill_metrics(metrics, stats, empties, sampled, written, ids, table, params,
             "epochs": rows / per_epoch,
             "rows_per_epoch_taken": taken,
             "tail_tokens_dropped": sum(tokens - per_epoch * n_ctx for r in taken if r == per_epoch),
-            "tokens_not_taken_in_last_epoch": (per_epoch - taken[-1]) * n_ctx,
+            # A partial last epoch leaves its untaken rows and its tail: every token of every
+            # epoch is then taken, a full epoch's tail, or not taken in the last epoch.
+            "tokens_not_taken_in_last_epoch": 0
+            if taken[-1] == per_epoch
+            else tokens - taken[-1] * n_ctx,
             "target_weight": spec.get("weight"),
             "achieved_weight": rows / total_rows,
             "paper": {k[6:]: spec.get(k) for k in ("paper_tokens", "paper_weight", "paper_epochs")},

@@ -121,6 +121,10 @@ def test_counts_add_up(mixed: dict, corpus: dict) -> None:
     assert m.dropped_by_reason.get("empty_text") == 1
     assert m.rows_kept + m.rows_dropped == n_docs
     assert m.extra["sources"]["webtext2"]["epochs"] == pytest.approx(2.5, abs=0.1)
+    for name, s in m.extra["sources"].items():  # regression: a partial epoch's tail went uncounted
+        epochs = len(s["rows_per_epoch_taken"])
+        left = s["tail_tokens_dropped"] + s["tokens_not_taken_in_last_epoch"]
+        assert epochs * s["tokens_per_epoch"] == s["tokens"] + left, name
 
 
 def decoded_documents(rows: list[dict]) -> list[str]:
