@@ -50,14 +50,14 @@ for s, (name, n_rows) in enumerate(targets.items()):
         r = k % per_epoch
         rows.append(((2 * k + 1) / (2 * n_rows), s, name, k // per_epoch, stream[r * n_ctx:(r + 1) * n_ctx]))
 rows.sort()
-def write(variant, rows):
+def write(variant, rows, positions=None):
     out = root / variant / "data"
     out.mkdir(parents=True)
     table = pa.table({
         "input_ids": pa.array([r[4] for r in rows], pa.list_(pa.int32())),
         "source": [r[2] for r in rows],
         "epoch": pa.array([r[3] for r in rows], pa.int32()),
-        "position": pa.array(range(len(rows)), pa.int64()),
+        "position": pa.array(positions or range(len(rows)), pa.int64()),
     })
     pq.write_table(table.slice(0, 100), out / "train-00000-of-00002.parquet")
     pq.write_table(table.slice(100), out / "train-00001-of-00002.parquet")
@@ -68,6 +68,7 @@ write("missing-source", [r for r in rows if r[2] != "books1"])
 write("skewed-prefix", sorted(rows, key=lambda r: (r[1], r[0])))
 foreign = enc.encode_ordinary("zebra quartz " * n_ctx)[:n_ctx]  # valid ids, text of no document
 write("foreign-text", [r[:4] + (foreign,) for r in rows])
+write("repeated-position", rows, [56 if i == 57 else i for i in range(len(rows))])
 # One file of one-row groups: its footer is longer than the first tail read of it.
 (root / "row-groups" / "data").mkdir(parents=True)
 table = pq.read_table(root / "good" / "data")
@@ -159,6 +160,7 @@ for (const [backend, root] of Object.entries(roots)) {
       ['missing-source', 'rows-per-source'],
       ['skewed-prefix', 'prefix-weights'],
       ['foreign-text', 'decode'],
+      ['repeated-position', 'positions'],
     ] as const) {
       void test(`${variant} fails the ${check} check, non-retryably named`, async () => {
         const report = await verify(root, variant);
@@ -167,6 +169,7 @@ for (const [backend, root] of Object.entries(roots)) {
         if (variant === 'skewed-prefix') assert.deepEqual(failed, ['prefix-weights']);
         if (variant === 'short-row') assert.deepEqual(failed, ['row-length']);
         if (variant === 'foreign-text') assert.deepEqual(failed, ['decode']);
+        if (variant === 'repeated-position') assert.deepEqual(failed, ['positions']);
         assert.throws(
           () => assertVerified(report),
           (e: unknown) =>

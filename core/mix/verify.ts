@@ -1,7 +1,8 @@
 /**
  * Verifies a mixture output with DuckDB, an engine independent of the Spark job that wrote it.
  *
- * Checks: every row has exactly nCtx ids, each in [0, 50256]; rows per source equal the plan;
+ * Checks: every row has exactly nCtx ids, each in [0, 50256]; the positions run from 0 to the
+ * last row once each; rows per source equal the plan;
  * achieved weights are within ±0.5 percentage points of the target, overall and over the first 10%
  * of rows by position; a sample of rows decodes (npm tiktoken) into text of the source documents
  * when split at 50256. A whole row count is an integer, so on a tiny output one row can weigh more
@@ -17,10 +18,11 @@ import { GPT2_EOT, gpt2Decode } from '../tokenizer';
 import type { OutputFile } from './manifest';
 
 export type MixCheck =
-  'row-length' | 'id-range' | 'rows-per-source' | 'weights' | 'prefix-weights' | 'decode';
+  'row-length' | 'id-range' | 'positions' | 'rows-per-source' | 'weights' | 'prefix-weights' | 'decode';
 export const MIX_CHECKS: readonly MixCheck[] = [
   'row-length',
   'id-range',
+  'positions',
   'rows-per-source',
   'weights',
   'prefix-weights',
@@ -129,6 +131,8 @@ interface DataScan {
   perSource: Map<string, { rows: number; prefix: number }>;
   sample: Record<string, unknown>[];
   files: OutputFile[];
+  /** Per file: its rows, distinct positions and their range (the `positions` check). */
+  spans: { file: string; rows: number; distinct: number; lo: number; hi: number }[];
 }
 
 export async function verifyMix(options: VerifyOptions): Promise<VerificationReport> {
@@ -160,6 +164,7 @@ export async function verifyMix(options: VerifyOptions): Promise<VerificationRep
     const checks: CheckResult[] = [
       result('row-length', scan.badLength, `rows without exactly ${nCtx} ids`),
       result('id-range', scan.badIds, `rows with an id outside [0, ${GPT2_EOT}] or null`),
+      positionsCheck(scan.spans, total),
       rowsCheck(targets, sources),
       weightCheck('weights', targets, sources, 'weight', tolerancePp + (100 * roundingRows) / total),
       weightCheck(
@@ -186,7 +191,15 @@ async function scanData(
   prefixRows: number,
   positions: readonly number[],
 ): Promise<DataScan> {
-  const scan: DataScan = { rows: 0, badLength: 0, badIds: 0, perSource: new Map(), sample: [], files: [] };
+  const scan: DataScan = {
+    rows: 0,
+    badLength: 0,
+    badIds: 0,
+    perSource: new Map(),
+    sample: [],
+    files: [],
+    spans: [],
+  };
   for (const file of files) {
     await options.reader.withLocalCopy(file, async (copy) => {
       const data = `read_parquet(${sql(copy.path)})`;
@@ -209,6 +222,15 @@ async function scanData(
         scan.badLength += Number(g.bad_len ?? 0);
         scan.badIds += Number(g.bad_ids ?? 0);
       }
+      const [span] = await rowsOf(
+        db,
+        `SELECT count(*) AS n, count(DISTINCT position) AS d, min(position) AS lo, max(position) AS hi
+         FROM ${data}`,
+      );
+      if (span && Number(span.n) > 0) {
+        const [rows, distinct, lo, hi] = [Number(span.n), Number(span.d), Number(span.lo), Number(span.hi)];
+        scan.spans.push({ file, rows, distinct, lo, hi });
+      }
       const held = positions.filter((p) =>
         groups.some((g) => g.lo !== null && Number(g.lo) <= p && p <= Number(g.hi)),
       );
@@ -225,6 +247,27 @@ async function scanData(
   }
   scan.sample.sort((a, b) => Number(a.position) - Number(b.position));
   return scan;
+}
+
+/**
+ * Every position from 0 to rows - 1 exactly once (the global order a trainer reads): each file's
+ * positions are distinct and consecutive, and the files' ranges follow one another from 0.
+ */
+function positionsCheck(spans: DataScan['spans'], total: number): CheckResult {
+  const wrong: string[] = [];
+  let next = 0;
+  for (const span of [...spans].sort((a, b) => a.lo - b.lo)) {
+    if (span.distinct !== span.rows) wrong.push(`${span.file}: ${span.rows - span.distinct} repeated`);
+    else if (span.hi - span.lo + 1 !== span.rows) wrong.push(`${span.file}: gaps in ${span.lo}..${span.hi}`);
+    else if (span.lo !== next) wrong.push(`${span.file} starts at ${span.lo}, not ${next}`);
+    next = span.hi + 1;
+  }
+  if (wrong.length === 0 && next !== total) wrong.push(`positions end at ${next - 1}, not ${total - 1}`);
+  return {
+    check: 'positions',
+    ok: wrong.length === 0,
+    detail: wrong.join('; ') || `0..${total - 1} once each`,
+  };
 }
 
 function result(check: MixCheck, bad: number, what: string): CheckResult {
