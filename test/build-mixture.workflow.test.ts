@@ -225,7 +225,8 @@ test('a terminated run is reported as ended without its result, with the reason'
     const { raw } = await handle.describe();
     return (raw.pendingActivities ?? []).length > 0 || Boolean(raw.pendingWorkflowTask);
   };
-  while (await busy()) await new Promise((resolve) => setTimeout(resolve, 100));
+  const deadline = Date.now() + 60_000; // a run that never idles fails below rather than hangs
+  while ((await busy()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   await handle.terminate('stopped by the test');
   const status = await runStatus(client, workflowId);
   assert.equal(status.status, 'TERMINATED');

@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
 import { RateGovernor } from '../core/download/rate-governor';
 import { sourceS3Client } from '../core/commoncrawl-source';
-import { batchKeys, downloadBatch } from '../core/download/batch';
+import { batchKeys, downloadBatch, type DownloadBatchInput } from '../core/download/batch';
 import { finalizeCrawlInventory, InventoryIncompleteError } from '../core/download/finalize';
 import {
   inventoryPartPath,
@@ -355,23 +355,33 @@ test(
   },
 );
 
-test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
-  const storageRoot = tempDir('dl-root');
+/** A storage root whose key list holds `keys`, and a batch 0 of them (up to 10 files, `parallelFiles` at once). */
+async function batchOver(
+  name: string,
+  keys: string[],
+  parallelFiles = 1,
+): Promise<{ storage: LocalStorage; input: DownloadBatchInput }> {
+  const storageRoot = tempDir(name);
   const storage = new LocalStorage(storageRoot);
-  const keys = [keyOf('big'), keyOf('small'), keyOf('corrupt'), keyOf('absent')];
   await storage.write('lists/keys.txt', keys.join('\n') + '\n');
   const input = {
     crawl,
     source: source(),
     storageRoot,
     keysPath: 'lists/keys.txt',
-    listId: 'test',
+    listId: name,
     batch: 0,
     batchSize: 10,
-    parallelFiles: 2,
+    parallelFiles,
     maxRequestsPerSecond: 1000,
     retry,
   };
+  return { storage, input };
+}
+
+test('a batch publishes whole files, records an inventory, and skips itself when committed', async () => {
+  const keys = [keyOf('big'), keyOf('small'), keyOf('corrupt'), keyOf('absent')];
+  const { storage, input } = await batchOver('dl-root', keys, 2);
   const beats: number[] = [];
   const result = await downloadBatch(input, { heartbeat: (d) => beats.push(d.completed.length) });
   assert.deepEqual(
@@ -385,7 +395,7 @@ test('a batch publishes whole files, records an inventory, and skips itself when
     [...keys].sort(),
   );
   for (const record of inventory.filter((r) => r.status === 'ok')) {
-    assert.deepEqual(readFileSync(path.join(storageRoot, record.rawPath!)), sources[record.key]);
+    assert.deepEqual(readFileSync(path.join(input.storageRoot, record.rawPath!)), sources[record.key]);
     assert.equal(record.sha256, sha(sources[record.key]!));
   }
   const corrupt = inventory.find((r) => r.key === keyOf('corrupt'));
@@ -394,7 +404,7 @@ test('a batch publishes whole files, records an inventory, and skips itself when
     /^raw\/CC-MAIN-2018-05\/_quarantine\//,
     'corrupt bytes are kept aside',
   );
-  assert.deepEqual(readFileSync(path.join(storageRoot, corrupt!.rawPath!)), sources[keyOf('corrupt')]);
+  assert.deepEqual(readFileSync(path.join(input.storageRoot, corrupt!.rawPath!)), sources[keyOf('corrupt')]);
   assert.equal(inventory.find((r) => r.key === keyOf('absent'))?.rawPath, null);
   assert.deepEqual(await storage.list('_staging/'), [], 'no partial files are left behind');
   const again = await downloadBatch(input);
@@ -408,22 +418,8 @@ test('a batch publishes whole files, records an inventory, and skips itself when
 
 test('a published file whose bytes no longer verify is downloaded again, not recorded', async () => {
   // Regression: a file found already published was recorded as ok whatever its verification said.
-  const storageRoot = tempDir('dl-republish');
-  const storage = new LocalStorage(storageRoot);
-  await storage.write('lists/keys.txt', `${keyOf('small')}\n`);
+  const { storage, input } = await batchOver('dl-republish', [keyOf('small')]);
   await storage.write(rawPathFor(crawl, keyOf('small')), 'not gzip: damaged on disk');
-  const input = {
-    crawl,
-    source: source(),
-    storageRoot,
-    keysPath: 'lists/keys.txt',
-    listId: 'republish',
-    batch: 0,
-    batchSize: 10,
-    parallelFiles: 1,
-    maxRequestsPerSecond: 1000,
-    retry,
-  };
   const result = await downloadBatch(input);
   assert.equal(result.ok, 1);
   const [record] = await readInventory(storage, result.inventoryPart);
@@ -435,22 +431,8 @@ test('a batch with a failing file stops its other files before it fails', async 
   // Regression: the batch used to reject at the first failure while its other files went on
   // downloading, into the partial files that the retried attempt resumes.
   mirror.setFaults({ bytesPerSecond: 300_000, keys: [keyOf('big')] });
-  const storageRoot = tempDir('dl-stop');
-  const storage = new LocalStorage(storageRoot);
   const outside = 'crawl-data/CC-MAIN-2099-01/segments/1/wet/outside.warc.wet.gz';
-  await storage.write('lists/keys.txt', `${keyOf('big')}\n${outside}\n`);
-  const input = {
-    crawl,
-    source: source(),
-    storageRoot,
-    keysPath: 'lists/keys.txt',
-    listId: 'stop',
-    batch: 0,
-    batchSize: 10,
-    parallelFiles: 2,
-    maxRequestsPerSecond: 1000,
-    retry,
-  };
+  const { storage, input } = await batchOver('dl-stop', [keyOf('big'), outside], 2);
   await assert.rejects(downloadBatch(input), UnsafePathError);
   const partial = path.join(storage.stagingDir(), 'download', rawPathFor(crawl, keyOf('big')));
   const onDisk = (): number => (existsSync(partial) ? statSync(partial).size : 0);
@@ -465,20 +447,7 @@ test('a batch heartbeats while its files back off, and a cancel cuts the wait sh
   // Regression: heartbeats came only with bytes or retries, so files backing off for longer
   // than the heartbeat timeout got their attempt timed out and run twice at once.
   mirror.setFaults({ rate503: 1, retryAfterSeconds: 30, keys: [keyOf('small')] });
-  const storageRoot = tempDir('dl-idle');
-  await new LocalStorage(storageRoot).write('lists/keys.txt', `${keyOf('small')}\n`);
-  const input = {
-    crawl,
-    source: source(),
-    storageRoot,
-    keysPath: 'lists/keys.txt',
-    listId: 'idle',
-    batch: 0,
-    batchSize: 10,
-    parallelFiles: 1,
-    maxRequestsPerSecond: 1000,
-    retry,
-  };
+  const { input } = await batchOver('dl-idle', [keyOf('small')]);
   const cancel = new AbortController();
   const beats: number[] = [];
   const started = Date.now();

@@ -203,17 +203,20 @@ async function scanData(
   for (const file of files) {
     await options.reader.withLocalCopy(file, async (copy) => {
       const data = `read_parquet(${sql(copy.path)})`;
-      const groups = await rowsOf(
+      // One pass: a row per source, and one for the whole file (`whole`), with its distinct positions.
+      const aggregates = await rowsOf(
         db,
-        `SELECT source, count(*) AS n, count(*) FILTER (WHERE position < ${prefixRows}) AS p,
+        `SELECT source, GROUPING(source) AS whole, count(*) AS n,
+           count(*) FILTER (WHERE position < ${prefixRows}) AS p, count(DISTINCT position) AS d,
            sum(bad_len) AS bad_len, sum(bad_ids) AS bad_ids, min(position) AS lo, max(position) AS hi
          FROM (SELECT source, position,
                  (len(input_ids) IS DISTINCT FROM ${options.nCtx})::INT AS bad_len,
                  (list_count(input_ids) <> len(input_ids) OR list_min(input_ids) < 0
                   OR list_max(input_ids) > ${GPT2_EOT})::INT AS bad_ids
                FROM ${data})
-         GROUP BY source`,
+         GROUP BY GROUPING SETS ((source), ())`,
       );
+      const groups = aggregates.filter((g) => Number(g.whole) === 0);
       for (const g of groups) {
         const name = String(g.source);
         const seen = scan.perSource.get(name) ?? { rows: 0, prefix: 0 };
@@ -222,11 +225,7 @@ async function scanData(
         scan.badLength += Number(g.bad_len ?? 0);
         scan.badIds += Number(g.bad_ids ?? 0);
       }
-      const [span] = await rowsOf(
-        db,
-        `SELECT count(*) AS n, count(DISTINCT position) AS d, min(position) AS lo, max(position) AS hi
-         FROM ${data}`,
-      );
+      const span = aggregates.find((g) => Number(g.whole) === 1);
       if (span && Number(span.n) > 0) {
         const [rows, distinct, lo, hi] = [Number(span.n), Number(span.d), Number(span.lo), Number(span.hi)];
         scan.spans.push({ file, rows, distinct, lo, hi });

@@ -259,7 +259,8 @@ export async function runSparkJob(input: SparkJobInput, hooks: SparkJobHooks = {
     throw new SparkJobFailedError(`${input.stage}: another attempt holds ${stageDir}/${SUCCESS_MARKER}`);
   }
   await removeAbandonedAttempts(storage, stageDir, commit.output);
-  await storage.removeTree(`${attemptDir}/${CHECKPOINTS}`); // only a cluster writes any
+  // Only a cluster job checkpoints there (launchSettings); a local one pays no listing for it.
+  if (!isLocalMaster(input.spark.master)) await storage.removeTree(`${attemptDir}/${CHECKPOINTS}`);
   return {
     stageDir,
     output: commit.output,
