@@ -171,7 +171,7 @@ def read_documents(
     if not present:
         return spark.createDataFrame([], StructType(fields))
     try:
-        df = spark.read.parquet(*present)
+        df = spark.read.parquet(*map(fs.literal, present))
     except AnalysisException as error:
         reason = (error.getMessage() or str(error)).strip().splitlines()[0]
         raise BadInput(f"{what}: cannot read {', '.join(outputs)}: {reason}") from error
@@ -199,7 +199,7 @@ def read_excluded(spark: SparkSession, output: str) -> DataFrame:
     ]
     if not present:
         return spark.createDataFrame([], EXCLUDED)
-    return spark.read.schema(EXCLUDED).parquet(*present).select(*EXCLUDED.names)
+    return spark.read.schema(EXCLUDED).parquet(*map(fs.literal, present)).select(*EXCLUDED.names)
 
 
 _EXTRA_FIELDS = {"score": StructField("score", DoubleType(), True)}

@@ -76,7 +76,7 @@ def inventory_files(spark: SparkSession, inventories: Sequence[str]) -> list[str
     wanted = "status = 'ok' OR (status = 'quarantined' AND raw_path IS NOT NULL)"
     files = []
     for root, paths in by_root.items():
-        listed = spark.read.parquet(*paths).filter(wanted).select("raw_path")
+        listed = spark.read.parquet(*map(fs.literal, paths)).filter(wanted).select("raw_path")
         rows = listed.collect()  # bounded: one short path per WET file (< ~100k per crawl)
         files += [fs.join(root, r.raw_path) for r in rows]
     return files
@@ -93,7 +93,7 @@ def list_wet_files(spark: SparkSession, inputs: Sequence[str]) -> list[str]:
             inventories.append(given)
             continue
         try:
-            found.update(path for path, _ in fs.list_files(spark, [given], WET_SUFFIXES))
+            found.update(f.path for f in fs.list_files(spark, [given], WET_SUFFIXES))
         except FileNotFoundError as error:
             raise BadInput(f"input not found: {given}") from error
     if inventories:
@@ -208,7 +208,7 @@ def _body(spark, args, params: ExtractParams, metrics) -> None:
 def read_wet_files(spark: SparkSession, files: list[str]) -> DataFrame:
     """binaryFile rows (`path`, `content`, ...) of `files`; BadInput naming one that is missing."""
     try:
-        return spark.read.format("binaryFile").load(files)
+        return spark.read.format("binaryFile").load([fs.literal(f) for f in files])
     except AnalysisException as error:
         if error.getCondition() != "PATH_NOT_FOUND":
             raise

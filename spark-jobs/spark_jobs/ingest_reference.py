@@ -55,8 +55,8 @@ class IngestParams:
 
 def list_files(
     spark: SparkSession, inputs: Sequence[str], suffixes: tuple[str, ...]
-) -> list[tuple[str, str]]:
-    """Sorted (path, name relative to its input) of every matching file; BadInput if none."""
+) -> list[fs.ListedFile]:
+    """Every matching file, sorted by path; BadInput if none."""
     try:
         found = fs.list_files(spark, inputs, suffixes)
     except FileNotFoundError as error:
@@ -160,17 +160,22 @@ def _jsonl_records(
 
 
 def parquet_rows(
-    spark: SparkSession, files: list[tuple[str, str]], params: IngestParams
+    spark: SparkSession, files: list[fs.ListedFile], params: IngestParams
 ) -> DataFrame:
     """ROWS of Parquet inputs (`list_files`), computed in Spark. A row without an id is named by
     its file's path below the input and its index: the file's name alone is not unique
     (`train/part-0.parquet` and `validation/part-0.parquet`)."""
-    df = spark.read.parquet(*[path for path, _ in files])
+    df = spark.read.parquet(*[fs.literal(f.path) for f in files])
     if params.text_field not in df.columns:
-        raise BadInput(f"no {params.text_field!r} column in {files[0][0]} (columns: {df.columns})")
-    names = spark.createDataFrame(files, "_path string, _name string")
+        raise BadInput(
+            f"no {params.text_field!r} column in {files[0].path} (columns: {df.columns})"
+        )
+    # Joined on the file's URI: `_metadata.file_path` is percent-encoded (a space is `%20`).
+    names = spark.createDataFrame(
+        [(f.uri, f.path, f.relative) for f in files], "_uri string, _path string, _name string"
+    )
     df = df.select("*", "_metadata").join(
-        F.broadcast(names), F.col("_metadata.file_path") == F.col("_path"), "left"
+        F.broadcast(names), F.col("_metadata.file_path") == F.col("_uri"), "left"
     )
     unlisted = F.concat(F.lit("ingest_reference: a file it did not list: "), "_metadata.file_path")
     name = F.coalesce(F.col("_name"), F.raise_error(unlisted))
@@ -185,7 +190,7 @@ def parquet_rows(
         F.when(empty, "dropped").otherwise("doc").alias("kind"),
         doc_id_column(params.dataset, identity).alias("doc_id"),
         F.when(cut, F.substring(text, 1, limit or 1)).otherwise(text).alias("text"),
-        F.col("_metadata.file_path").alias("source_file"),
+        F.col("_path").alias("source_file"),
         F.col("_metadata.row_index").alias("record_offset"),
         F.when(empty, "empty").alias("reason"),
         F.col("_metadata.file_size").alias("size"),
@@ -231,10 +236,12 @@ def _body(spark: SparkSession, args, params: IngestParams, metrics) -> None:
     if params.format == "parquet":
         rows = parquet_rows(spark, files, params)
     else:
-        names = spark.createDataFrame(files, "path string, name string")
+        names = spark.createDataFrame(
+            [(f.path, f.relative) for f in files], "path string, name string"
+        )
         # One whole file per Arrow batch (a book or a jsonl shard); files over 2 GiB must be split.
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1")
-        raw = spark.read.format("binaryFile").load([p for p, _ in files])
+        raw = spark.read.format("binaryFile").load([fs.literal(f.path) for f in files])
         raw = raw.join(names.hint("broadcast"), "path").select("path", "name", "content")
         schema = to_arrow_schema(ROWS)
         rows = raw.mapInArrow(lambda batches: read_batches(batches, params, schema), ROWS)

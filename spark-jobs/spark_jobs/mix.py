@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import blob_files, mix_card, mix_files, mix_order, mix_pack
 from spark_jobs.documents import read_documents
-from spark_jobs.fs import write_text
+from spark_jobs.fs import literal, write_text
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
 from spark_jobs.tokenizer import default_rank_path
 
@@ -252,7 +252,7 @@ def _write(output: str, parts: DataFrame, n_ctx: int, total: int, per_file: int)
 
 def _read_back(spark: SparkSession, output: str) -> list[dict]:
     """Per (source, epoch) of the written files: rows and positions (never the ids)."""
-    df = spark.read.parquet(f"{output}/data").select("source", "epoch", "position")
+    df = spark.read.parquet(literal(f"{output}/data")).select("source", "epoch", "position")
     return [
         r.asDict()
         for r in df.groupBy("source", "epoch")

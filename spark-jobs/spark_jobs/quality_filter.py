@@ -37,6 +37,7 @@ from spark_jobs.documents import (
     write_by_kind,
 )
 from spark_jobs.features import is_empty
+from spark_jobs.fs import literal
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
 from spark_jobs.seeded import uniform, uniform_col
 
@@ -194,7 +195,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: FilterParams, me
     )
     # One pass: kept documents (with `score`) under kind=doc, the rest with `reason` beside them.
     write_by_kind(decided, args.output)
-    written = spark.read.parquet(args.output)
+    written = spark.read.parquet(literal(args.output))
     summarise(written, params.alpha, metrics)
     kept = written.where(F.col("kind") == DOC_KIND).select(*DOCUMENTS.names, "score")
     digest = kept.agg(content_digest(kept)).first()[0]  # bounded: one row

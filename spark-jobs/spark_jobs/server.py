@@ -9,7 +9,9 @@ from the command line (`run_job`, same argv, same outputs and metrics), in a chi
 the server's (own SQL conf, shared JVM), under a Spark job group so it can be watched and
 cancelled alone.
 
-    GET  /health                 {"code_version", "pid", "master", "jobs_running"}
+    GET  /health                 {"code_version", "pid", "master", "cores", "driver_memory",
+                                  "jobs_running"}: a run that asks for more cores or memory
+                                  than the server has goes through spark-submit instead
     POST /jobs                   {"id", "job", "argv", "owner", "hadoop_conf"} -> 202; runs in
                                  its own thread (hadoop_conf: per-bucket S3A settings only)
     GET  /jobs/<id>              {"state": running|succeeded|failed|cancelled, "exit_code",
@@ -158,6 +160,8 @@ class JobServer:
             "code_version": self.version,
             "pid": os.getpid(),
             "master": self.spark.sparkContext.master,
+            "cores": self.spark.sparkContext.defaultParallelism,
+            "driver_memory": self.spark.sparkContext.getConf().get("spark.driver.memory", "1g"),
             "jobs_running": sum(1 for r in self.runs.values() if r.state == "running"),
         }
 

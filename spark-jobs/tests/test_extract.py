@@ -311,3 +311,50 @@ def test_ingest_reference_parquet_and_bad_lines(spark: SparkSession, tmp_path: P
     assert code == 0
     assert metrics["extra"]["problems"] == {"truncated_gzip": 1, "corrupt_gzip": 1}
     assert 0 < metrics["rows_kept"] < 2000
+
+
+# Each is read by Spark unless handled: `%20`/`%25` in a listing's URIs, `[`/`{` as a pattern.
+ODD_NAME = "my books [1] {x} 100% +"
+
+
+def test_files_with_spaces_percent_and_pattern_characters_in_their_path_are_read(
+    spark: SparkSession, mini_crawl: Path, tmp_path: Path
+) -> None:
+    # Against the code before: the listing gave `a%20b` for `a b` (input not found); once decoded,
+    # `[1]` and `{x}` were patterns matching no file; a Parquet row's name needs its URI to join.
+    odd = tmp_path / ODD_NAME
+    wet_dir = odd / "crawl-data" / "CC-MAIN-2019-04"
+    wet_dir.mkdir(parents=True)
+    wet = next(  # one with an excluded row, which names its file
+        p
+        for p in sorted((mini_crawl / "crawl-data").rglob("*.warc.wet.gz"))
+        if any(
+            r[0] == "dropped"
+            for r in extract.extract_file("", p.read_bytes(), extract.ExtractParams())
+        )
+    )
+    (wet_dir / f"{ODD_NAME}.warc.wet.gz").write_bytes(wet.read_bytes())
+    code, metrics = run(extract.main, tmp_path / "wet", [odd])
+    assert code == 0
+    assert metrics["extra"]["files_read"] == 1
+    assert metrics["rows_kept"] > 0
+    excluded = read_excluded(spark, str(tmp_path / "wet" / "out")).select("source_file")
+    sources = {r[0] for r in excluded.collect()}
+    assert sources == {f"file:{wet_dir}/{ODD_NAME}.warc.wet.gz"}
+
+    (odd / "text").mkdir()
+    (odd / "text" / f"{ODD_NAME}.txt").write_text("a book")
+    (odd / "lines").mkdir()
+    (odd / "lines" / f"{ODD_NAME}.jsonl").write_text('{"id": "j", "text": "a line"}\n')
+    (odd / "table").mkdir()
+    pq.write_table(pa.table({"text": ["a row"]}), odd / "table" / f"{ODD_NAME}.parquet")
+    for form, folder, text, name in [
+        ("text", "text", "a book", f"{ODD_NAME}.txt"),
+        ("jsonl", "lines", "a line", "j"),
+        ("parquet", "table", "a row", f"{ODD_NAME}.parquet:0"),
+    ]:
+        params = {"dataset": "books1", "format": form}
+        code, _ = run(ingest_reference.main, tmp_path / form, [odd / folder], params)
+        assert code == 0, form
+        docs = read_documents(spark, [str(tmp_path / form / "out")], form).collect()
+        assert [(r["doc_id"], r["text"]) for r in docs] == [(make_doc_id("books1", name), text)]
