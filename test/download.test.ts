@@ -12,7 +12,14 @@ import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { downloadFile, verifyGzip, type FileOutcome, type RetryPolicy } from '../core/download/download-file';
+import {
+  backoffMs,
+  downloadFile,
+  verifyGzip,
+  type FileOutcome,
+  type RetryPolicy,
+} from '../core/download/download-file';
+import { retryAfterMs } from '../core/download/source-reader';
 import { RateGovernor } from '../core/download/rate-governor';
 import { sourceS3Client } from '../core/commoncrawl-source';
 import { batchKeys, downloadBatch, type DownloadBatchInput } from '../core/download/batch';
@@ -218,6 +225,23 @@ test('the governor halves on throttling, recovers while requests succeed, and pa
   now += 100_000;
   await governor.acquire();
   assert.equal(governor.currentRate, 10, 'back to the ceiling, never above');
+});
+
+test('a request waiting for the governor gives up as soon as its batch is cancelled', async () => {
+  const governor = new RateGovernor(0.1, { ceiling: 0.1 }); // one request per 10 s, real clock
+  await governor.acquire(); // the burst
+  const cancel = new AbortController();
+  const started = Date.now();
+  setTimeout(() => cancel.abort(new Error('batch cancelled')), 50);
+  // Before: the wait ran its full 10 s, whatever the batch did.
+  await assert.rejects(governor.acquire(cancel.signal), /batch cancelled/);
+  const waited = Date.now() - started;
+  assert.ok(waited < 2000, `gave up after ${waited} ms, not the 10 s wait`);
+  await assert.rejects(
+    governor.acquire(cancel.signal),
+    /batch cancelled/,
+    'an aborted batch waits for nothing',
+  );
 });
 
 test('governors share a throttle through storage, and none is held down by its own old record', async () => {
@@ -451,11 +475,15 @@ test('a batch heartbeats while its files back off, and a cancel cuts the wait sh
   const cancel = new AbortController();
   const beats: number[] = [];
   const started = Date.now();
-  const running = downloadBatch(input, {
-    heartbeat: () => beats.push(Date.now() - started),
-    signal: cancel.signal,
-    idleHeartbeatMs: 50,
-  });
+  // A longest backoff of a minute: the server's 30 s is honoured.
+  const running = downloadBatch(
+    { ...input, retry: { ...retry, maxDelayMs: 60_000 } },
+    {
+      heartbeat: () => beats.push(Date.now() - started),
+      signal: cancel.signal,
+      idleHeartbeatMs: 50,
+    },
+  );
   await new Promise((resolve) => setTimeout(resolve, 600));
   cancel.abort();
   await assert.rejects(running, { name: 'AbortError' });
@@ -524,4 +552,21 @@ test('finalizing merges every batch part, heartbeats as it reads, and refuses a 
     finalizeCrawlInventory({ ...input, expectedFiles: 7 }),
     /has 6 files, discover chose 7/,
   );
+});
+
+test("a server's Retry-After is read in both forms and honoured only up to the longest backoff", () => {
+  const now = Date.parse('2026-11-30T12:00:00Z');
+  assert.equal(retryAfterMs('120', now), 120_000);
+  assert.equal(retryAfterMs('Mon, 30 Nov 2026 12:00:30 GMT', now), 30_000, 'an HTTP date');
+  assert.equal(retryAfterMs('Mon, 30 Nov 2026 11:00:00 GMT', now), 0, 'a date already past');
+  for (const unreadable of [null, '', 'soon', '-5', '1.5']) assert.equal(retryAfterMs(unreadable, now), null);
+  const policy: RetryPolicy = {
+    maxTransientAttempts: 3,
+    maxCorruptAttempts: 1,
+    baseDelayMs: 10,
+    maxDelayMs: 60_000,
+  };
+  // Before: a day's Retry-After held the file (and its batch) for a day.
+  assert.equal(backoffMs(1, policy, 86_400_000), 60_000);
+  assert.equal(backoffMs(1, policy, 30_000), 30_000, "a shorter wait is the server's");
 });

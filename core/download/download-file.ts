@@ -97,10 +97,14 @@ function sameObject(a: ObjectValidators, b: ObjectValidators): boolean {
   return a.length === b.length && a.etag === b.etag && a.lastModified === b.lastModified;
 }
 
-/** Full jitter: a uniform delay up to the exponential cap, unless the server said when. */
+/**
+ * Full jitter: a uniform delay up to the exponential cap, unless the server said when. The
+ * server's wait is honoured up to `maxDelayMs`: a `Retry-After` of a day would otherwise hold the
+ * file, and its batch, for a day.
+ */
 export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs: number | null): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return Math.max(retryAfterMs ?? 0, Math.random() * cap);
+  return Math.max(Math.min(retryAfterMs ?? 0, policy.maxDelayMs), Math.random() * cap);
 }
 
 const WRITE_BATCH_BYTES = 256 * 1024;
@@ -163,8 +167,7 @@ export async function downloadFile(input: DownloadFileInput): Promise<FileOutcom
       }
       try {
         if (!meta || start < meta.length) {
-          input.signal?.throwIfAborted();
-          await input.governor.acquire();
+          await input.governor.acquire(input.signal);
           const response = await openObject(input.source, input.key, {
             start,
             ifRange: meta?.etag ?? meta?.lastModified ?? null,

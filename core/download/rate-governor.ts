@@ -13,6 +13,7 @@
  *   Each throttle is adopted once: governors never hold each other down with old records.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Storage } from '../storage';
 
 export const SHARED_RATE_DIR = '_control/download-rate';
@@ -31,7 +32,8 @@ export interface GovernorOptions {
   /** Requests per second added per second of success. */
   recoveryPerSecond?: number;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Rejects when `signal` aborts (the default does). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   shared?: Storage;
 }
 
@@ -60,7 +62,7 @@ export class RateGovernor {
   private readonly floor: number;
   private readonly recovery: number;
   private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(
     private ceiling: number,
@@ -70,7 +72,7 @@ export class RateGovernor {
     this.floor = opts.floor ?? Math.min(0.2, ceiling);
     this.recovery = opts.recoveryPerSecond ?? Math.max(0.05, ceiling / 30);
     this.now = opts.now ?? Date.now;
-    this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = opts.sleep ?? ((ms, signal) => delay(ms, undefined, signal ? { signal } : {}));
     this.lastRefill = this.now();
   }
 
@@ -108,9 +110,13 @@ export class RateGovernor {
     this.tokens = Math.min(Math.max(1, share), this.tokens + share * elapsed);
   }
 
-  /** Waits for permission to send one request. */
-  async acquire(): Promise<void> {
+  /**
+   * Waits for permission to send one request; rejects when `signal` aborts. At a throttled rate
+   * many lanes queue here, each for many seconds: a cancelled batch must not wait its turn.
+   */
+  async acquire(signal?: AbortSignal): Promise<void> {
     for (;;) {
+      signal?.throwIfAborted();
       await this.syncShared();
       this.refill();
       if (this.tokens >= 1) {
@@ -119,7 +125,10 @@ export class RateGovernor {
       }
       // Never sleep past the next sync, so a new governor or a throttle elsewhere is heard.
       const wait = Math.ceil(((1 - this.tokens) / this.shareRate) * 1000);
-      await this.sleep(this.opts.shared ? Math.min(wait, SYNC_EVERY_MS) : wait);
+      await this.sleep(this.opts.shared ? Math.min(wait, SYNC_EVERY_MS) : wait, signal).catch((error) => {
+        signal?.throwIfAborted(); // the batch's own reason, not the timer's AbortError
+        throw error;
+      });
     }
   }
 

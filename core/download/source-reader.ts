@@ -54,9 +54,12 @@ function parseContentRange(header: string | null): { start: number; total: numbe
   return match ? { start: Number(match[1]), total: Number(match[2]) } : null;
 }
 
-function retryAfterMs(header: string | null | undefined): number | null {
-  const seconds = Number(header);
-  return header && Number.isFinite(seconds) ? seconds * 1000 : null;
+/** A `Retry-After` header's wait: delay-seconds or an HTTP date (RFC 9110, 10.2.3); null if neither. */
+export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | null {
+  const value = header?.trim() ?? '';
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isFinite(at) ? Math.max(0, at - now) : null;
 }
 
 export interface OpenOptions {
