@@ -1,5 +1,11 @@
 /** Starting and watching buildMixture runs from the outside (CLI, demo, tests). */
-import { Client, Connection, isGrpcServiceError, WorkflowIdConflictPolicy } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  isGrpcServiceError,
+  WorkflowIdConflictPolicy,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { parseConfig, type Config } from '../config/schema';
 import {
   buildMixtureWorkflowId,
@@ -27,22 +33,35 @@ export function runWorkflowId(config: Config): string {
 
 /**
  * Validates locally first (the same schema the workflow applies), then starts buildMixture.
- * The id derives from the config, so starting the same config twice attaches to the running one.
+ * The id derives from the config, so starting the same config twice attaches to the running one:
+ * `attached` says so (the run already running is the one returned).
  */
 export async function startBuildMixture(
   client: Client,
   input: unknown,
-): Promise<{ workflowId: string; config: Config }> {
+): Promise<{ workflowId: string; config: Config; attached: boolean }> {
   const config = parseConfig(input);
   const workflowId = runWorkflowId(config);
-  await client.workflow.start('buildMixture', {
+  const running = await runningExecution(client, workflowId);
+  const handle = await client.workflow.start('buildMixture', {
     taskQueue: TASK_QUEUE,
     workflowId,
     args: [config],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     typedSearchAttributes: [{ key: RUN_SEARCH_ATTRIBUTE, value: config.name }],
   });
-  return { workflowId, config };
+  return { workflowId, config, attached: running !== null && handle.firstExecutionRunId === running };
+}
+
+/** The run id of `workflowId`'s execution if one is running, else null. */
+async function runningExecution(client: Client, workflowId: string): Promise<string | null> {
+  try {
+    const description = await client.workflow.getHandle(workflowId).describe();
+    return description.status.name === 'RUNNING' ? description.runId : null;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return null;
+    throw error;
+  }
 }
 
 export async function queryProgress(client: Client, workflowId: string): Promise<BuildMixtureProgress> {

@@ -54,8 +54,9 @@ export async function runDemo({ json }: { json: boolean }): Promise<number> {
   const input = { ...config, source: { kind: 'http' as const, baseUrl: mirrorUrl(settings) } };
   t = Date.now();
   const client = await connectClient(temporalAddress(settings));
-  const { workflowId } = await startBuildMixture(client, input);
-  say(`buildMixture started: ${workflowId} (watch it at http://${settings.host}:${settings.temporalUiPort})`);
+  const { workflowId, attached } = await startBuildMixture(client, input);
+  const begun = attached ? 'already running, attached to' : 'started:';
+  say(`buildMixture ${begun} ${workflowId} (watch it at http://${settings.host}:${settings.temporalUiPort})`);
   let last = '';
   const result = await waitForResult(client, workflowId, (progress) => {
     const text = renderProgress(progress).split('\n').slice(0, 3).join(' ').replace(/\s+/g, ' ');

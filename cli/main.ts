@@ -249,12 +249,13 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       if (!values.config) throw new UsageError('run needs --config FILE');
       const client = await connectClient(temporalAddressFrom(values));
-      const { workflowId } = await startBuildMixture(client, readJsonFile(values.config));
+      const { workflowId, attached } = await startBuildMixture(client, readJsonFile(values.config));
+      const begun = attached ? `attached to ${workflowId}, already running` : `started ${workflowId}`;
       if (!values.wait) {
-        print(values, { runId: workflowId }, `started ${workflowId}`);
+        print(values, { runId: workflowId, attached }, begun);
         return 0;
       }
-      if (!values.json) console.log(`started ${workflowId}`);
+      if (!values.json) console.log(begun);
       const result = await waitForResult(
         client,
         workflowId,

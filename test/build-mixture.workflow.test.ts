@@ -217,7 +217,11 @@ test('an invalid config fails at once, non-retryably, naming every bad field', a
 test('a terminated run is reported as ended without its result, with the reason', async () => {
   // Regression: only FAILED counted, so `ccmix status` exited 0 and gave no reason for a run that
   // was terminated, cancelled or timed out.
-  const { workflowId } = await startBuildMixture(client, demoInput({ name: 'wf-terminated' }));
+  const { workflowId, attached } = await startBuildMixture(client, demoInput({ name: 'wf-terminated' }));
+  assert.equal(attached, false);
+  // The same config again joins the running run, and says so (before: "started" either way).
+  const again = await startBuildMixture(client, demoInput({ name: 'wf-terminated' }));
+  assert.deepEqual([again.workflowId, again.attached], [workflowId, true]);
   await pauseRun(client, workflowId);
   // Terminated while idle: a task that completes after its run is gone logs noise.
   const handle = client.workflow.getHandle(workflowId);
