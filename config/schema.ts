@@ -263,7 +263,7 @@ export const configSchema = z.strictObject({
         .enum(['auto', 'never'])
         .default('auto')
         .describe(
-          'auto: a local master runs jobs on the job server that `ccmix services up` starts (one JVM for every stage) when it runs the same code and spark.conf is empty (the server cannot take a run’s own settings); never: always spark-submit.',
+          'auto: a local master runs jobs on the job server that `ccmix services up` starts (one JVM for every stage) when it runs the same code, has at least the run’s cores and driverMemory, and spark.conf is empty (the server cannot take a run’s own settings); otherwise, and with never, spark-submit.',
         ),
       maxConcurrentJobs: positiveInt
         .default(2)

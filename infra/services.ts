@@ -19,6 +19,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { parseConfig } from '../config/schema';
 import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal';
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
@@ -45,6 +46,8 @@ export interface ServicesSettings {
   stateDir: string;
 }
 
+const CONFIG_SPARK_DEFAULTS = parseConfig({}).spark;
+
 export const DEFAULT_SETTINGS: ServicesSettings = {
   host: '127.0.0.1',
   temporalPort: 7233,
@@ -52,8 +55,9 @@ export const DEFAULT_SETTINGS: ServicesSettings = {
   mirrorPort: 8780,
   s3Port: 5055,
   sparkServerPort: 8790,
-  sparkMaster: 'local[2]',
-  sparkDriverMemory: '2g',
+  // The config's own defaults: a run that keeps them fits the job server (see jobServerShortfall).
+  sparkMaster: CONFIG_SPARK_DEFAULTS.master,
+  sparkDriverMemory: CONFIG_SPARK_DEFAULTS.driverMemory,
   mirrorRoot: path.join(CCMIX_HOME, 'mini-crawl'),
   stateDir: path.join(CCMIX_HOME, 'services'),
 };

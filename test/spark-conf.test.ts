@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../config/schema';
-import { CCMIX_JAR, S3_COMMIT_CONF, launchSettings, localCores, s3CommitConf } from '../core/spark/conf';
+import {
+  CCMIX_JAR,
+  S3_COMMIT_CONF,
+  jobServerShortfall,
+  launchSettings,
+  localCores,
+  memoryBytes,
+  s3CommitConf,
+} from '../core/spark/conf';
 
 const sparkWith = (spark: Record<string, unknown>) => parseConfig({ spark }).spark;
 
@@ -65,4 +73,32 @@ void test('the commit settings come only with the jar that holds their classes',
   assert.deepEqual(s3CommitConf(['/jars/hadoop-aws-3.5.0.jar', '/jars/spark-hadoop-cloud_2.13-4.1.1.jar']), {
     ...S3_COMMIT_CONF,
   });
+});
+
+void test('the job server takes a run only if it has the cores and memory the run asks for', () => {
+  // Before: any local run went to the server, and a run's local[8] or 16g were silently ignored.
+  assert.equal(memoryBytes('4g'), memoryBytes('4096m'));
+  assert.equal(memoryBytes('2G'), 2 * 1024 ** 3);
+  assert.equal(memoryBytes('512'), 512 * 1024 ** 2, 'a bare number is MiB, as Spark reads it');
+  assert.throws(() => memoryBytes('lots'), /not a memory size/);
+  const server = { cores: 2, driver_memory: '4g' };
+  assert.equal(jobServerShortfall({ master: 'local[2]', driverMemory: '1g' }, server), null, 'less is fine');
+  assert.equal(jobServerShortfall({ master: 'local[1]', driverMemory: '4096m' }, server), null);
+  assert.equal(
+    jobServerShortfall({ master: 'local[3]', driverMemory: '1g' }, server),
+    'the job server has 2 cores and 4g; this run asks for 3 (local[3]) and 1g',
+  );
+  assert.match(
+    jobServerShortfall({ master: 'local[2]', driverMemory: '5g' }, server) ?? '',
+    /asks for 2 .* and 5g$/,
+  );
+  const defaults = parseConfig({}).spark;
+  assert.equal(
+    jobServerShortfall(defaults, {
+      cores: localCores(defaults.master),
+      driver_memory: defaults.driverMemory,
+    }),
+    null,
+    "a run with the config's defaults fits a server started with them (`services up`)",
+  );
 });

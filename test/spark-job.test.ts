@@ -12,6 +12,7 @@ import { before, describe, test } from 'node:test';
 import { stopOrphanedSparkJobs } from '../cli/worker';
 import { parseConfig, type Config } from '../config/schema';
 import { generateMiniCrawl } from '../core/minicrawl';
+import { jobServerHealth } from '../core/spark/launch';
 import { taggedProcesses } from '../core/spark/orphans';
 import { sparkStageDir } from '../core/spark/signature';
 import { sparkJobsCodeVersion } from '../core/spark/code';
@@ -174,6 +175,25 @@ for (const mode of modes) {
     });
   });
 }
+
+test(
+  'a run that asks for more cores than the job server has runs in a JVM of its own, saying why',
+  { skip: jobServer ? false : `${JOB_SERVER_ENV} is not set (the test command starts a job server)` },
+  async () => {
+    // Regression: every local run went to the server, whose cores and memory were fixed when it
+    // started: a run's own `local[N]` and driverMemory were silently ignored.
+    const health = await jobServerHealth(jobServer ?? '');
+    assert.ok(health, 'the job server answers');
+    const master = `local[${health.cores + 1}]`;
+    const input = extractInput({ ...baseSpark, master }, { stage: 'extract-more-cores' });
+    const result = await runSparkJob(input, { pollMs: 300 });
+    assert.match(
+      result.ranOn ?? '',
+      new RegExp(`^spark-submit.*the job server has ${health.cores} cores .* asks for ${health.cores + 1} `),
+    );
+    assert.ok(result.metrics.rows_in > 0);
+  },
+);
 
 test('a cancel that comes before the job is launched launches nothing', async () => {
   // Regression: the abort listener was added after the launch, so an earlier cancel (while the

@@ -31,6 +31,31 @@ export function localCores(master: string): number {
   return master === 'local' ? 1 : availableParallelism();
 }
 
+/** Bytes of a JVM memory setting (`4g`, `512m`, `2G`); a bare number is MiB, as Spark reads it. */
+export function memoryBytes(setting: string): number {
+  const match = /^(\d+)([kmgt])?b?$/i.exec(setting.trim());
+  if (!match) throw new Error(`not a memory size: ${setting}`);
+  const power = { k: 1, m: 2, g: 3, t: 4 }[(match[2] ?? 'm').toLowerCase() as 'k' | 'm' | 'g' | 't'];
+  return Number(match[1]) * 1024 ** power;
+}
+
+/**
+ * Why the job server cannot take a run (it has fewer cores or less memory than the run asks
+ * for), or null when it can: its JVM was started once, with its own, and a run's would be ignored.
+ */
+export function jobServerShortfall(
+  run: Pick<Config['spark'], 'master' | 'driverMemory'>,
+  server: { cores: number; driver_memory: string },
+): string | null {
+  const cores = localCores(run.master);
+  if (cores <= server.cores && memoryBytes(run.driverMemory) <= memoryBytes(server.driver_memory))
+    return null;
+  return (
+    `the job server has ${server.cores} cores and ${server.driver_memory}; ` +
+    `this run asks for ${cores} (${run.master}) and ${run.driverMemory}`
+  );
+}
+
 export interface SparkLaunchSettings {
   conf: Record<string, string>;
   jars: string[];

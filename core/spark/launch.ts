@@ -114,6 +114,8 @@ export interface JobServerHealth {
   code_version: string;
   pid: number;
   master: string;
+  cores: number;
+  driver_memory: string;
   jobs_running: number;
 }
 

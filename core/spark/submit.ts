@@ -18,7 +18,7 @@ import { CCMIX_HOME } from '../paths';
 import { readCommitted, SUCCESS_MARKER } from '../stage';
 import { openStorage, sparkUri, type Storage } from '../storage';
 import { sparkJobsCodeVersion } from './code';
-import { bucketsOf, isLocalMaster, launchSettings } from './conf';
+import { bucketsOf, isLocalMaster, jobServerShortfall, launchSettings } from './conf';
 import {
   jobServerHealth,
   launchOnJobServer,
@@ -163,6 +163,8 @@ async function chooseLauncher(
     const why = health ? 'the job server runs other code' : 'the job server does not answer';
     return { launch: launchWithSparkSubmit, note: ` (${why})` };
   }
+  const shortfall = jobServerShortfall(input.spark, health);
+  if (shortfall) return { launch: launchWithSparkSubmit, note: ` (${shortfall}: a JVM of its own)` };
   return { launch: (request) => launchOnJobServer(url, request), note: '' };
 }
 
