@@ -7,7 +7,7 @@ import { patched, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { Config } from '../config/schema';
 import type { MixtureSummary } from '../core/mix/finish';
-import { MIX_SOURCES, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
+import { MIX_SOURCES, mixCountParams, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
 import { MIX_OPTIONS, VERIFY_OPTIONS } from './activity-options';
 import { untilResumed } from './controls';
 import { dedupedDocuments } from './dedup-stage';
@@ -51,7 +51,7 @@ export async function mixStage(
     job: 'mix',
     stage: 'mix-count',
     inputs: inputsFor(MIX_SOURCES),
-    params: { mode: 'count', n_ctx: m.nCtx, seed: config.seed },
+    params: mixCountParams(m.nCtx),
   });
   const counted = (count.extra.sources ?? {}) as Record<string, CountedSource>;
   const measured: Record<string, Measured> = Object.fromEntries(

@@ -161,6 +161,14 @@ export function planMixture(mixture: Mixture, measured: Partial<Record<MixSource
   };
 }
 
+/**
+ * The `--params-json` of spark_jobs.mix counting tokens. Only what the count depends on: with the
+ * seed in it, a run that changed only its seed counted every dataset again.
+ */
+export function mixCountParams(nCtx: number): Record<string, unknown> {
+  return { mode: 'count', n_ctx: nCtx };
+}
+
 /** The `--params-json` of spark_jobs.mix for this plan (sources with target rows only). */
 export function mixJobParams(plan: MixPlan, seed: number, rowsPerFile: number): Record<string, unknown> {
   return {
