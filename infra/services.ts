@@ -274,6 +274,10 @@ export function loadSettings(overrides: Partial<ServicesSettings> = {}): Service
   const saved = existsSync(stateFile(stateDir))
     ? (JSON.parse(readFileSync(stateFile(stateDir), 'utf8')) as Partial<ServicesSettings>)
     : {};
+  // Not taken from the state file: they follow the config's defaults, and older state files
+  // recorded other values (local[2], 2g) that a run with the defaults would not fit.
+  delete saved.sparkMaster;
+  delete saved.sparkDriverMemory;
   return { ...DEFAULT_SETTINGS, ...saved, ...overrides, stateDir };
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { parseConfig } from '../config/schema';
-import { MANIFEST_FILE, verifyMixOutput, writeMixManifest } from '../core/mix/finish';
+import { MANIFEST_FILE, VERIFIED_FILES, verifyMixOutput, writeMixManifest } from '../core/mix/finish';
 import { buildManifest, describeLocalFiles, type Manifest } from '../core/mix/manifest';
 import { planMixture, type MixPlan } from '../core/mix/plan';
 import { MIX_CHECKS, MixVerificationError, assertVerified, rowPieces } from '../core/mix/verify';
@@ -184,9 +184,17 @@ for (const [backend, root] of Object.entries(roots)) {
         'data/train-00001-of-00002.parquet',
       ]);
       const verification = await verify(root, 'good');
-      assert.deepEqual(verification.files, expected, 'hashed while verified');
-      // A report without files (verified before reports carried them): the files are hashed here.
-      for (const report of [verification, { ...verification, files: undefined }]) {
+      // The report goes into the workflow's history: the files, thousands at paper scale, do not.
+      assert.equal(verification.files, undefined);
+      assert.equal(verification.filesListedIn, `good/${VERIFIED_FILES}`);
+      const stored = JSON.parse(
+        (await openStorage(root).read(`good/${VERIFIED_FILES}`)).toString(),
+      ) as unknown;
+      assert.deepEqual(stored, expected, 'hashed while verified');
+      // Reports of earlier runs: the files inline, or none (then they are hashed here).
+      const inline = { ...verification, filesListedIn: undefined, files: expected };
+      const without = { ...verification, filesListedIn: undefined };
+      for (const report of [verification, inline, without]) {
         const summary = await writeMixManifest({
           storageRoot: root,
           output: 'good',

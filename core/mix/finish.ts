@@ -153,9 +153,13 @@ function openReader(storageRoot: string): { storage: Storage; reader: MixReader;
   return { storage, reader: s3Reader(storage, client), close: () => client.destroy() };
 }
 
+/** Beside the manifest: the data files as verification hashed them (see `filesListedIn`). */
+export const VERIFIED_FILES = 'verified-files.json';
+
 /**
  * `onFile` is called after each file is read (data and documents): an activity can heartbeat
- * there, since on S3 every file is a download.
+ * there, since on S3 every file is a download. The report's files are stored (`VERIFIED_FILES`)
+ * and left out of it: it goes into the workflow's history, whatever the number of files.
  */
 export async function verifyMixOutput(
   input: VerifyMixInput,
@@ -171,7 +175,7 @@ export async function verifyMixOutput(
     },
   };
   try {
-    return await verifyMix({
+    const { files, ...report } = await verifyMix({
       reader,
       output: input.output,
       nCtx: input.plan.nCtx,
@@ -183,6 +187,9 @@ export async function verifyMixOutput(
       documents: input.documents,
       sampleRows: input.sampleRows,
     });
+    const filesListedIn = `${input.output}/${VERIFIED_FILES}`;
+    await opened.storage.write(filesListedIn, JSON.stringify(files ?? []));
+    return { ...report, filesListedIn };
   } finally {
     opened.close();
   }
@@ -240,7 +247,11 @@ async function describeData(
 export async function writeMixManifest(input: ManifestStepInput): Promise<MixtureSummary> {
   const { storage, reader, close } = openReader(input.storageRoot);
   try {
-    const files = await describeData(reader, input.output, input.verification.files);
+    const { files: inline, filesListedIn } = input.verification;
+    const verified = filesListedIn
+      ? (JSON.parse((await storage.read(filesListedIn)).toString('utf8')) as OutputFile[])
+      : inline;
+    const files = await describeData(reader, input.output, verified);
     const manifest = buildManifest({
       config: input.config,
       configFingerprint: configFingerprint(input.config),

@@ -90,6 +90,11 @@ export interface VerificationReport {
    * bytes that were checked: the manifest lists them without reading the files again.
    */
   files?: OutputFile[];
+  /**
+   * Where `files` went instead (storage-relative JSON), in the report an activity returns: at
+   * paper scale they are thousands of entries, too many for a workflow's history.
+   */
+  filesListedIn?: string;
 }
 
 /** A failed verification: not retryable (the output is wrong, a retry writes the same bytes). */
