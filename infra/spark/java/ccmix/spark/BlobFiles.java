@@ -7,10 +7,12 @@ import java.io.Serializable;
 import java.util.Iterator;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.ChecksumFileSystem;
+import org.apache.hadoop.fs.CommonPathCapabilities;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.StreamCapabilities;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.ForeachPartitionFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -21,9 +23,10 @@ import org.apache.spark.sql.Row;
  * order they come, to {@code folder/name}, through the FileSystem of the folder's scheme (local
  * disks, s3a://). A file's chunks must be consecutive rows of one partition.
  *
- * <p>A retried task creates its files again, overwriting what a failed attempt left; the bytes
- * are the same, so a speculative copy is harmless too. Nothing is renamed: on S3 a file is one
- * upload to its final key.
+ * <p>A retried task creates its files again, replacing what another attempt left; the bytes are
+ * the same, so a speculative copy is harmless too. On S3 a file is one upload to its final key,
+ * nothing renamed; elsewhere each attempt writes a hidden file of its own and renames it when
+ * complete (see OpenFile).
  */
 public final class BlobFiles {
   private BlobFiles() {}
@@ -40,35 +43,74 @@ public final class BlobFiles {
   private static void writePartition(Iterator<Row> rows, String folder, Configuration conf)
       throws IOException {
     Path base = new Path(folder);
-    String open = null;
-    FSDataOutputStream out = null;
+    OpenFile open = null;
     try {
       while (rows.hasNext()) {
         Row row = rows.next();
         String name = row.getString(0);
-        if (!name.equals(open)) {
-          if (out != null) out.close();
-          out = null;
+        if (open == null || !name.equals(open.name)) {
+          if (open != null) open.finish();
+          open = null;
           if (name.isEmpty() || name.contains("/") || name.equals(".") || name.equals("..")) {
             throw new IOException("not a file name: " + name);
           }
-          Path file = new Path(base, name);
-          FileSystem fs = file.getFileSystem(conf);
-          // Locally the raw file system: no `.crc` sidecar beside each file, as Spark's writers.
-          if (fs instanceof ChecksumFileSystem) fs = ((ChecksumFileSystem) fs).getRawFileSystem();
-          out = fs.create(file, true);
-          open = name;
+          open = new OpenFile(base, name, conf);
         }
-        out.write((byte[]) row.get(1));
+        open.out.write((byte[]) row.get(1));
       }
-      if (out != null) out.close();
-      out = null;
+      if (open != null) open.finish();
+      open = null;
     } finally {
-      // A failed task publishes nothing it had begun: on S3 closing would complete the upload.
-      if (out != null) {
-        if (out.hasCapability(StreamCapabilities.ABORTABLE_STREAM)) out.abort();
-        else out.close();
+      if (open != null) open.discard();
+    }
+  }
+
+  /**
+   * A file being written. Where the stream can be aborted (S3A), it is written at its final name:
+   * the object appears only when the stream closes. Elsewhere (local disks, HDFS) it is written
+   * under a hidden name of its own attempt and renamed when complete: a task that fails, or a
+   * speculative copy killed mid-file, never leaves a partial file, nor cuts short the file another
+   * attempt completed.
+   */
+  private static final class OpenFile {
+    final String name;
+    final FSDataOutputStream out;
+    private final FileSystem fs;
+    private final Path file;
+    private final Path written;
+
+    OpenFile(Path base, String name, Configuration conf) throws IOException {
+      this.name = name;
+      file = new Path(base, name);
+      FileSystem chosen = file.getFileSystem(conf);
+      // Locally the raw file system: no `.crc` sidecar beside each file, as Spark's writers.
+      if (chosen instanceof ChecksumFileSystem) chosen = ((ChecksumFileSystem) chosen).getRawFileSystem();
+      fs = chosen;
+      boolean abortable = fs.hasPathCapability(file, CommonPathCapabilities.ABORTABLE_STREAM);
+      TaskContext task = TaskContext.get();
+      long attempt = task == null ? 0 : task.taskAttemptId();
+      written = abortable ? file : new Path(base, "." + name + "." + attempt + ".tmp");
+      out = fs.create(written, true);
+    }
+
+    void finish() throws IOException {
+      out.close();
+      if (written.equals(file)) return;
+      // Another attempt may have completed the file already: same bytes, replaced.
+      if (!fs.rename(written, file)) {
+        fs.delete(file, false);
+        if (!fs.rename(written, file)) throw new IOException("cannot rename " + written + " to " + file);
       }
+    }
+
+    void discard() throws IOException {
+      // On S3 closing would complete the upload: a failed task publishes nothing it had begun.
+      if (out.hasCapability(StreamCapabilities.ABORTABLE_STREAM)) {
+        out.abort();
+        return;
+      }
+      out.close();
+      if (!written.equals(file)) fs.delete(written, false);
     }
   }
 

@@ -1,6 +1,8 @@
 """`ccmix.spark.BlobFiles` on S3, through S3A against moto's server on loopback (the S3 emulator of
 `ccmix services`): a file is one upload to its final key, and a task that fails in the middle of
-a file leaves no object behind, because its upload is aborted, never completed."""
+a file leaves no object behind, because its upload is aborted, never completed. On a local disk,
+where a stream cannot be aborted, an attempt writes a hidden file of its own and renames it when
+complete."""
 
 from __future__ import annotations
 
@@ -89,3 +91,21 @@ def test_a_task_failing_mid_file_leaves_no_object(spark: SparkSession, s3) -> No
     assert not any(key.startswith("failed/") for key in objects(s3))
     # Nor an unfinished multipart upload holding the first part.
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_on_a_local_disk_a_failed_attempt_leaves_no_part_and_cuts_no_completed_file(
+    spark: SparkSession, tmp_path
+) -> None:
+    # Before: the attempt wrote at the final name, so a task failing (or a speculative copy
+    # killed) mid-file left its part there, over the file another attempt had completed.
+    out = tmp_path / "out"
+    blob_files.write(chunks_then(spark, "f.bin", fail=False), str(out))
+    complete = (out / "f.bin").read_bytes()
+    assert len(complete) == len(PART) + 3
+    with pytest.raises(Exception, match="the task fails in the middle of its file"):
+        blob_files.write(chunks_then(spark, "f.bin", fail=True), str(out))
+    assert [p.name for p in out.iterdir()] == ["f.bin"], "no hidden part left either"
+    assert (out / "f.bin").read_bytes() == complete
+    with pytest.raises(Exception, match="the task fails in the middle of its file"):
+        blob_files.write(chunks_then(spark, "g.bin", fail=True), str(tmp_path / "first"))
+    assert list((tmp_path / "first").iterdir()) == []
