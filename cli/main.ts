@@ -393,11 +393,16 @@ async function control(
       : command === 'resume'
         ? await resumeRun(client, run, resend)
         : await setDownloadLimits(client, run, { maxConcurrentDownloads, maxRequestsPerSecond }, resend);
-  const { paused, limits } = state;
+  const { paused, limits, filesInFlight } = state;
+  const asked = limits.maxConcurrentDownloads;
+  const files =
+    filesInFlight === asked
+      ? `${asked} files in flight`
+      : `${asked} files in flight asked, ${filesInFlight} in effect (split over the crawls downloading at once, at least one each)`;
   print(
     values,
     state,
-    `${run}: ${paused ? 'paused' : 'running'}; downloads: ${limits.maxConcurrentDownloads} files in flight, ${limits.maxRequestsPerSecond} requests/s`,
+    `${run}: ${paused ? 'paused' : 'running'}; downloads: ${files}, ${limits.maxRequestsPerSecond} requests/s`,
   );
   return 0;
 }

@@ -5,7 +5,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import type { DownloadLimits, RunControlState } from '../workflows';
+import type { DownloadLimits, RunControlReply } from '../workflows';
 
 /** A control the run refused or could not receive, in one line. */
 export class RunControlError extends Error {
@@ -33,20 +33,20 @@ export const pauseRun = (
   client: Client,
   workflowId: string,
   resend = DEFAULT_RESEND,
-): Promise<RunControlState> => update(client, workflowId, 'pause', undefined, resend);
+): Promise<RunControlReply> => update(client, workflowId, 'pause', undefined, resend);
 
 export const resumeRun = (
   client: Client,
   workflowId: string,
   resend = DEFAULT_RESEND,
-): Promise<RunControlState> => update(client, workflowId, 'resume', undefined, resend);
+): Promise<RunControlReply> => update(client, workflowId, 'resume', undefined, resend);
 
 export const setDownloadLimits = (
   client: Client,
   workflowId: string,
   limits: Partial<DownloadLimits>,
   resend = DEFAULT_RESEND,
-): Promise<RunControlState> => update(client, workflowId, 'setDownloadLimits', limits, resend);
+): Promise<RunControlReply> => update(client, workflowId, 'setDownloadLimits', limits, resend);
 
 async function update(
   client: Client,
@@ -54,12 +54,12 @@ async function update(
   name: string,
   limits: Partial<DownloadLimits> | undefined,
   resend: ResendPolicy,
-): Promise<RunControlState> {
+): Promise<RunControlReply> {
   const handle = client.workflow.getHandle(workflowId);
-  const send = (): Promise<RunControlState> =>
+  const send = (): Promise<RunControlReply> =>
     limits
-      ? handle.executeUpdate<RunControlState, [Partial<DownloadLimits>]>(name, { args: [limits] })
-      : handle.executeUpdate<RunControlState, []>(name);
+      ? handle.executeUpdate<RunControlReply, [Partial<DownloadLimits>]>(name, { args: [limits] })
+      : handle.executeUpdate<RunControlReply, []>(name);
   try {
     return await sendUntilProcessed(send, `${name} ${workflowId}`, resend);
   } catch (error) {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplicationFailure, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { pauseRun, RunControlError, sendUntilProcessed } from '../cli/run-controls';
-import type { RunControlState } from '../workflows';
+import { filesPerCrawl } from '../workflows/controls';
+import type { RunControlReply } from '../workflows';
 
 /** What the server sends back for an update that a completed workflow task left unprocessed. */
 const unprocessed = (): WorkflowUpdateFailedError =>
@@ -22,13 +23,14 @@ const unprocessed = (): WorkflowUpdateFailedError =>
     }),
   );
 
-const paused: RunControlState = {
+const paused: RunControlReply = {
   paused: true,
   limits: { maxConcurrentDownloads: 4, maxRequestsPerSecond: 10 },
+  filesInFlight: 4,
 };
 
 /** A send that fails with `failures` in turn, then answers `paused`; `sent` counts the calls. */
-function server(failures: Error[]): { send: () => Promise<RunControlState>; sent: () => number } {
+function server(failures: Error[]): { send: () => Promise<RunControlReply>; sent: () => number } {
   let calls = 0;
   return {
     send: () => {
@@ -40,7 +42,7 @@ function server(failures: Error[]): { send: () => Promise<RunControlState>; sent
   };
 }
 
-const clientFor = (send: () => Promise<RunControlState>): Client =>
+const clientFor = (send: () => Promise<RunControlReply>): Client =>
   ({ workflow: { getHandle: () => ({ executeUpdate: send }) } }) as unknown as Client;
 
 void test('an update no worker processed is sent again, saying so, until one does', async () => {
@@ -86,4 +88,13 @@ void test("the run's own refusal, or any other failure, is not sent again", asyn
     });
     assert.equal(sent(), 1);
   }
+});
+
+void test('the files in flight a limit gives: split over the crawls downloading at once, one each at least', () => {
+  // Before: `ccmix limits --concurrency 2` answered "2 files in flight" while 4 crawls downloaded a
+  // file each; the reply now carries lanes x filesPerCrawl.
+  assert.equal(filesPerCrawl(8, 2), 4);
+  assert.equal(filesPerCrawl(2, 4), 1, 'never none: 4 in effect');
+  assert.equal(filesPerCrawl(3, 2), 1, '2 in effect, not 3');
+  assert.equal(filesPerCrawl(5, 0), 5, 'before the download stage: one lane');
 });

@@ -103,7 +103,7 @@ test('a paused run starts no batch; new limits reach running and later children;
     });
 
     const before = { maxConcurrentDownloads: 2, maxRequestsPerSecond: 500 };
-    assert.deepEqual(await pauseRun(client, workflowId), { paused: true, limits: before });
+    assert.deepEqual(await pauseRun(client, workflowId), { paused: true, limits: before, filesInFlight: 2 });
     assert.equal((await progress()).paused, true);
     assert.equal((await downloadProgress(first))?.paused, true, 'the running child heard of the pause');
 
@@ -130,7 +130,7 @@ test('a paused run starts no batch; new limits reach running and later children;
     const changed = await cli('limits', workflowId, '--concurrency', '3', '--rate', '7.5', '--json');
     assert.equal(changed.code, 0, changed.stderr);
     const after = { maxConcurrentDownloads: 3, maxRequestsPerSecond: 7.5 };
-    assert.deepEqual(JSON.parse(changed.stdout), { paused: true, limits: after });
+    assert.deepEqual(JSON.parse(changed.stdout), { paused: true, limits: after, filesInFlight: 3 });
     assert.deepEqual((await progress()).limits, after);
     assert.deepEqual((await downloadProgress(first))?.limits, {
       parallelFiles: 3,
@@ -139,7 +139,7 @@ test('a paused run starts no batch; new limits reach running and later children;
 
     // The rest of the run needs no slow mirror.
     await putFaults({});
-    assert.deepEqual(await resumeRun(client, workflowId), { paused: false, limits: after });
+    assert.deepEqual(await resumeRun(client, workflowId), { paused: false, limits: after, filesInFlight: 3 });
     const result = (await run.result()) as BuildMixtureResult;
     assert.equal(result.download.files, miniCrawl.files);
     assert.equal(result.download.ok + result.download.quarantined, miniCrawl.files);
@@ -163,6 +163,30 @@ test('a paused run starts no batch; new limits reach running and later children;
       return name ? [name] : [];
     });
     assert.deepEqual(accepted, ['pause', 'setDownloadLimits', 'resume']);
+  } finally {
+    await putFaults({});
+  }
+});
+
+test('limits answer with the files in flight they give when the crawls downloading outnumber them', async () => {
+  // Before: "1 files in flight" while two crawls downloaded a file each.
+  await putFaults({ latencyMs: 3000, keyPattern: '\\.warc\\.wet\\.gz$' });
+  try {
+    const { workflowId } = await startDownloadRun('limits-lanes', {
+      maxConcurrentCrawls: 2,
+      filesPerActivity: 1,
+      maxConcurrentDownloads: 4,
+    });
+    const children = crawls.map((crawl) => client.workflow.getHandle(downloadWorkflowId(workflowId, crawl)));
+    await until('both crawls download at once', async () => {
+      const running = await Promise.all(children.map((child) => downloadProgress(child)));
+      return running.every((p) => p !== null);
+    });
+    const changed = await cli('limits', workflowId, '--concurrency', '1');
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.match(changed.stdout, /downloads: 1 files in flight asked, 2 in effect \(split over the crawls/);
+    await putFaults({});
+    await client.workflow.getHandle(workflowId).result();
   } finally {
     await putFaults({});
   }

@@ -27,12 +27,26 @@ export interface RunControlState {
   limits: DownloadLimits;
 }
 
+/** What the run answers a control with: its state, and the files in flight that state gives. */
+export interface RunControlReply extends RunControlState {
+  /**
+   * `maxConcurrentDownloads` split over the crawls downloading at once, at least one file each:
+   * more than asked when the crawls outnumber it, fewer when it does not divide evenly.
+   */
+  filesInFlight: number;
+}
+
 /** Updates, so the caller gets the state the run now holds as its confirmation. */
-export const pauseUpdate = defineUpdate<RunControlState>('pause');
-export const resumeUpdate = defineUpdate<RunControlState>('resume');
-export const setDownloadLimitsUpdate = defineUpdate<RunControlState, [Partial<DownloadLimits>]>(
+export const pauseUpdate = defineUpdate<RunControlReply>('pause');
+export const resumeUpdate = defineUpdate<RunControlReply>('resume');
+export const setDownloadLimitsUpdate = defineUpdate<RunControlReply, [Partial<DownloadLimits>]>(
   'setDownloadLimits',
 );
+
+/** Each of `lanes` crawls downloading at once gets an equal share of `limit`, at least one file. */
+export function filesPerCrawl(limit: number, lanes: number): number {
+  return Math.max(1, Math.floor(limit / Math.max(1, lanes)));
+}
 
 /** One download child's share of the state. Sent whole with a sequence number, so a late signal never undoes a newer one. */
 export interface DownloadControls {
@@ -95,7 +109,7 @@ export class RunControls {
     const { paused, limits } = this.state;
     return {
       paused,
-      parallelFiles: Math.max(1, Math.floor(limits.maxConcurrentDownloads / this.lanes)),
+      parallelFiles: filesPerCrawl(limits.maxConcurrentDownloads, this.lanes),
       maxRequestsPerSecond: limits.maxRequestsPerSecond,
       seq: this.seq,
     };
@@ -111,14 +125,16 @@ export class RunControls {
     this.children.delete(workflowId);
   }
 
-  private async change(next: Partial<RunControlState>): Promise<RunControlState> {
+  private async change(next: Partial<RunControlState>): Promise<RunControlReply> {
     const before = JSON.stringify(this.state);
     Object.assign(this.state, next);
     if (JSON.stringify(this.state) !== before) {
       this.seq += 1;
       await Promise.all([...this.children].map((id) => this.signal(id)));
     }
-    return { paused: this.state.paused, limits: { ...this.state.limits } };
+    const { paused, limits } = this.state;
+    const filesInFlight = this.lanes * filesPerCrawl(limits.maxConcurrentDownloads, this.lanes);
+    return { paused, limits: { ...limits }, filesInFlight };
   }
 
   private async signal(workflowId: string): Promise<void> {

@@ -3,4 +3,4 @@ export { downloadCrawl, downloadProgressQuery } from './download-crawl';
 export type { BuildMixtureResult } from './build-mixture';
 export type { DownloadCrawlProgress, DownloadCrawlResult } from './download-crawl';
 export type { BuildMixtureProgress } from './progress';
-export type { DownloadLimits, RunControlState } from './controls';
+export type { DownloadLimits, RunControlReply, RunControlState } from './controls';
