@@ -3,6 +3,7 @@
  * both. Writes are atomic: a reader sees a whole object or none.
  */
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -22,10 +23,15 @@ import {
 import { CCMIX_HOME } from './paths';
 import { sha256Hex } from './fingerprint';
 
+/** Read size of `readStream` on a local disk. */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
+
 export interface Storage {
   /** The root as the user wrote it (a folder or s3:// URI). */
   readonly root: string;
   read(relPath: string): Promise<Buffer>;
+  /** The bytes at relPath in chunks, never held whole: for files of WET size (~160 MB). */
+  readStream(relPath: string): AsyncIterable<Uint8Array>;
   /** `read`, or null when nothing is at relPath: one request where `exists` then `read` take two. */
   readIfPresent(relPath: string): Promise<Buffer | null>;
   /** Whole-object write; atomic (temp file + rename locally, single PUT on S3). */
@@ -82,6 +88,10 @@ export class LocalStorage implements Storage {
 
   async read(relPath: string): Promise<Buffer> {
     return readFile(this.uri(relPath));
+  }
+
+  readStream(relPath: string): AsyncIterable<Uint8Array> {
+    return createReadStream(this.uri(relPath), { highWaterMark: STREAM_CHUNK_BYTES });
   }
 
   async readIfPresent(relPath: string): Promise<Buffer | null> {
@@ -190,6 +200,13 @@ export class S3Storage implements Storage {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
     if (!out.Body) throw new Error(`empty body for ${this.uri(relPath)}`);
     return Buffer.from(await out.Body.transformToByteArray());
+  }
+
+  async *readStream(relPath: string): AsyncIterable<Uint8Array> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }));
+    if (!out.Body) throw new Error(`empty body for ${this.uri(relPath)}`);
+    // In Node the body is a Readable: its chunks, as they arrive.
+    yield* out.Body as AsyncIterable<Uint8Array>;
   }
 
   async readIfPresent(relPath: string): Promise<Buffer | null> {

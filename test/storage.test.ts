@@ -116,6 +116,18 @@ for (const backend of backends) {
       assert.equal(await storage.readIfPresent('present/part-1'), null);
     });
 
+    test('readStream: the bytes in chunks, none of them the whole file', async () => {
+      // Before, re-recording a published WET file on S3 read the whole object into memory.
+      const storage = backend.open();
+      const data = Buffer.alloc(5 * 1024 * 1024 + 7, 'abc');
+      await storage.write('big/file', data);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of storage.readStream('big/file')) chunks.push(chunk);
+      assert.deepEqual(Buffer.concat(chunks), data);
+      assert.ok(chunks.length > 1, `${chunks.length} chunk(s)`);
+      assert.ok(Math.max(...chunks.map((c) => c.length)) < data.length);
+    });
+
     test('writeIfAbsent: of writers racing on one path exactly one wins, and its bytes stay', async () => {
       const storage = backend.open();
       const contenders = Array.from({ length: 8 }, (_, i) => `attempt ${i}`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { sourceS3Client, type Source } from '../commoncrawl-source';
 import { LocalStorage, openStorage, type Storage } from '../storage';
 import { mapSettlingOnFailure } from '../concurrency';
-import { discardPartial, downloadFile, verifyGzip, verifyGzipFile, type RetryPolicy } from './download-file';
+import { discardPartial, downloadFile, verifyGzip, type RetryPolicy } from './download-file';
 import {
   inventoryPartPath,
   quarantinePathFor,
@@ -131,14 +131,20 @@ async function recordPublished(
   key: string,
   rawPath: string,
 ): Promise<InventoryRecord | null> {
-  const local = storage instanceof LocalStorage;
-  const data = local ? null : await storage.read(rawPath);
-  const { sha256, gzipError } = data ? await verifyGzip([data]) : await verifyGzipFile(storage.uri(rawPath));
+  // Streamed, never held whole: a batch's lanes may each be re-recording a WET file (~160 MB).
+  let bytes = 0;
+  async function* counted(): AsyncIterable<Uint8Array> {
+    for await (const chunk of storage.readStream(rawPath)) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  }
+  // A local file's chunks are its own; an S3 body's may share pooled memory, so they are copied.
+  const { sha256, gzipError } = await verifyGzip(counted(), storage instanceof LocalStorage);
   if (gzipError !== null) {
     await storage.remove(rawPath);
     return null;
   }
-  const bytes = data ? data.length : (await stat(storage.uri(rawPath))).size;
   return { key, rawPath, bytes, sha256, status: 'ok', reason: null, retries: 0 };
 }
 
