@@ -395,10 +395,11 @@ async function control(
         : await setDownloadLimits(client, run, { maxConcurrentDownloads, maxRequestsPerSecond }, resend);
   const { paused, limits, filesInFlight } = state;
   const asked = limits.maxConcurrentDownloads;
+  // A worker older than the field answers without it.
   const files =
-    filesInFlight === asked
+    filesInFlight === undefined || filesInFlight === asked
       ? `${asked} files in flight`
-      : `${asked} files in flight asked, ${filesInFlight} in effect (split over the crawls downloading at once, at least one each)`;
+      : `${asked} files in flight asked, up to ${filesInFlight} in effect (split over the crawls downloading at once, at least one each)`;
   print(
     values,
     state,

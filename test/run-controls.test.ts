@@ -96,5 +96,4 @@ void test('the files in flight a limit gives: split over the crawls downloading 
   assert.equal(filesPerCrawl(8, 2), 4);
   assert.equal(filesPerCrawl(2, 4), 1, 'never none: 4 in effect');
   assert.equal(filesPerCrawl(3, 2), 1, '2 in effect, not 3');
-  assert.equal(filesPerCrawl(5, 0), 5, 'before the download stage: one lane');
 });

@@ -81,7 +81,7 @@ void test('the job server takes a run only if it has the cores and memory the ru
   assert.equal(memoryBytes('2G'), 2 * 1024 ** 3);
   assert.equal(memoryBytes('512'), 512 * 1024 ** 2, 'a bare number is MiB, as Spark reads it');
   assert.throws(() => memoryBytes('lots'), /not a memory size/);
-  const server = { cores: 2, driver_memory: '4g' };
+  const server = { master: 'local[2]', cores: 2, driver_memory: '4g' };
   assert.equal(jobServerShortfall({ master: 'local[2]', driverMemory: '1g' }, server), null, 'less is fine');
   assert.equal(jobServerShortfall({ master: 'local[1]', driverMemory: '4096m' }, server), null);
   assert.equal(
@@ -92,13 +92,17 @@ void test('the job server takes a run only if it has the cores and memory the ru
     jobServerShortfall({ master: 'local[2]', driverMemory: '5g' }, server) ?? '',
     /asks for 2 .* and 5g$/,
   );
+  // "Every core" on both sides fits, whatever each runtime counts: the JVM honours a container's
+  // CPU quota (here one core), Node's count may not (availableParallelism, 2 here).
   const defaults = parseConfig({}).spark;
+  const everyCore = { master: 'local[*]', cores: 1, driver_memory: '4g' };
   assert.equal(
-    jobServerShortfall(defaults, {
-      cores: localCores(defaults.master),
-      driver_memory: defaults.driverMemory,
-    }),
+    jobServerShortfall(defaults, everyCore),
     null,
-    "a run with the config's defaults fits a server started with them (`services up`)",
+    "the config's defaults fit `services up`'s server",
+  );
+  assert.equal(
+    jobServerShortfall({ ...defaults, master: 'local[3]' }, everyCore),
+    'the job server has 1 cores and 4g; this run asks for 3 (local[3]) and 4g',
   );
 });

@@ -30,10 +30,11 @@ export interface RunControlState {
 /** What the run answers a control with: its state, and the files in flight that state gives. */
 export interface RunControlReply extends RunControlState {
   /**
-   * `maxConcurrentDownloads` split over the crawls downloading at once, at least one file each:
-   * more than asked when the crawls outnumber it, fewer when it does not divide evenly.
+   * At most: `maxConcurrentDownloads` split over the crawls downloading at once, at least one
+   * file each (more than asked when the crawls outnumber it, fewer when it does not divide
+   * evenly). Absent in replies of workers older than it.
    */
-  filesInFlight: number;
+  filesInFlight?: number;
 }
 
 /** Updates, so the caller gets the state the run now holds as its confirmation. */

@@ -28,6 +28,20 @@ export async function downloadStage(
   const lanes = Math.max(1, Math.min(config.download.maxConcurrentCrawls, toDownload.length));
   // The global bound on files in flight, split over the crawls downloading at once.
   controls.splitDownloadsOver(lanes);
+  try {
+    return await downloadEach(config, toDownload, lanes, progress, controls);
+  } finally {
+    controls.splitDownloadsOver(1); // downloads done: a limit no longer splits
+  }
+}
+
+function downloadEach(
+  config: Config,
+  toDownload: readonly DiscoverResult[],
+  lanes: number,
+  progress: BuildMixtureProgress,
+  controls: RunControls,
+): Promise<DownloadCrawlResult[]> {
   return mapWithConcurrency(toDownload, lanes, async (d) => {
     await untilResumed(progress);
     const workflowId = downloadWorkflowId(workflowInfo().workflowId, d.crawl);

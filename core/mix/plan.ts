@@ -162,8 +162,8 @@ export function planMixture(mixture: Mixture, measured: Partial<Record<MixSource
 }
 
 /**
- * The `--params-json` of spark_jobs.mix counting tokens. Only what the count depends on: with the
- * seed in it, a run that changed only its seed counted every dataset again.
+ * The `--params-json` of spark_jobs.mix counting tokens: only what the count depends on (the
+ * seed is not; the stage's fingerprint also covers its inputs, which the seed may change).
  */
 export function mixCountParams(nCtx: number): Record<string, unknown> {
   return { mode: 'count', n_ctx: nCtx };

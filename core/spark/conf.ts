@@ -45,9 +45,11 @@ export function memoryBytes(setting: string): number {
  */
 export function jobServerShortfall(
   run: Pick<Config['spark'], 'master' | 'driverMemory'>,
-  server: { cores: number; driver_memory: string },
+  server: { master: string; cores: number; driver_memory: string },
 ): string | null {
-  const cores = localCores(run.master);
+  // The same master asks for what the server has: Node and the JVM may count "every core"
+  // differently (the JVM honours a container's CPU quota, Node's count does not).
+  const cores = run.master === server.master ? server.cores : localCores(run.master);
   if (cores <= server.cores && memoryBytes(run.driverMemory) <= memoryBytes(server.driver_memory))
     return null;
   return (

@@ -257,7 +257,7 @@ def publish(
     ).drop("_doc_chars", "_doc_hash")
     write_by_kind(observed, output)
     seen = list(observation.get.values())  # bounded: one row of a dozen aggregates
-    written = rows.sparkSession.read.schema(ROWS).parquet(output)
+    written = rows.sparkSession.read.schema(ROWS).parquet(fs.literal(output))
     _fill_metrics(written, seen[:-1], seen[-1], metrics, problem_reasons, lost_reasons)
 
 

@@ -334,11 +334,11 @@ def test_files_with_spaces_percent_and_pattern_characters_in_their_path_are_read
         )
     )
     (wet_dir / f"{ODD_NAME}.warc.wet.gz").write_bytes(wet.read_bytes())
-    code, metrics = run(extract.main, tmp_path / "wet", [odd])
+    code, metrics = run(extract.main, odd / "runs" / "wet", [odd])  # outputs too
     assert code == 0
     assert metrics["extra"]["files_read"] == 1
     assert metrics["rows_kept"] > 0
-    excluded = read_excluded(spark, str(tmp_path / "wet" / "out")).select("source_file")
+    excluded = read_excluded(spark, str(odd / "runs" / "wet" / "out")).select("source_file")
     sources = {r[0] for r in excluded.collect()}
     assert sources == {f"file:{wet_dir}/{ODD_NAME}.warc.wet.gz"}
 
@@ -354,7 +354,7 @@ def test_files_with_spaces_percent_and_pattern_characters_in_their_path_are_read
         ("parquet", "table", "a row", f"{ODD_NAME}.parquet:0"),
     ]:
         params = {"dataset": "books1", "format": form}
-        code, _ = run(ingest_reference.main, tmp_path / form, [odd / folder], params)
+        code, _ = run(ingest_reference.main, odd / "runs" / form, [odd / folder], params)
         assert code == 0, form
-        docs = read_documents(spark, [str(tmp_path / form / "out")], form).collect()
+        docs = read_documents(spark, [str(odd / "runs" / form / "out")], form).collect()
         assert [(r["doc_id"], r["text"]) for r in docs] == [(make_doc_id("books1", name), text)]

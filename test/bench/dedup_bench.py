@@ -348,7 +348,7 @@ def main() -> None:
     # The job server's settings (core/spark/conf.ts: one shuffle partition per core, no adaptive
     # execution), with the job server's memory: the bench's own earlier settings (8 partitions,
     # adaptive execution) made a tiny run's fixed cost about 4 s more than on the server.
-    conf = {**job_server_conf("local[2]"), "spark.driver.memory": "2g"}
+    conf = {**job_server_conf("local[2]"), "spark.driver.memory": "4g"}
     if args.shuffle_partitions:
         conf["spark.sql.shuffle.partitions"] = str(args.shuffle_partitions)
     spark = local_spark("dedup-bench", master="local[2]", conf=conf)

@@ -59,9 +59,16 @@ public final class BlobFiles {
         open.out.write((byte[]) row.get(1));
       }
       if (open != null) open.finish();
-      open = null;
-    } finally {
-      if (open != null) open.discard();
+    } catch (IOException | RuntimeException | Error failure) {
+      // The task's own failure is what it reports; one from cleaning up is attached to it.
+      if (open != null) {
+        try {
+          open.discard();
+        } catch (IOException | RuntimeException cleanup) {
+          failure.addSuppressed(cleanup);
+        }
+      }
+      throw failure;
     }
   }
 
