@@ -38,15 +38,16 @@ export interface ServicesSettings {
   mirrorPort: number;
   s3Port: number;
   sparkServerPort: number;
-  /** Master and driver memory of the job server's one JVM. */
-  sparkMaster: string;
-  sparkDriverMemory: string;
   /** The folder the mirror serves (a Common Crawl layout). */
   mirrorRoot: string;
   stateDir: string;
 }
 
-const CONFIG_SPARK_DEFAULTS = parseConfig({}).spark;
+/**
+ * The job server's one JVM: the config's own defaults for `spark.master` and `spark.driverMemory`,
+ * so a run that keeps them fits it (see jobServerShortfall).
+ */
+const JOB_SERVER_SPARK = parseConfig({}).spark;
 
 export const DEFAULT_SETTINGS: ServicesSettings = {
   host: '127.0.0.1',
@@ -55,9 +56,6 @@ export const DEFAULT_SETTINGS: ServicesSettings = {
   mirrorPort: 8780,
   s3Port: 5055,
   sparkServerPort: 8790,
-  // The config's own defaults: a run that keeps them fits the job server (see jobServerShortfall).
-  sparkMaster: CONFIG_SPARK_DEFAULTS.master,
-  sparkDriverMemory: CONFIG_SPARK_DEFAULTS.driverMemory,
   mirrorRoot: path.join(CCMIX_HOME, 'mini-crawl'),
   stateDir: path.join(CCMIX_HOME, 'services'),
 };
@@ -91,7 +89,7 @@ function addressOf(name: ServiceName, s: ServicesSettings): string {
     case 's3':
       return s3Endpoint(s);
     case 'spark':
-      return `${sparkServerUrl(s)} (${s.sparkMaster})`;
+      return `${sparkServerUrl(s)} (${JOB_SERVER_SPARK.master})`;
     case 'worker':
       return `task queue ${TASK_QUEUE} on ${temporalAddress(s)}`;
   }
@@ -155,7 +153,7 @@ function command(
 /** spark-submit of `spark_jobs/server.py`, with the S3A jars so an S3 storage root works too. */
 function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env = s3Env(s);
-  const settings = launchSettings({ master: s.sparkMaster, driverMemory: s.sparkDriverMemory, conf: {} }, []);
+  const settings = launchSettings(JOB_SERVER_SPARK, []);
   // The S3A jars are on the server's class path from the start; each job brings its buckets'
   // settings. Its executors run in this JVM: the class path, not `--jars` (which copies ~650 MiB
   // per start).
@@ -170,9 +168,9 @@ function jobServerCommand(s: ServicesSettings): { cmd: string; args: string[]; e
     cmd: venvBin('spark-submit'),
     args: [
       '--master',
-      s.sparkMaster,
+      JOB_SERVER_SPARK.master,
       '--driver-memory',
-      s.sparkDriverMemory,
+      JOB_SERVER_SPARK.driverMemory,
       ...Object.entries(conf).flatMap(([k, v]) => ['--conf', `${k}=${v}`]),
       path.join(JOBS_DIR, 'spark_jobs', 'server.py'),
       ...['--host', s.host, '--port', String(s.sparkServerPort)],
@@ -274,10 +272,6 @@ export function loadSettings(overrides: Partial<ServicesSettings> = {}): Service
   const saved = existsSync(stateFile(stateDir))
     ? (JSON.parse(readFileSync(stateFile(stateDir), 'utf8')) as Partial<ServicesSettings>)
     : {};
-  // Not taken from the state file: they follow the config's defaults, and older state files
-  // recorded other values (local[2], 2g) that a run with the defaults would not fit.
-  delete saved.sparkMaster;
-  delete saved.sparkDriverMemory;
   return { ...DEFAULT_SETTINGS, ...saved, ...overrides, stateDir };
 }
 

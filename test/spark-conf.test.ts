@@ -82,14 +82,18 @@ void test('the job server takes a run only if it has the cores and memory the ru
   assert.equal(memoryBytes('512'), 512 * 1024 ** 2, 'a bare number is MiB, as Spark reads it');
   assert.throws(() => memoryBytes('lots'), /not a memory size/);
   const server = { master: 'local[2]', cores: 2, driver_memory: '4g' };
-  assert.equal(jobServerShortfall({ master: 'local[2]', driverMemory: '1g' }, server), null, 'less is fine');
-  assert.equal(jobServerShortfall({ master: 'local[1]', driverMemory: '4096m' }, server), null);
   assert.equal(
-    jobServerShortfall({ master: 'local[3]', driverMemory: '1g' }, server),
+    jobServerShortfall({ master: 'local[2]', driverMemory: '1g', conf: {} }, server),
+    null,
+    'less is fine',
+  );
+  assert.equal(jobServerShortfall({ master: 'local[1]', driverMemory: '4096m', conf: {} }, server), null);
+  assert.equal(
+    jobServerShortfall({ master: 'local[3]', driverMemory: '1g', conf: {} }, server),
     'the job server has 2 cores and 4g; this run asks for 3 (local[3]) and 1g',
   );
   assert.match(
-    jobServerShortfall({ master: 'local[2]', driverMemory: '5g' }, server) ?? '',
+    jobServerShortfall({ master: 'local[2]', driverMemory: '5g', conf: {} }, server) ?? '',
     /asks for 2 .* and 5g$/,
   );
   // "Every core" on both sides fits, whatever each runtime counts: the JVM honours a container's

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sourceS3Client, type Source } from '../commoncrawl-source';
-import { LocalStorage, openStorage, type Storage } from '../storage';
+import { openStorage, type Storage } from '../storage';
 import { mapSettlingOnFailure } from '../concurrency';
 import { discardPartial, downloadFile, verifyGzip, type RetryPolicy } from './download-file';
 import {
@@ -139,8 +139,8 @@ async function recordPublished(
       yield chunk;
     }
   }
-  // A local file's chunks are its own; an S3 body's may share pooled memory, so they are copied.
-  const { sha256, gzipError } = await verifyGzip(counted(), storage instanceof LocalStorage);
+  // Handed over as the download's own chunks are: the verifier copies any that share memory.
+  const { sha256, gzipError } = await verifyGzip(counted(), true);
   if (gzipError !== null) {
     await storage.remove(rawPath);
     return null;

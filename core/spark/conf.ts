@@ -40,13 +40,14 @@ export function memoryBytes(setting: string): number {
 }
 
 /**
- * Why the job server cannot take a run (it has fewer cores or less memory than the run asks
- * for), or null when it can: its JVM was started once, with its own, and a run's would be ignored.
+ * Why the job server cannot take a run, or null when it can. Its JVM and settings were fixed when
+ * it started: a run's own `spark.conf`, or more cores or memory than it has, would be ignored.
  */
 export function jobServerShortfall(
-  run: Pick<Config['spark'], 'master' | 'driverMemory'>,
+  run: Pick<Config['spark'], 'master' | 'driverMemory' | 'conf'>,
   server: { master: string; cores: number; driver_memory: string },
 ): string | null {
+  if (Object.keys(run.conf).length > 0) return 'spark.conf is set';
   // The same master asks for what the server has: Node and the JVM may count "every core"
   // differently (the JVM honours a container's CPU quota, Node's count does not).
   const cores = run.master === server.master ? server.cores : localCores(run.master);

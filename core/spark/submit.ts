@@ -153,10 +153,6 @@ async function chooseLauncher(
   if (input.spark.jobServer === 'never' || !url || !isLocalMaster(input.spark.master)) {
     return { launch: launchWithSparkSubmit, note: '' };
   }
-  if (Object.keys(input.spark.conf).length > 0) {
-    // The server's JVM and settings are fixed when it starts: a run's own would be ignored.
-    return { launch: launchWithSparkSubmit, note: ' (spark.conf is set: a JVM of its own)' };
-  }
   const health = await jobServerHealth(url);
   if (health?.code_version !== codeVersion) {
     // A server started before spark_jobs changed must not run this job (`services up` restarts it).
