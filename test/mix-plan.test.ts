@@ -129,8 +129,11 @@ void test('mixJobParams carries the targets and the paper figures for the Spark 
     planMixture(mixture, { commonCrawl: { tokens: 5e4 }, webtext2: { tokens: 5e4 } }),
     3,
     4,
+    4,
   );
   assert.deepEqual(Object.keys(params.sources as object), ['commonCrawl', 'webtext2']);
+  // The rows verification will decode (10 rows, 4 sampled), so the job records their documents.
+  assert.deepEqual(params.sample_positions, [1, 3, 6, 8]);
   assert.equal(params.n_ctx, 2048);
   assert.deepEqual((params.sources as Record<string, unknown>).webtext2, {
     weight: 0.5,

@@ -13,7 +13,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { parseConfig } from '../config/schema';
 import { MANIFEST_FILE, VERIFIED_FILES, verifyMixOutput, writeMixManifest } from '../core/mix/finish';
 import { buildManifest, describeLocalFiles, type Manifest } from '../core/mix/manifest';
-import { planMixture, type MixPlan } from '../core/mix/plan';
+import { planMixture, samplePositions, type MixPlan } from '../core/mix/plan';
 import { MIX_CHECKS, MixVerificationError, assertVerified, rowPieces } from '../core/mix/verify';
 import { LocalStorage, S3Storage, openStorage, s3Client } from '../core/storage';
 import { GPT2_EOT, freeGpt2, gpt2Encode } from '../core/tokenizer';
@@ -43,13 +43,29 @@ for s, (name, n_rows) in enumerate(targets.items()):
     docs.append("a literal <|endoftext|> stays text; café — 日本")
     folder = root / "docs" / name
     folder.mkdir(parents=True)
-    pq.write_table(pa.table({"doc_id": [f"{name}-{i}" for i in range(len(docs))], "text": docs}), folder / "part-0.parquet")
-    stream = [t for d in docs for t in encode_document(enc, d)]
+    ids = [f"{name}-{i}" for i in range(len(docs))]
+    pq.write_table(pa.table({"doc_id": ids, "text": docs}), folder / "part-0.parquet")
+    split = root / "docs-split" / name  # the same documents in four files, for provenance.json
+    split.mkdir(parents=True)
+    part_of = [j * 4 // len(docs) for j in range(len(docs))]
+    for part in range(4):
+        mine = [j for j in range(len(docs)) if part_of[j] == part]
+        table = pa.table({"doc_id": [ids[j] for j in mine], "text": [docs[j] for j in mine]})
+        pq.write_table(table, split / f"part-{part}.parquet")
+    encoded = [encode_document(enc, d) for d in docs]
+    starts = [sum(len(e) for e in encoded[:j]) for j in range(len(docs))]
+    stream = [t for e in encoded for t in e]
     per_epoch = len(stream) // n_ctx
     for k in range(n_rows):
         r = k % per_epoch
-        rows.append(((2 * k + 1) / (2 * n_rows), s, name, k // per_epoch, stream[r * n_ctx:(r + 1) * n_ctx]))
+        inside = [j for j in range(len(docs)) if starts[j] < (r + 1) * n_ctx and starts[j] + len(encoded[j]) > r * n_ctx]
+        named = [{"doc_id": ids[j], "offset": starts[j], "file": f"part-{part_of[j]}.parquet"} for j in inside]
+        rows.append(((2 * k + 1) / (2 * n_rows), s, name, k // per_epoch, stream[r * n_ctx:(r + 1) * n_ctx], r, named))
 rows.sort()
+def provenance(variant, rows, rename=lambda doc_id: doc_id):
+    entries = [{"position": i, "source": r[2], "epoch": r[3], "row": r[5],
+                "documents": [{**d, "doc_id": rename(d["doc_id"])} for d in r[6]]} for i, r in enumerate(rows)]
+    (root / variant / "provenance.json").write_text(json.dumps({"rows": entries}))
 def write(variant, rows, positions=None):
     out = root / variant / "data"
     out.mkdir(parents=True)
@@ -62,6 +78,10 @@ def write(variant, rows, positions=None):
     pq.write_table(table.slice(0, 100), out / "train-00000-of-00002.parquet")
     pq.write_table(table.slice(100), out / "train-00001-of-00002.parquet")
 write("good", rows)
+write("named", rows)
+provenance("named", rows)
+write("misnamed", rows)  # the right files, but documents that are not in them
+provenance("misnamed", rows, lambda doc_id: doc_id + "-other")
 write("short-row", [r if i != 57 else r[:4] + (r[4][:-1],) for i, r in enumerate(rows)])
 write("high-id", [r if i != 130 else r[:4] + (r[4][:-1] + [50257],) for i, r in enumerate(rows)])
 write("missing-source", [r for r in rows if r[2] != "books1"])
@@ -120,8 +140,13 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const verify = (storageRoot: string, variant: string, sampleRows = 24, onFile?: (file: string) => void) =>
-  verifyMixOutput({ storageRoot, output: variant, plan, documents, sampleRows }, onFile);
+const verify = (
+  storageRoot: string,
+  variant: string,
+  sampleRows = 24,
+  onFile?: (file: string) => void,
+  docs = documents,
+) => verifyMixOutput({ storageRoot, output: variant, plan, documents: docs, sampleRows }, onFile);
 
 for (const [backend, root] of Object.entries(roots)) {
   void describe(`${backend} storage root`, () => {
@@ -143,6 +168,38 @@ for (const [backend, root] of Object.entries(roots)) {
         'good/data/train-00001-of-00002.parquet',
         ...Object.keys(documents).map((s) => `docs/${s}/part-0.parquet`),
       ]);
+    });
+
+    void test('provenance.json: only the document files it names for the sampled rows are read', async () => {
+      const split = Object.fromEntries(Object.keys(documents).map((s) => [s, `docs-split/${s}`]));
+      const read: string[] = [];
+      const report = await verify(root, 'named', 4, (file) => read.push(file), split);
+      assert.deepEqual(
+        report.checks.filter((c) => !c.ok),
+        [],
+      );
+      const { rows } = JSON.parse(readFileSync(path.join(dir, 'named', 'provenance.json'), 'utf8')) as {
+        rows: { position: number; source: string; documents: { file: string }[] }[];
+      };
+      const sampled = samplePositions(200, 4).map((p) => rows[p]);
+      const named = new Set(
+        sampled.flatMap((r) => r?.documents.map((d) => `docs-split/${r.source}/${d.file}`) ?? []),
+      );
+      const docsRead = read.filter((f) => f.startsWith('docs-split/'));
+      assert.deepEqual(new Set(docsRead), named);
+      const stored = 4 * new Set(sampled.map((r) => r?.source)).size; // four files per source
+      assert.ok(docsRead.length < stored, `read ${docsRead.length} of the ${stored} document files`);
+      assert.match(
+        report.checks.at(-1)?.detail ?? '',
+        new RegExp(`read ${docsRead.length} of ${stored} document files, those provenance.json names`),
+      );
+
+      // Rows whose provenance names other documents fail, though their text is in the named files.
+      const misnamed = await verify(root, 'misnamed', 4, undefined, split);
+      assert.deepEqual(
+        misnamed.checks.filter((c) => !c.ok).map((c) => c.check),
+        ['decode'],
+      );
     });
 
     void test('a Parquet footer longer than the first read of its tail', async () => {

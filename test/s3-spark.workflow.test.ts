@@ -159,6 +159,12 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
     mixture.checks.filter((c) => !c.ok),
     [],
   );
+  // The decode check read only the document files the job's provenance.json named, found from
+  // the s3a:// paths Spark saw.
+  assert.match(
+    mixture.checks.find((c) => c.check === 'decode')?.detail ?? '',
+    /those provenance\.json names/,
+  );
 });
 
 /** Every string in a value, with bytes (Temporal payloads) decoded as UTF-8. */

@@ -67,7 +67,7 @@ export async function mixStage(
     job: 'mix',
     stage: 'mix',
     inputs: inputsFor(planned),
-    params: mixJobParams(plan, config.seed, m.rowsPerFile),
+    params: mixJobParams(plan, config.seed, m.rowsPerFile, m.verifySampleRows),
   });
 
   // Runs recorded before verify was a stage of its own booked it under report.

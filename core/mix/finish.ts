@@ -36,6 +36,8 @@ export interface VerifyMixInput {
   /** Per source, the storage-relative documents folder it was mixed from. */
   documents: Record<string, string>;
   sampleRows: number;
+  /** Data files read at once; `FILES_AT_ONCE` when unset (a bench compares). */
+  filesAtOnce?: number;
 }
 
 const FOOTER_GUESS = 64 * 1024;
@@ -58,6 +60,7 @@ async function footerRows(name: string, tail: (bytes: number) => Promise<Buffer>
 function localReader(storage: Storage): MixReader {
   return {
     list: (prefix) => storage.list(prefix),
+    readIfPresent: (file) => storage.readIfPresent(file),
     parquetRows: async (file) => {
       const handle = await open(storage.uri(file), 'r');
       try {
@@ -114,6 +117,7 @@ async function download(
 function s3Reader(storage: S3Storage, client: S3Client): MixReader {
   return {
     list: (prefix) => storage.list(prefix),
+    readIfPresent: (file) => storage.readIfPresent(file),
     parquetRows: (file) =>
       footerRows(storage.uri(file), async (n) => {
         const out = await client.send(
@@ -186,6 +190,7 @@ export async function verifyMixOutput(
       })),
       documents: input.documents,
       sampleRows: input.sampleRows,
+      filesAtOnce: input.filesAtOnce,
     });
     const filesListedIn = `${input.output}/${VERIFIED_FILES}`;
     await opened.storage.write(filesListedIn, JSON.stringify(files ?? []));

@@ -169,12 +169,31 @@ export function mixCountParams(nCtx: number): Record<string, unknown> {
   return { mode: 'count', n_ctx: nCtx };
 }
 
-/** The `--params-json` of spark_jobs.mix for this plan (sources with target rows only). */
-export function mixJobParams(plan: MixPlan, seed: number, rowsPerFile: number): Record<string, unknown> {
+/**
+ * The rows verification decodes: `n` positions spread evenly over `total` rows. The mix job
+ * writes where these rows came from (provenance.json), so verification reads those documents
+ * alone instead of searching a whole source.
+ */
+export function samplePositions(total: number, n: number): number[] {
+  const count = Math.min(n, total);
+  return Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * total) / count));
+}
+
+/**
+ * The `--params-json` of spark_jobs.mix for this plan (sources with target rows only);
+ * `sampleRows` is `mixture.verifySampleRows`.
+ */
+export function mixJobParams(
+  plan: MixPlan,
+  seed: number,
+  rowsPerFile: number,
+  sampleRows: number,
+): Record<string, unknown> {
   return {
     seed,
     n_ctx: plan.nCtx,
     rows_per_file: rowsPerFile,
+    sample_positions: samplePositions(plan.totalRows, sampleRows),
     sources: Object.fromEntries(
       plan.sources
         .filter((s) => s.targetRows > 0)

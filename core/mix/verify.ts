@@ -5,7 +5,8 @@
  * last row once each; rows per source equal the plan;
  * achieved weights are within ±0.5 percentage points of the target, overall and over the first 10%
  * of rows by position; a sample of rows decodes (npm tiktoken) into text of the source documents
- * when split at 50256. A whole row count is an integer, so on a tiny output one row can weigh more
+ * when split at 50256 (in the documents the mix job's provenance.json names for those rows, when it
+ * names them: at paper scale a source is hundreds of GB). A whole row count is an integer, so on a tiny output one row can weigh more
  * than 0.5 points: the tolerance adds `roundingRows` rows over the rows compared (negligible at
  * scale: one row of 146.5 million at 300B tokens).
  *
@@ -16,6 +17,7 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { GPT2_EOT, gpt2Decode } from '../tokenizer';
 import type { OutputFile } from './manifest';
+import { samplePositions } from './plan';
 
 export type MixCheck =
   'row-length' | 'id-range' | 'positions' | 'rows-per-source' | 'weights' | 'prefix-weights' | 'decode';
@@ -52,6 +54,8 @@ export interface LocalCopy {
 export interface MixReader {
   /** Every file under a folder (`folder/` as a prefix), sorted. */
   list(prefix: string): Promise<string[]>;
+  /** A small file whole (provenance.json), or null when there is none. */
+  readIfPresent(file: string): Promise<Uint8Array | null>;
   /** Rows in a Parquet file, from its footer alone. */
   parquetRows(file: string): Promise<number>;
   /** Runs `use` on a local copy of `file`; a temporary copy is deleted when `use` settles. */
@@ -71,7 +75,15 @@ export interface VerifyOptions {
   tolerancePp?: number;
   prefixFraction?: number;
   roundingRows?: number;
+  /** Data files read at once (`FILES_AT_ONCE`). */
+  filesAtOnce?: number;
 }
+
+/**
+ * On S3 each data file is a download (~130 MB at paper scale) before DuckDB reads it, and DuckDB
+ * already uses every core on one file: two at once let one file download while another is read.
+ */
+export const FILES_AT_ONCE = 2;
 
 export interface SourceFigures {
   rows: number;
@@ -146,12 +158,15 @@ export async function verifyMix(options: VerifyOptions): Promise<VerificationRep
   let total = 0;
   for (const file of files) total += await reader.parquetRows(file);
   const prefixRows = Math.ceil(total * prefixFraction);
-  const n = Math.min(options.sampleRows ?? 16, total);
-  const positions = Array.from({ length: n }, (_, i) => Math.floor(((i + 0.5) * total) / n));
+  const positions = samplePositions(total, options.sampleRows ?? 16);
+  const n = positions.length;
   const instance = await DuckDBInstance.create(':memory:');
   const db = await instance.connect();
+  const lanes = [db];
   try {
-    const scan = await scanData(db, options, files, prefixRows, positions);
+    while (lanes.length < Math.max(1, options.filesAtOnce ?? FILES_AT_ONCE))
+      lanes.push(await instance.connect());
+    const scan = await scanData(lanes, options, files, prefixRows, positions);
     if (scan.rows !== total) {
       throw new Error(
         `${options.output}/data holds ${scan.rows} rows, its Parquet footers ${total}: did it change?`,
@@ -183,14 +198,17 @@ export async function verifyMix(options: VerifyOptions): Promise<VerificationRep
     ];
     return { ok: checks.every((c) => c.ok), rows: total, prefixRows, sources, checks, files: scan.files };
   } finally {
-    db.closeSync();
+    for (const lane of lanes) lane.closeSync();
     instance.closeSync();
   }
 }
 
-/** One local copy per data file: its partial aggregates, its sampled rows, its sha256. */
+/**
+ * One local copy per data file: its partial aggregates, its sampled rows, its sha256. Each lane
+ * (a DuckDB connection) takes the next file until none is left or one of them fails.
+ */
 async function scanData(
-  db: DuckDBConnection,
+  lanes: readonly DuckDBConnection[],
   options: VerifyOptions,
   files: readonly string[],
   prefixRows: number,
@@ -205,8 +223,8 @@ async function scanData(
     files: [],
     spans: [],
   };
-  for (const file of files) {
-    await options.reader.withLocalCopy(file, async (copy) => {
+  const scanFile = (db: DuckDBConnection, file: string) =>
+    options.reader.withLocalCopy(file, async (copy) => {
       const data = `read_parquet(${sql(copy.path)})`;
       // One pass: a row per source, and one for the whole file (`whole`), with its distinct positions.
       const aggregates = await rowsOf(
@@ -248,8 +266,25 @@ async function scanData(
       }
       scan.files.push({ path: file.slice(options.output.length + 1), ...(await copy.describe()) });
     });
-  }
+  let next = 0;
+  let failed = false;
+  // Settled, not raced: a failure stops the other lanes at their next file, and the connections
+  // are closed only once none of them is still reading.
+  const lanesDone = await Promise.allSettled(
+    lanes.map(async (db) => {
+      while (!failed && next < files.length) {
+        const file = files[next++] as string;
+        await scanFile(db, file).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
+      }
+    }),
+  );
+  const failure = lanesDone.find((lane) => lane.status === 'rejected');
+  if (failure) throw failure.reason;
   scan.sample.sort((a, b) => Number(a.position) - Number(b.position));
+  scan.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return scan;
 }
 
@@ -339,6 +374,21 @@ function trimBroken(text: string, start: boolean, end: boolean): string {
   return t;
 }
 
+/** The mix job's `<output>/provenance.json` (spark_jobs/mix_provenance.py), as far as it is read. */
+interface Provenance {
+  rows: { position: number; source: string; documents: { doc_id: string; file: string }[] }[];
+}
+
+/** Per sampled row, the documents it came from, when provenance.json names them. */
+async function namedDocuments(
+  reader: MixReader,
+  output: string,
+): Promise<Map<number, { source: string; documents: { doc_id: string; file: string }[] }>> {
+  const data = await reader.readIfPresent(`${output}/provenance.json`);
+  const rows = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Provenance).rows : [];
+  return new Map(rows.map((r) => [r.position, r]));
+}
+
 async function decodeCheck(
   db: DuckDBConnection,
   sample: readonly Record<string, unknown>[],
@@ -346,12 +396,16 @@ async function decodeCheck(
   options: VerifyOptions,
 ): Promise<CheckResult> {
   if (n === 0) return { check: 'decode', ok: false, detail: 'no rows to decode' };
+  const named = await namedDocuments(options.reader, options.output);
   await db.run(
     `CREATE OR REPLACE TEMP TABLE pieces
        (pos BIGINT, source VARCHAR, kind VARCHAR, text VARCHAR, found BOOLEAN DEFAULT false)`,
   );
+  // A row provenance.json names must match one of its named documents; other rows, any.
+  await db.run('CREATE OR REPLACE TEMP TABLE named (pos BIGINT, doc_id VARCHAR)');
   const values: (string | number)[] = [];
   const unmatched: string[] = [];
+  const namedRows: { pos: number; doc_id: string }[] = [];
   for (const row of sample) {
     const ids = (row.input_ids as number[]).map(Number);
     let pieces: ReturnType<typeof rowPieces>;
@@ -362,27 +416,67 @@ async function decodeCheck(
       continue;
     }
     for (const piece of pieces) values.push(Number(row.position), String(row.source), piece.kind, piece.text);
+    const entry = named.get(Number(row.position));
+    if (entry?.source === String(row.source)) {
+      namedRows.push(...entry.documents.map((d) => ({ pos: Number(row.position), doc_id: d.doc_id })));
+    }
   }
+  await insert(db, 'pieces (pos, source, kind, text)', values, 4);
+  await insert(
+    db,
+    'named',
+    namedRows.flatMap((r) => [r.pos, r.doc_id]),
+    2,
+  );
   const count = values.length / 4;
-  if (count > 0) {
-    const tuples = Array.from(
-      { length: count },
-      (_, i) => `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`,
-    );
-    await db.run(`INSERT INTO pieces (pos, source, kind, text) VALUES ${tuples.join(', ')}`, values);
-  }
-  for (const source of [...new Set(sample.map((r) => String(r.source)))]) {
+  let read = 0;
+  let stored = 0;
+  const sources = [...new Set(sample.map((r) => String(r.source)))];
+  for (const source of sources) {
     const folder = options.documents[source];
     if (!folder) {
       unmatched.push(`no documents given for ${source}`);
       continue;
     }
-    unmatched.push(...(await matchDocuments(db, options.reader, source, folder)));
+    const mine = sample.filter((r) => String(r.source) === source).map((r) => Number(r.position));
+    const everyRowNamed = mine.every((pos) => named.get(pos)?.source === source);
+    const files = (await options.reader.list(`${folder}/`)).filter((f) => f.endsWith('.parquet'));
+    stored += files.length;
+    let search = files;
+    if (everyRowNamed) {
+      const wanted = new Set(
+        mine.flatMap((pos) => named.get(pos)?.documents.map((d) => `${folder}/${d.file}`) ?? []),
+      );
+      search = files.filter((f) => wanted.has(f));
+      for (const f of wanted)
+        if (!files.includes(f)) unmatched.push(`provenance.json names ${f}, not stored`);
+    }
+    const found = await matchDocuments(db, options.reader, source, search);
+    read += found.read;
+    unmatched.push(
+      ...found.missing.map((m) => (files.length === 0 ? `${m} (no Parquet files under ${folder})` : m)),
+    );
   }
+  const searched =
+    `read ${read} of ${stored} document files` +
+    (sample.every((r) => named.has(Number(r.position)))
+      ? ', those provenance.json names'
+      : ', searched in order');
   const detail = unmatched.length
     ? `${unmatched.length} of ${count} pieces not in the source documents: ${unmatched.slice(0, 5).join('; ')}`
-    : `${count} pieces of ${sample.length} rows found in their source documents`;
+    : `${count} pieces of ${sample.length} rows found in their source documents (${searched})`;
   return { check: 'decode', ok: unmatched.length === 0 && sample.length === n, detail };
+}
+
+/** Inserts `values` into `table` as rows of `width` columns (nothing when there are none). */
+async function insert(db: DuckDBConnection, table: string, values: (string | number)[], width: number) {
+  const rows = values.length / width;
+  if (rows === 0) return;
+  const tuples = Array.from(
+    { length: rows },
+    (_, i) => `(${Array.from({ length: width }, (_, j) => `$${width * i + j + 1}`).join(', ')})`,
+  );
+  await db.run(`INSERT INTO ${table} VALUES ${tuples.join(', ')}`, values);
 }
 
 /** Looks for a source's pieces one document file at a time, until every piece is found. */
@@ -390,22 +484,25 @@ async function matchDocuments(
   db: DuckDBConnection,
   reader: MixReader,
   source: string,
-  folder: string,
-): Promise<string[]> {
+  files: readonly string[],
+): Promise<{ read: number; missing: string[] }> {
   const left = async () =>
     Number(
       (await rowsOf(db, `SELECT count(*) AS n FROM pieces WHERE source = ${sql(source)} AND NOT found`))[0]
         ?.n,
     );
-  const files = (await reader.list(`${folder}/`)).filter((f) => f.endsWith('.parquet'));
+  let read = 0;
   for (const file of files) {
     if ((await left()) === 0) break;
+    read += 1;
     await reader.withLocalCopy(file, (copy) =>
       db.run(
         `UPDATE pieces p SET found = true WHERE source = ${sql(source)} AND NOT found AND EXISTS (
            SELECT 1 FROM read_parquet(${sql(copy.path)}) d WHERE CASE p.kind
              WHEN 'whole' THEN d.text = p.text WHEN 'suffix' THEN ends_with(d.text, p.text)
-             WHEN 'prefix' THEN starts_with(d.text, p.text) ELSE contains(d.text, p.text) END)`,
+             WHEN 'prefix' THEN starts_with(d.text, p.text) ELSE contains(d.text, p.text) END
+           AND (NOT EXISTS (SELECT 1 FROM named n WHERE n.pos = p.pos)
+                OR EXISTS (SELECT 1 FROM named n WHERE n.pos = p.pos AND n.doc_id = d.doc_id)))`,
       ),
     );
   }
@@ -414,8 +511,10 @@ async function matchDocuments(
     `SELECT pos, kind, left(text, 40) AS head FROM pieces
      WHERE source = ${sql(source)} AND NOT found ORDER BY pos`,
   );
-  const none = files.length === 0 ? ` (no Parquet files under ${folder})` : '';
-  return missing.map(
-    (m) => `row ${Number(m.pos)} (${source}): ${String(m.kind)} ${JSON.stringify(m.head)}${none}`,
-  );
+  return {
+    read,
+    missing: missing.map(
+      (m) => `row ${Number(m.pos)} (${source}): ${String(m.kind)} ${JSON.stringify(m.head)}`,
+    ),
+  };
 }

@@ -9,9 +9,10 @@ tokens and rows per epoch (what the plan is computed from) and writes no data.
 
 Writes `<output>/data/train-NNNNN-of-MMMMM.parquet` (`input_ids` list<int32> of exactly n_ctx,
 `source`, `epoch`, `position`; sorted by position, `rows_per_file` rows per file) and a dataset
-card `<output>/README.md`. A literal "<|endoftext|>" inside a document is ordinary text; only the
-separator after each document is id 50256. How rows are made: spark_jobs/mix_pack.py; where they
-go: spark_jobs/mix_order.py.
+card `<output>/README.md`; with `sample_positions`, also `<output>/provenance.json` (the documents
+of those rows, for verification: spark_jobs/mix_provenance.py). A literal "<|endoftext|>" inside
+a document is ordinary text; only the separator after each document is id 50256. How rows are
+made: spark_jobs/mix_pack.py; where they go: spark_jobs/mix_order.py.
 
 Metrics count documents: in = kept (in at least one output row) + dropped (`empty_text`, or
 `not_sampled`: only in an epoch's dropped tail or beyond a partial last epoch's rows).
@@ -24,17 +25,18 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import blob_files, mix_card, mix_files, mix_order, mix_pack
+from spark_jobs import blob_files, mix_card, mix_files, mix_order, mix_pack, mix_provenance
 from spark_jobs.documents import read_documents
 from spark_jobs.fs import literal, write_text
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
-from spark_jobs.tokenizer import default_rank_path
+from spark_jobs.tokenizer import RANKS_ENV, default_rank_path
 
 NAME = "mix"
 EMPTY_TEXT, NOT_SAMPLED = "empty_text", "not_sampled"
@@ -47,7 +49,8 @@ MAX_WRITE_TASKS = 4096  # tasks writing the output, at most; each file is writte
 class MixParams:
     """seed: run seed behind every order. n_ctx: ids per row. rows_per_file: output file size.
     sources: {name: {target_rows, weight, rows_per_epoch?, paper_*?}} (the plan).
-    mode: "mix" or "count". rank_file: GPT-2 rank file (default: the repo's .ccmix copy)."""
+    mode: "mix" or "count". rank_file: GPT-2 rank file (default: the repo's .ccmix copy).
+    sample_positions: rows whose documents go into provenance.json (those verification samples)."""
 
     seed: int = 0
     n_ctx: int = 2048
@@ -55,6 +58,7 @@ class MixParams:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     mode: str = "mix"
     rank_file: str | None = None
+    sample_positions: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("mix", "count"):
@@ -69,6 +73,9 @@ class MixParams:
                 raise BadInput(f"source {name}: needs target_rows >= 0; unknown keys {unknown}")
         if self.mode == "mix" and not any(s["target_rows"] for s in self.sources.values()):
             raise BadInput("the plan has no source with target_rows > 0")
+        total = sum(s["target_rows"] for s in self.sources.values())
+        if any(not isinstance(p, int) or not 0 <= p < total for p in self.sample_positions):
+            raise BadInput(f"sample_positions must be integers in [0, {total})")
 
 
 def read_dataset(spark: SparkSession, name: str, path: str) -> DataFrame:
@@ -129,6 +136,8 @@ def body(spark: SparkSession, args: argparse.Namespace, params: MixParams, metri
     if missing:
         raise BadInput(f"no --input-dataset for planned source(s): {', '.join(missing)}")
     rank_file = params.rank_file or str(default_rank_path())
+    if "://" not in rank_file and not Path(rank_file).is_file():
+        raise BadInput(f"no GPT-2 rank file at {rank_file}: run `npm run setup` or set {RANKS_ENV}")
     spark.sparkContext.addFile(rank_file)
     spark.sparkContext.addFile(rank_file + ".json")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1024")
@@ -147,7 +156,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: MixParams, metri
             _count_metrics(stats, empties, params.n_ctx, metrics)
             return
         documents = tokenized.where(~F.col("empty"))
-        _mix(spark, args.output.rstrip("/"), documents, stats, empties, params, metrics)
+        _mix(spark, args.output.rstrip("/"), inputs, documents, stats, empties, params, metrics)
     finally:
         tokenized.unpersist()
 
@@ -189,7 +198,7 @@ def _count_metrics(stats: dict, empties: dict[str, int], n_ctx: int, metrics: Me
     metrics.extra["sources"] = sources
 
 
-def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: Metrics) -> None:
+def _mix(spark, output, inputs, tokenized, stats, empties, params, metrics: Metrics) -> None:
     n_ctx, seed = params.n_ctx, params.seed
     targets = {s: spec["target_rows"] for s, spec in params.sources.items() if spec["target_rows"]}
     per_epoch = {s: stats[s]["tokens"] // n_ctx for s in targets}
@@ -220,6 +229,10 @@ def _mix(spark, output, tokenized, stats, empties, params: MixParams, metrics: M
         parts = parts.withColumn("position", mix_order.position_col("source", "k", targets, ranks))
         parts = parts.withColumn("file", F.expr(f"position div {per_file}"))
         files, ids = _write(output, parts, n_ctx, total, per_file)
+        if params.sample_positions:
+            located = mix_provenance.locate_rows(params.sample_positions, table, targets, ranks)
+            named = mix_provenance.write(spark, output, placed, located, inputs)
+            metrics.extra["provenance"] = {"rows": len(located), "documents": named}
     finally:
         ordered.unpersist()
         if placed is not None:

@@ -47,6 +47,11 @@ def affine_perm(seed: int, source: str, epoch: int, size: int) -> tuple[int, int
     return a, int(uniform(seed, tag, "mix-perm-b") * size)
 
 
+def unpermute(a: int, b: int, size: int, j: int) -> int:
+    """The r with (a * r + b) mod size == j: `affine_perm`'s bijection undone (gcd(a, size) = 1)."""
+    return (j - b) * pow(a, -1, size) % size
+
+
 def check_exact(counts: Mapping[str, int]) -> None:
     largest = max(counts.values(), default=0)
     if (2 * largest + 1) * largest >= MAX_EXACT:
@@ -86,3 +91,19 @@ def position_col(
         before = f"least({n_o}L, ({a} + {n_s} - {strict}) div (2L * {n_s}))"
         terms.append(f"(CASE WHEN {source} = '{other}' THEN 0L ELSE {before} END)")
     return F.expr(" + ".join(terms))
+
+
+def locate(pos: int, counts: Mapping[str, int], ranks: Mapping[str, int]) -> tuple[str, int]:
+    """The (source, k) placed at global position `pos`: `position` undone. For a fixed source,
+    `position` increases with k, so a bisection per source finds it (driver-side, a few rows)."""
+    for source, n in sorted(counts.items()):
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if position(source, mid, counts, ranks) < pos:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < n and position(source, lo, counts, ranks) == pos:
+            return source, lo
+    raise ValueError(f"no row at position {pos} of {sum(counts.values())}")

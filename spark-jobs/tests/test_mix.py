@@ -4,6 +4,7 @@ an output that pyarrow and Hugging Face `datasets` read as it is."""
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 from collections import Counter
@@ -24,6 +25,7 @@ from spark_jobs.mix import NAME, MixParams, body
 from spark_jobs.tokenizer import GPT2_EOT, gpt2_encoding
 
 N_CTX, SEED = 64, 11
+SAMPLED = (0, 3, 17, 42, 50, 77, 99)  # rows whose documents go into provenance.json
 WORDS = "the of and a to in is was he for it with as his on be at by i this had not are but".split()
 EOT_DOC = "a page that quotes <|endoftext|> in its text"
 
@@ -35,11 +37,12 @@ def texts(name: str, n: int, seed: int) -> list[str]:
 
 
 def write_docs(folder: Path, name: str, docs: list[str]) -> str:
-    import pyarrow as pa
-
-    (folder / "kind=doc").mkdir(parents=True)  # the layout `documents.read_documents` reads
+    """Two files (odd and even documents), in the layout `documents.read_documents` reads."""
+    (folder / "kind=doc").mkdir(parents=True)
     ids = [f"{name}-{i:04d}" for i in range(len(docs))]
-    pq.write_table(pa.table({"doc_id": ids, "text": docs}), folder / "kind=doc" / "part-0.parquet")
+    for part in (0, 1):
+        table = pa.table({"doc_id": ids[part::2], "text": docs[part::2]})
+        pq.write_table(table, folder / "kind=doc" / f"part-{part}.parquet")
     return str(folder)
 
 
@@ -93,7 +96,7 @@ def run_mix(spark: SparkSession, corpus: dict, out: Path, **overrides) -> Metric
 @pytest.fixture(scope="module")
 def mixed(spark: SparkSession, corpus: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("mix-out") / "a"
-    metrics = run_mix(spark, corpus, out)
+    metrics = run_mix(spark, corpus, out, sample_positions=SAMPLED)
     table = pq.read_table(out / "data")
     return {"out": out, "metrics": metrics, "rows": table.to_pylist(), "table": table}
 
@@ -152,6 +155,38 @@ def epoch_streams(rows: list[dict], source: str) -> dict[int, list[int]]:
         by_row = {r: mine[j]["input_ids"] for j, r in enumerate(packed)}
         streams[epoch] = [i for r in range(len(mine)) for i in by_row[r]]
     return streams
+
+
+def test_provenance_names_the_documents_each_sampled_row_is_cut_from(
+    mixed: dict, corpus: dict
+) -> None:
+    """Every sampled row is rebuilt from the documents provenance.json names, read from the
+    files it names: a wrong position inverse, row, offset, missing or extra document, or file
+    breaks the rebuilt ids."""
+    e, out = enc(), mixed["out"]
+    provenance = json.loads((out / "provenance.json").read_text())["rows"]
+    assert [p["position"] for p in provenance] == list(SAMPLED)
+    assert mixed["metrics"].extra["provenance"]["rows"] == len(SAMPLED)
+    files_used = set()
+    for entry in provenance:
+        row = mixed["rows"][entry["position"]]
+        assert (entry["source"], entry["epoch"]) == (row["source"], row["epoch"])
+        folder = Path(corpus["inputs"][entry["source"]])
+        stream: list[int] = []
+        lengths = []
+        for doc in entry["documents"]:
+            assert doc["offset"] == entry["documents"][0]["offset"] + len(stream)
+            table = pq.read_table(folder / doc["file"]).to_pylist()
+            (text,) = [d["text"] for d in table if d["doc_id"] == doc["doc_id"]]
+            lengths.append(len(e.encode_ordinary(text)) + 1)
+            stream += e.encode_ordinary(text) + [GPT2_EOT]
+            files_used.add(doc["file"])
+        start = entry["row"] * N_CTX - entry["documents"][0]["offset"]
+        assert stream[start : start + N_CTX] == row["input_ids"], entry["position"]
+        # No document too many: the first ends inside the row, the last starts inside it.
+        assert 0 <= start < lengths[0]
+        assert len(stream) - lengths[-1] < start + N_CTX
+    assert files_used == {"kind=doc/part-0.parquet", "kind=doc/part-1.parquet"}
 
 
 def test_epochs_repeat_every_document_with_a_new_packing(mixed: dict, corpus: dict) -> None:
@@ -298,6 +333,9 @@ def test_position_arithmetic_is_a_permutation_and_beats_megatron(counts: dict) -
             slots[mix_order.position(s, k, counts, ranks)] = s
     total = sum(counts.values())
     assert sorted(slots) == list(range(total))
+    for pos in range(0, total, max(1, total // 50)):  # provenance finds rows by the inverse
+        source, k = mix_order.locate(pos, counts, ranks)
+        assert slots[pos] == source and mix_order.position(source, k, counts, ranks) == pos
     order = [slots[p] for p in range(total)]
     ours, greedy = (
         max_prefix_error(order, counts),
@@ -313,6 +351,7 @@ def test_affine_permutation_is_a_bijection() -> None:
     for size in (1, 2, 3, 10, 64, 97, 1000):
         a, b = mix_order.affine_perm(SEED, "x", 0, size)
         assert sorted((a * r + b) % size for r in range(size)) == list(range(size))
+        assert all(mix_order.unpermute(a, b, size, (a * r + b) % size) == r for r in range(size))
 
 
 def assert_same_files(first_out: Path, second_out: Path) -> None:
@@ -352,6 +391,8 @@ def test_bad_inputs_are_named(spark, corpus: dict, tmp_path) -> None:
     with pytest.raises(BadInput, match="no --input-dataset for planned source"):
         sources = {**plan(corpus), "wikipedia": {"target_rows": 3}}
         run_mix(spark, corpus, tmp_path / "d", sources=sources)
+    with pytest.raises(BadInput, match="no GPT-2 rank file at .*missing.tiktoken"):
+        run_mix(spark, corpus, tmp_path / "f", rank_file=str(tmp_path / "missing.tiktoken"))
     with pytest.raises(BadInput, match="rows per epoch"):
         sources = {**plan(corpus), "books1": {"target_rows": 4, "rows_per_epoch": 999}}
         run_mix(spark, corpus, tmp_path / "e", sources=sources)
