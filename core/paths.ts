@@ -11,6 +11,10 @@ function findRepoRoot(start: string): string {
 
 export const REPO_ROOT = findRepoRoot(__dirname);
 
+/** The GPT-2 rank file setup writes (`infra/gpt2-ranks.ts`); spark_jobs reads it as `CCMIX_GPT2_RANKS`. */
+export const GPT2_RANKS_FILE = path.join(REPO_ROOT, '.ccmix', 'tokenizer', 'gpt2.tiktoken');
+export const GPT2_RANKS_ENV = 'CCMIX_GPT2_RANKS';
+
 /** Local state (services, the demo crawl, runs); CCMIX_HOME moves it. */
 export const CCMIX_HOME = path.resolve(process.env.CCMIX_HOME ?? path.join(REPO_ROOT, '.ccmix'));
 

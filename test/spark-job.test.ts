@@ -25,6 +25,7 @@ import {
 } from '../core/spark/submit';
 import type { SparkProgress } from '../core/spark/progress';
 import { LocalStorage } from '../core/storage';
+import { mixCountParams } from '../core/mix/plan';
 import { commandOf, parentOf } from './helpers/procs';
 import { tempDir } from './helpers/services';
 
@@ -118,6 +119,27 @@ for (const mode of modes) {
       assert.equal(second.skipped, true);
       assert.deepEqual(second.metrics, first.metrics);
       assert.equal(second.output, first.output);
+    });
+
+    // Regression: through spark-submit the job's modules load from the --py-files zip, and the
+    // tokenizer looked for the rank file beside the zip, so no mix job could start there.
+    test('the mix job finds the GPT-2 rank file and counts tokens', async () => {
+      const extracted = await runSparkJob(extractInput(mode.spark, { stage }));
+      const counted = await runSparkJob({
+        job: 'mix',
+        stage: `mix-count-${mode.name.replace(/\W/g, '')}`,
+        storageRoot,
+        inputs: [
+          { flag: '--input-dataset', dataset: 'commonCrawl', paths: [extracted.output], base: 'storage' },
+        ],
+        params: mixCountParams(2048),
+        spark: mode.spark,
+        runId: 'spark-test',
+      });
+      assert.equal(counted.ranOn?.startsWith(mode.name), true, `ran on ${counted.ranOn}`);
+      const sources = counted.metrics.extra.sources as Record<string, { documents: number; tokens: number }>;
+      assert.ok((sources.commonCrawl?.documents ?? 0) > 0, JSON.stringify(sources));
+      assert.ok((sources.commonCrawl?.tokens ?? 0) > (sources.commonCrawl?.documents ?? 0));
     });
 
     test('an unusable input fails non-retryably with the job’s own reason', async () => {

@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../config/schema';
 import { freeLocalPort } from '../net';
-import { REPO_ROOT, venvBin } from '../paths';
+import { GPT2_RANKS_ENV, GPT2_RANKS_FILE, REPO_ROOT, venvBin } from '../paths';
 import { jobsArchive, JOBS_DIR } from './code';
 import type { SparkLaunchSettings } from './conf';
 import { ATTEMPT_ENV, killAttempt, OWNER_ENV, ownerTag, thisOwner } from './orphans';
@@ -60,6 +60,8 @@ export async function launchWithSparkSubmit(request: LaunchRequest): Promise<Run
     PYTHONPATH: [JOBS_DIR, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
     PYSPARK_PYTHON: venvBin('python'),
     PYSPARK_DRIVER_PYTHON: venvBin('python'),
+    // The jobs' modules load from the --py-files zip, which has no repo around it to find this in.
+    [GPT2_RANKS_ENV]: process.env[GPT2_RANKS_ENV] ?? GPT2_RANKS_FILE,
     [OWNER_ENV]: ownerTag(thisOwner()),
     [ATTEMPT_ENV]: request.attemptId,
   };
