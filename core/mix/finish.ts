@@ -3,8 +3,8 @@
  * then write manifest.json beside it. Both read what the mix stage committed; neither changes it.
  *
  * DuckDB reads local files only (S3 would need its httpfs extension, downloaded at run time), so on
- * S3 each file is streamed to a temporary local copy, hashed on the way, read, and deleted before
- * the next: disk use is one file. Parquet footers come from ranged GETs.
+ * S3 each file is streamed to a temporary local copy, hashed on the way, read, and deleted once
+ * read: disk use is `FILES_AT_ONCE` files. Parquet footers come from ranged GETs.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -113,7 +113,7 @@ async function download(
   return { bytes, sha256: hash.digest('hex') };
 }
 
-/** S3 objects are copied to a temporary folder one at a time; a broken stream is fetched again. */
+/** Each S3 object is copied to a temporary folder of its own; a broken stream is fetched again. */
 function s3Reader(storage: S3Storage, client: S3Client): MixReader {
   return {
     list: (prefix) => storage.list(prefix),

@@ -10,8 +10,8 @@
  * than 0.5 points: the tolerance adds `roundingRows` rows over the rows compared (negligible at
  * scale: one row of 146.5 million at 300B tokens).
  *
- * The files are read through a MixReader, one at a time: on S3 each is a local copy that exists
- * only while DuckDB reads it. The total comes first from the Parquet footers (cheap range reads),
+ * The files are read through a MixReader, `FILES_AT_ONCE` at a time: on S3 each is a local copy
+ * that exists only while DuckDB reads it. The total comes first from the Parquet footers (cheap range reads),
  * so one pass over the data files yields every count, the sampled rows and each file's sha256.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
