@@ -218,7 +218,10 @@ export const configSchema = z.strictObject({
         .describe('Rows per output Parquet file (a 2048-token row is 8 KiB of int32 before compression).'),
       verifySampleRows: positiveInt
         .default(16)
-        .describe('Rows decoded by the verification and matched against the source documents.'),
+        .describe(
+          'Rows decoded by the verification and matched against the source documents. The mix job ' +
+            'names the documents of these rows (provenance.json), so a change re-runs the mix stage.',
+        ),
       // No default here, so configs without it keep their fingerprint: DEFAULT_MAX_EPOCHS applies.
       maxEpochs: z
         .number()

@@ -62,10 +62,11 @@ for s, (name, n_rows) in enumerate(targets.items()):
         named = [{"doc_id": ids[j], "offset": starts[j], "file": f"part-{part_of[j]}.parquet"} for j in inside]
         rows.append(((2 * k + 1) / (2 * n_rows), s, name, k // per_epoch, stream[r * n_ctx:(r + 1) * n_ctx], r, named))
 rows.sort()
-def provenance(variant, rows, rename=lambda doc_id: doc_id):
-    entries = [{"position": i, "source": r[2], "epoch": r[3], "row": r[5],
-                "documents": [{**d, "doc_id": rename(d["doc_id"])} for d in r[6]]} for i, r in enumerate(rows)]
+def provenance(variant, rows, change=lambda entry: entry):
+    entries = [change({"position": i, "source": r[2], "epoch": r[3], "row": r[5], "documents": r[6]}) for i, r in enumerate(rows)]
     (root / variant / "provenance.json").write_text(json.dumps({"rows": entries}))
+def each_document(change):
+    return lambda entry: {**entry, "documents": [change(d) for d in entry["documents"]]}
 def write(variant, rows, positions=None):
     out = root / variant / "data"
     out.mkdir(parents=True)
@@ -80,8 +81,14 @@ def write(variant, rows, positions=None):
 write("good", rows)
 write("named", rows)
 provenance("named", rows)
-write("misnamed", rows)  # the right files, but documents that are not in them
-provenance("misnamed", rows, lambda doc_id: doc_id + "-other")
+for variant, change in {
+    "misnamed": each_document(lambda d: {**d, "doc_id": d["doc_id"] + "-other"}),  # not in their files
+    "stale-files": each_document(lambda d: {**d, "file": "old-" + d["file"]}),  # documents written again
+    "no-documents": lambda entry: {**entry, "documents": []},
+    "other-source": lambda entry: {**entry, "source": "webtext2" if entry["source"] != "webtext2" else "books1"},
+}.items():
+    write(variant, rows)
+    provenance(variant, rows, change)
 write("short-row", [r if i != 57 else r[:4] + (r[4][:-1],) for i, r in enumerate(rows)])
 write("high-id", [r if i != 130 else r[:4] + (r[4][:-1] + [50257],) for i, r in enumerate(rows)])
 write("missing-source", [r for r in rows if r[2] != "books1"])
@@ -191,14 +198,39 @@ for (const [backend, root] of Object.entries(roots)) {
       assert.ok(docsRead.length < stored, `read ${docsRead.length} of the ${stored} document files`);
       assert.match(
         report.checks.at(-1)?.detail ?? '',
-        new RegExp(`read ${docsRead.length} of ${stored} document files, those provenance.json names`),
+        new RegExp(`read ${docsRead.length} of ${stored} document files: those provenance.json names`),
       );
 
-      // Rows whose provenance names other documents fail, though their text is in the named files.
-      const misnamed = await verify(root, 'misnamed', 4, undefined, split);
-      assert.deepEqual(
-        misnamed.checks.filter((c) => !c.ok).map((c) => c.check),
-        ['decode'],
+      // Rows whose provenance names other documents, none, or another source fail, though their
+      // text is in the named files.
+      for (const [variant, reason] of [
+        ['misnamed', /pieces not in the source documents: row \d+/],
+        ['no-documents', /provenance.json names no document for row \d+/],
+        ['other-source', /provenance.json gives row \d+ to \w+, not \w+/],
+      ] as const) {
+        const failed = (await verify(root, variant, 4, undefined, split)).checks.filter((c) => !c.ok);
+        assert.deepEqual(
+          failed.map((c) => c.check),
+          ['decode'],
+          variant,
+        );
+        assert.match(failed[0]?.detail ?? '', reason, variant);
+      }
+    });
+
+    void test('provenance.json naming files that are gone: every file is searched, for the named documents', async () => {
+      const split = Object.fromEntries(Object.keys(documents).map((s) => [s, `docs-split/${s}`]));
+      const read: string[] = [];
+      const report = await verify(root, 'stale-files', 4, (file) => read.push(file), split);
+      const decode = report.checks.find((c) => c.check === 'decode');
+      assert.equal(decode?.ok, true, decode?.detail);
+      assert.match(
+        decode?.detail ?? '',
+        /every file in turn for the named documents \(\d+ named files are gone\)/,
+      );
+      assert.ok(
+        read.some((f) => f.startsWith('docs-split/')),
+        'the documents were searched',
       );
     });
 

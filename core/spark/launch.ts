@@ -61,7 +61,7 @@ export async function launchWithSparkSubmit(request: LaunchRequest): Promise<Run
     PYSPARK_PYTHON: venvBin('python'),
     PYSPARK_DRIVER_PYTHON: venvBin('python'),
     // The jobs' modules load from the --py-files zip, which has no repo around it to find this in.
-    [GPT2_RANKS_ENV]: process.env[GPT2_RANKS_ENV] ?? GPT2_RANKS_FILE,
+    [GPT2_RANKS_ENV]: process.env[GPT2_RANKS_ENV] || GPT2_RANKS_FILE,
     [OWNER_ENV]: ownerTag(thisOwner()),
     [ATTEMPT_ENV]: request.attemptId,
   };

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,8 +137,11 @@ def body(spark: SparkSession, args: argparse.Namespace, params: MixParams, metri
     if missing:
         raise BadInput(f"no --input-dataset for planned source(s): {', '.join(missing)}")
     rank_file = params.rank_file or str(default_rank_path())
-    if "://" not in rank_file and not Path(rank_file).is_file():
-        raise BadInput(f"no GPT-2 rank file at {rank_file}: run `npm run setup` or set {RANKS_ENV}")
+    for needed in (rank_file, rank_file + ".json"):
+        local = needed.removeprefix("file:")
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", local) and not Path(local).is_file():
+            fix = f"run `npm run setup` or set {RANKS_ENV}"
+            raise BadInput(f"no GPT-2 rank file at {needed}: {fix}")
     spark.sparkContext.addFile(rank_file)
     spark.sparkContext.addFile(rank_file + ".json")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1024")
@@ -228,9 +232,10 @@ def _mix(spark, output, inputs, tokenized, stats, empties, params, metrics: Metr
         total, per_file = sum(targets.values()), params.rows_per_file
         parts = parts.withColumn("position", mix_order.position_col("source", "k", targets, ranks))
         parts = parts.withColumn("file", F.expr(f"position div {per_file}"))
+        # Located before the write: a position the arithmetic cannot place fails the job early.
+        located = mix_provenance.locate_rows(params.sample_positions, table, targets, ranks)
         files, ids = _write(output, parts, n_ctx, total, per_file)
-        if params.sample_positions:
-            located = mix_provenance.locate_rows(params.sample_positions, table, targets, ranks)
+        if located:
             named = mix_provenance.write(spark, output, placed, located, inputs)
             metrics.extra["provenance"] = {"rows": len(located), "documents": named}
     finally:

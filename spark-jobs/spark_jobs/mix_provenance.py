@@ -8,8 +8,11 @@ the first, n_ctx long.
 
 Verification (core/mix/verify.ts) decodes the sampled rows and looks for their text in the
 source documents as stored, read by DuckDB. At the paper's size Common Crawl alone is hundreds
-of GB: it reads the files named here instead of searching them all. A wrong name fails the
-check, so the file guides the search and vouches for nothing.
+of GB: it reads the files named here instead of searching them all. A wrong document fails the
+check, so the file guides the search and vouches for nothing. File names are a hint: Spark names
+files at random, so when the documents are written again (an upstream stage re-run; the mix
+stays committed, as its fingerprint covers their content, not their layout) the names are stale
+and verification searches every file for the named documents.
 
 The job writes it for the positions the plan asks for (`sample_positions`, the ones
 verification will sample); each position is located by arithmetic (`mix_order.locate`,
@@ -41,16 +44,19 @@ def locate_rows(
     located = []
     for pos in positions:
         source, k = mix_order.locate(pos, counts, ranks)
-        for name, epoch, rows, base_k, _buckets, a, b in table:
-            if name == source and base_k <= k < base_k + rows:
-                located.append((pos, source, epoch, mix_order.unpermute(a, b, rows, k - base_k)))
-                break
+        epochs = [e for e in table if e[0] == source and e[3] <= k < e[3] + e[2]]
+        if len(epochs) != 1:
+            raise RuntimeError(f"position {pos} ({source} row {k}) is in no single epoch")
+        _name, epoch, rows, base_k, _buckets, a, b = epochs[0]
+        located.append((pos, source, epoch, mix_order.unpermute(a, b, rows, k - base_k)))
     return located
 
 
 def _files_of(spark: SparkSession, folder: str, doc_ids: list[str]) -> dict[str, str]:
-    """doc_id -> its Parquet file relative to `folder`, for the few ids asked. Reads the doc_id
-    column alone: a small fraction of a dataset's bytes."""
+    """doc_id -> its Parquet file relative to `folder`, for the few ids asked.
+
+    Reads the doc_id column alone, of every file: at paper scale Common Crawl's ~400 million ids,
+    about 10 GB, a few percent of its text, once per run."""
     relative = {f.uri: f.relative for f in fs.list_files(spark, [folder], [".parquet"])}
     found = (
         spark.read.parquet(fs.literal(kind_path(folder, DOC_KIND)))
@@ -58,7 +64,13 @@ def _files_of(spark: SparkSession, folder: str, doc_ids: list[str]) -> dict[str,
         .select("doc_id", F.col("_metadata.file_path").alias("uri"))
         .collect()  # bounded: the documents of the sampled rows
     )
-    return {r.doc_id: relative[r.uri] for r in found}
+    files: dict[str, str] = {}
+    for r in found:
+        if r.uri not in relative:
+            raise RuntimeError(f"{r.uri} holds {r.doc_id} but is not in the listing of {folder}")
+        if files.setdefault(r.doc_id, relative[r.uri]) != relative[r.uri]:
+            raise RuntimeError(f"{r.doc_id} is in two files of {folder}")
+    return files
 
 
 def write(

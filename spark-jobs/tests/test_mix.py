@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 from spark_jobs import mix_order, mix_pack
 from spark_jobs.job import BadInput, Metrics
 from spark_jobs.mix import NAME, MixParams, body
-from spark_jobs.tokenizer import GPT2_EOT, gpt2_encoding
+from spark_jobs.tokenizer import GPT2_EOT, default_rank_path, gpt2_encoding
 
 N_CTX, SEED = 64, 11
 SAMPLED = (0, 3, 17, 42, 50, 77, 99)  # rows whose documents go into provenance.json
@@ -363,9 +363,10 @@ def assert_same_files(first_out: Path, second_out: Path) -> None:
 
 
 def test_same_params_give_byte_identical_files(spark, corpus: dict, mixed: dict, tmp_path) -> None:
-    run_mix(spark, corpus, tmp_path / "b")
+    run_mix(spark, corpus, tmp_path / "b", sample_positions=SAMPLED)
     assert_same_files(mixed["out"], tmp_path / "b")
-    assert (mixed["out"] / "README.md").read_bytes() == (tmp_path / "b" / "README.md").read_bytes()
+    for name in ("README.md", "provenance.json"):
+        assert (mixed["out"] / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_offsets_summed_over_many_buckets_give_the_same_files(
@@ -375,8 +376,10 @@ def test_offsets_summed_over_many_buckets_give_the_same_files(
     bucket) miscounting across buckets. At 20,000 documents a bucket, the corpus is one bucket;
     at 7 it is many, and every file must come out byte for byte the same."""
     monkeypatch.setattr(mix_pack, "DOCS_PER_BUCKET", 7)
-    run_mix(spark, corpus, tmp_path / "buckets")
+    run_mix(spark, corpus, tmp_path / "buckets", sample_positions=SAMPLED)
     assert_same_files(mixed["out"], tmp_path / "buckets")
+    provenance = (tmp_path / "buckets" / "provenance.json").read_bytes()
+    assert provenance == (mixed["out"] / "provenance.json").read_bytes()  # offsets included
 
 
 def test_count_mode_measures_the_plan_inputs(spark, corpus: dict, tmp_path) -> None:
@@ -393,6 +396,10 @@ def test_bad_inputs_are_named(spark, corpus: dict, tmp_path) -> None:
         run_mix(spark, corpus, tmp_path / "d", sources=sources)
     with pytest.raises(BadInput, match="no GPT-2 rank file at .*missing.tiktoken"):
         run_mix(spark, corpus, tmp_path / "f", rank_file=str(tmp_path / "missing.tiktoken"))
+    alone = tmp_path / "alone.tiktoken"  # the ranks without their .json beside them
+    alone.write_bytes(default_rank_path().read_bytes())
+    with pytest.raises(BadInput, match="no GPT-2 rank file at .*alone.tiktoken.json"):
+        run_mix(spark, corpus, tmp_path / "g", rank_file=f"file:{alone}")
     with pytest.raises(BadInput, match="rows per epoch"):
         sources = {**plan(corpus), "books1": {"target_rows": 4, "rows_per_epoch": 999}}
         run_mix(spark, corpus, tmp_path / "e", sources=sources)
