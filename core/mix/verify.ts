@@ -379,17 +379,26 @@ function trimBroken(text: string, start: boolean, end: boolean): string {
 
 /** The mix job's `<output>/provenance.json` (spark_jobs/mix_provenance.py), as far as it is read. */
 interface Provenance {
-  rows: { position: number; source: string; documents: { doc_id: string; file: string }[] }[];
+  /** Per source, the Parquet files its folder's listing held; `file` indexes that sorted listing. */
+  files: Record<string, number>;
+  rows: { position: number; source: string; documents: { doc_id: string; file: number }[] }[];
 }
 
-/** Per sampled row, the documents it came from, when provenance.json names them. */
-async function namedDocuments(
-  reader: MixReader,
-  output: string,
-): Promise<Map<number, { source: string; documents: { doc_id: string; file: string }[] }>> {
+async function readProvenance(reader: MixReader, output: string): Promise<Provenance> {
   const data = await reader.readIfPresent(`${output}/provenance.json`);
-  const rows = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Provenance).rows : [];
-  return new Map(rows.map((r) => [r.position, r]));
+  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as Provenance) : { files: {}, rows: [] };
+}
+
+/** A folder's Parquet files as Spark lists them: sorted, none below a `_` or `.` name. */
+async function parquetFiles(reader: MixReader, folder: string): Promise<string[]> {
+  return (await reader.list(`${folder}/`)).filter(
+    (f) =>
+      f.endsWith('.parquet') &&
+      !f
+        .slice(folder.length + 1)
+        .split('/')
+        .some((part) => part.startsWith('_') || part.startsWith('.')),
+  );
 }
 
 async function decodeCheck(
@@ -399,7 +408,8 @@ async function decodeCheck(
   options: VerifyOptions,
 ): Promise<CheckResult> {
   if (n === 0) return { check: 'decode', ok: false, detail: 'no rows to decode' };
-  const named = await namedDocuments(options.reader, options.output);
+  const provenance = await readProvenance(options.reader, options.output);
+  const named = new Map(provenance.rows.map((r) => [r.position, r]));
   await db.run(
     `CREATE OR REPLACE TEMP TABLE pieces
        (pos BIGINT, source VARCHAR, kind VARCHAR, text VARCHAR, found BOOLEAN DEFAULT false)`,
@@ -409,7 +419,6 @@ async function decodeCheck(
   const values: (string | number)[] = [];
   const unmatched: string[] = [];
   const namedRows: (string | number)[] = [];
-  const rowsNamed = new Set<number>();
   for (const row of sample) {
     const [pos, source] = [Number(row.position), String(row.source)];
     let pieces: ReturnType<typeof rowPieces>;
@@ -425,10 +434,7 @@ async function decodeCheck(
     if (entry.source !== source)
       unmatched.push(`provenance.json gives row ${pos} to ${entry.source}, not ${source}`);
     else if (entry.documents.length === 0) unmatched.push(`provenance.json names no document for row ${pos}`);
-    else {
-      rowsNamed.add(pos);
-      for (const d of entry.documents) namedRows.push(pos, d.doc_id);
-    }
+    else for (const d of entry.documents) namedRows.push(pos, d.doc_id);
   }
   await insert(db, 'pieces (pos, source, kind, text)', values, 4);
   await insert(db, 'named', namedRows, 2);
@@ -442,28 +448,25 @@ async function decodeCheck(
       unmatched.push(`no documents given for ${source}`);
       continue;
     }
-    const mine = sample.filter((r) => String(r.source) === source).map((r) => Number(r.position));
-    const files = (await options.reader.list(`${folder}/`)).filter((f) => f.endsWith('.parquet'));
+    const files = await parquetFiles(options.reader, folder);
     stored += files.length;
-    let search = files;
-    if (!mine.every((pos) => rowsNamed.has(pos))) {
-      ways.add('every file in turn, for rows provenance.json does not name');
-    } else {
-      const wanted = new Set(
-        mine.flatMap((pos) => named.get(pos)?.documents.map((d) => `${folder}/${d.file}`) ?? []),
-      );
-      const stale = [...wanted].filter((f) => !files.includes(f));
-      if (stale.length === 0) {
-        search = files.filter((f) => wanted.has(f));
-        ways.add('those provenance.json names');
-      } else {
-        // Spark names files at random: documents written again (an upstream stage re-run) have
-        // new names, while the mix, whose fingerprint covers their content, stays committed.
-        ways.add(`every file in turn for the named documents (${stale.length} named files are gone)`);
+    // The files provenance.json names come first; the others only for what those did not hold
+    // (a listing of another length, or documents written again another way, leave them stale).
+    const hinted = new Set<string>();
+    if (provenance.files[source] === files.length) {
+      for (const row of sample.filter((r) => String(r.source) === source)) {
+        for (const d of named.get(Number(row.position))?.documents ?? []) {
+          const file = files[d.file];
+          if (file) hinted.add(file);
+        }
       }
     }
+    const search = [...files.filter((f) => hinted.has(f)), ...files.filter((f) => !hinted.has(f))];
     const found = await matchDocuments(db, options.reader, source, search);
     read += found.read;
+    if (hinted.size === 0) ways.add('every file in turn');
+    else if (found.read <= hinted.size) ways.add('those provenance.json names');
+    else ways.add('those provenance.json names, then others in turn');
     unmatched.push(
       ...found.missing.map((m) => (files.length === 0 ? `${m} (no Parquet files under ${folder})` : m)),
     );

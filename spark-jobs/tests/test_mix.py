@@ -164,29 +164,32 @@ def test_provenance_names_the_documents_each_sampled_row_is_cut_from(
     files it names: a wrong position inverse, row, offset, missing or extra document, or file
     breaks the rebuilt ids."""
     e, out = enc(), mixed["out"]
-    provenance = json.loads((out / "provenance.json").read_text())["rows"]
+    written = json.loads((out / "provenance.json").read_text())
+    provenance = written["rows"]
     assert [p["position"] for p in provenance] == list(SAMPLED)
+    listings = {s: sorted(Path(f).rglob("*.parquet")) for s, f in corpus["inputs"].items()}
+    assert written["files"] == {s: len(listings[s]) for s in written["files"]}
     assert mixed["metrics"].extra["provenance"]["rows"] == len(SAMPLED)
     files_used = set()
     for entry in provenance:
         row = mixed["rows"][entry["position"]]
         assert (entry["source"], entry["epoch"]) == (row["source"], row["epoch"])
-        folder = Path(corpus["inputs"][entry["source"]])
+        listing = listings[entry["source"]]
         stream: list[int] = []
         lengths = []
         for doc in entry["documents"]:
             assert doc["offset"] == entry["documents"][0]["offset"] + len(stream)
-            table = pq.read_table(folder / doc["file"]).to_pylist()
+            table = pq.read_table(listing[doc["file"]]).to_pylist()
             (text,) = [d["text"] for d in table if d["doc_id"] == doc["doc_id"]]
             lengths.append(len(e.encode_ordinary(text)) + 1)
             stream += e.encode_ordinary(text) + [GPT2_EOT]
-            files_used.add(doc["file"])
+            files_used.add(listing[doc["file"]].name)
         start = entry["row"] * N_CTX - entry["documents"][0]["offset"]
         assert stream[start : start + N_CTX] == row["input_ids"], entry["position"]
         # No document too many: the first ends inside the row, the last starts inside it.
         assert 0 <= start < lengths[0]
         assert len(stream) - lengths[-1] < start + N_CTX
-    assert files_used == {"kind=doc/part-0.parquet", "kind=doc/part-1.parquet"}
+    assert files_used == {"part-0.parquet", "part-1.parquet"}
 
 
 def test_epochs_repeat_every_document_with_a_new_packing(mixed: dict, corpus: dict) -> None:
