@@ -159,11 +159,11 @@ test('every Spark stage runs and commits with the storage root on S3', async () 
     mixture.checks.filter((c) => !c.ok),
     [],
   );
-  // The decode check read only the document files the job's provenance.json named, found from
-  // the s3a:// paths Spark saw.
+  // The decode check read the document files the job's provenance.json named (indices into the
+  // listing of s3a:// paths Spark saw), and no other.
   assert.match(
     mixture.checks.find((c) => c.check === 'decode')?.detail ?? '',
-    /those provenance\.json names/,
+    /document files: those provenance\.json names\)$/,
   );
 });
 

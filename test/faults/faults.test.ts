@@ -350,6 +350,11 @@ test(
       m.checks.filter((c) => !c.ok),
       [],
     );
+    // The decode check read the document files the mix job's provenance.json named, and no other.
+    assert.match(
+      m.checks.find((c) => c.check === 'decode')?.detail ?? '',
+      /document files: those provenance\.json names\)$/,
+    );
     const manifest = JSON.parse(readFileSync(m.manifest, 'utf8')) as Manifest;
     assert.equal(manifest.verification.ok, true);
     assert.equal(manifest.fingerprints.stages.dedup, d.fingerprint);
