@@ -5,14 +5,16 @@
  * last row once each; rows per source equal the plan;
  * achieved weights are within ±0.5 percentage points of the target, overall and over the first 10%
  * of rows by position; a sample of rows decodes (npm tiktoken) into text of the source documents
- * when split at 50256 (in the documents the mix job's provenance.json names for those rows, when it
- * names them: at paper scale a source is hundreds of GB). A whole row count is an integer, so on a tiny output one row can weigh more
- * than 0.5 points: the tolerance adds `roundingRows` rows over the rows compared (negligible at
- * scale: one row of 146.5 million at 300B tokens).
+ * when split at 50256 (the documents the mix job's provenance.json names for those rows, read
+ * from the files it names first: at paper scale a source is hundreds of GB). A whole row count
+ * is an integer, so on a tiny output one row can weigh more than 0.5 points: the tolerance adds
+ * `roundingRows` rows over the rows compared (negligible at scale: one row of 146.5 million at
+ * 300B tokens).
  *
  * The files are read through a MixReader, `FILES_AT_ONCE` at a time: on S3 each is a local copy
- * that exists only while DuckDB reads it. The total comes first from the Parquet footers (cheap range reads),
- * so one pass over the data files yields every count, the sampled rows and each file's sha256.
+ * that exists only while DuckDB reads it. The total comes first from the Parquet footers (cheap
+ * range reads), so one pass over the data files yields every count, the sampled rows and each
+ * file's sha256.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { GPT2_EOT, gpt2Decode } from '../tokenizer';
