@@ -32,9 +32,14 @@ def qualify(path: str) -> str:
     """A plain local path becomes `file:/…`; a URI stays as it is; `s3://` becomes `s3a://`."""
     if path.startswith("s3://"):
         return "s3a://" + path[len("s3://") :]
-    if re.match(r"^[a-z][a-z0-9+.-]*:", path):
+    if has_scheme(path):
         return path
     return "file:" + posixpath.abspath(path)
+
+
+def has_scheme(path: str) -> bool:
+    """`s3a://b/k`, `file:/a`: a URI; `/a/b` or `a/b`: a plain path."""
+    return re.match(r"^[a-z][a-z0-9+.-]*:", path) is not None
 
 
 def join(base: str, *parts: str) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import blob_files, mix_card, mix_files, mix_order, mix_pack, mix_provenance
 from spark_jobs.documents import read_documents
-from spark_jobs.fs import literal, write_text
+from spark_jobs.fs import has_scheme, literal, write_text
 from spark_jobs.job import BadInput, Metrics, arg_parser, run_job
 from spark_jobs.tokenizer import RANKS_ENV, default_rank_path
 
@@ -139,7 +138,7 @@ def body(spark: SparkSession, args: argparse.Namespace, params: MixParams, metri
     rank_file = params.rank_file or str(default_rank_path())
     for needed in (rank_file, rank_file + ".json"):
         local = needed.removeprefix("file:")
-        if not re.match(r"^[a-z][a-z0-9+.-]*:", local) and not Path(local).is_file():
+        if not has_scheme(local) and not Path(local).is_file():
             fix = f"run `npm run setup` or set {RANKS_ENV}"
             raise BadInput(f"no GPT-2 rank file at {needed}: {fix}")
     spark.sparkContext.addFile(rank_file)

@@ -29,6 +29,7 @@ import { JOBS_DIR } from '../../core/spark/code';
 import { sharedDataDir, venvBin } from '../../core/paths';
 import { parseConfig } from '../../config/schema';
 import { startTestServices, tempDir, type TestServices } from '../helpers/services';
+import { median } from './median';
 
 const N_CTX = 2048;
 
@@ -161,7 +162,6 @@ async function main(): Promise<void> {
   } finally {
     await services?.stop();
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   console.log(
     JSON.stringify(
       {

@@ -43,6 +43,7 @@ import type { BuildMixtureResult } from '../../workflows';
 import { runHistories, type RunHistory } from '../helpers/histories';
 import { startTestStack, tempDir } from '../helpers/services';
 import { writeTinyCrawls } from '../helpers/tiny-crawl';
+import { median } from './median';
 
 /**
  * WET files per crawl as Common Crawl's announcement of the crawl states them (its file table on
@@ -119,7 +120,6 @@ interface Sample {
 }
 
 const mb = (bytes: number): number => bytes / 1024 / 1024;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const fmt = (x: number, digits = 1): string => x.toLocaleString('en-US', { maximumFractionDigits: digits });
 
 function sampleMemory(started: number): Sample {
