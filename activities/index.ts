@@ -29,6 +29,7 @@ import {
   writeMixManifest,
   type ManifestStepInput,
   type MixtureSummary,
+  type VerifyLive,
   type VerifyMixInput,
 } from '../core/mix/finish';
 import {
@@ -144,12 +145,20 @@ export function planMixture(input: {
 
 /**
  * A failed check fails the run: the output is wrong, and a retry would read the same bytes.
- * Heartbeats after every file it reads (at 300B tokens and 50,000 rows a file: ~2,930 files of ~160 MB).
+ * Heartbeats after every file it reads (at 300B tokens and 50,000 rows a file: ~2,930 files of
+ * ~160 MB), with how far the data scan is; a retry resumes the scan from its saved progress.
  */
 export async function verifyMixture(input: VerifyMixInput): Promise<VerificationReport> {
   const context = Context.current();
+  let live: VerifyLive | undefined;
   try {
-    const report = await verifyMixOutput(input, () => context.heartbeat());
+    const report = await verifyMixOutput(input, {
+      onFile: () => context.heartbeat(live),
+      onDataFile: (now) => {
+        live = now;
+        context.heartbeat(live);
+      },
+    });
     assertVerified(report);
     return report;
   } catch (error) {

@@ -15,6 +15,7 @@ import {
   TASK_QUEUE,
 } from '../config/temporal';
 import { configFingerprint } from '../core/fingerprint';
+import type { VerifyLive } from '../core/mix/finish';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 import type { SparkLive } from './render';
 
@@ -76,6 +77,8 @@ export interface RunStatus {
   downloads: DownloadCrawlProgress[];
   /** The running Spark job's last heartbeat, if one is running. */
   sparkLive: SparkLive | null;
+  /** The mixture's verification, while it scans the data files. */
+  verifyLive?: VerifyLive | null;
   /** Why a failed run failed: the innermost cause's message (the one that names the problem). */
   failure?: string;
 }
@@ -159,13 +162,18 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     for (const p of await Promise.all(queries)) if (p) downloads.push(p);
   }
   let sparkLive: SparkLive | null = null;
+  let verifyLive: VerifyLive | null = null;
+  const { payloadConverter } = client.options.loadedDataConverter;
   for (const pending of description.raw.pendingActivities ?? []) {
     const payload = pending.heartbeatDetails?.payloads?.[0];
-    if (pending.activityType?.name !== 'runSparkJob' || !payload) continue;
-    sparkLive = client.options.loadedDataConverter.payloadConverter.fromPayload<SparkLive>(payload);
+    if (!payload) continue;
+    if (pending.activityType?.name === 'runSparkJob')
+      sparkLive = payloadConverter.fromPayload<SparkLive>(payload);
+    if (pending.activityType?.name === 'verifyMixture')
+      verifyLive = payloadConverter.fromPayload<VerifyLive>(payload);
   }
   const failure = await endedBecause();
-  return { workflowId, status, progress, downloads, sparkLive, ...(failure ? { failure } : {}) };
+  return { workflowId, status, progress, downloads, sparkLive, verifyLive, ...(failure ? { failure } : {}) };
 }
 
 export async function waitForResult(

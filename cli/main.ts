@@ -279,7 +279,7 @@ async function main(argv: string[]): Promise<number> {
       print(
         values,
         status,
-        `${run}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive)}`,
+        `${run}: ${status.status}${failed}\n${renderProgress(status.progress, status.downloads, status.sparkLive, status.verifyLive)}`,
       );
       return ENDED_WITHOUT_RESULT.has(status.status) ? 1 : 0;
     }

@@ -1,6 +1,6 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
 import type { SparkProgress } from '../core/spark/progress';
-import type { MixtureSummary } from '../core/mix/finish';
+import type { MixtureSummary, VerifyLive } from '../core/mix/finish';
 import type { Config } from '../config/schema';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 import type { StageOutcome } from '../workflows/spark-stage';
@@ -28,6 +28,7 @@ export function renderProgress(
   progress: BuildMixtureProgress,
   downloads: readonly DownloadCrawlProgress[] = [],
   sparkLive: SparkLive | null = null,
+  verifyLive: VerifyLive | null = null,
 ): string {
   const lines = [
     `stage: ${progress.stage}${progress.paused ? '  PAUSED (ccmix resume RUN)' : ''}`,
@@ -64,6 +65,8 @@ export function renderProgress(
         : `  spark ${sparkLive.stage}: starting`,
     );
   }
+  if (verifyLive)
+    lines.push(`  verify ${bar(verifyLive.scanned, verifyLive.dataFiles, 16)} data files scanned`);
   return lines.join('\n');
 }
 

@@ -70,6 +70,15 @@ export function watchRows(status: RunStatus, maxRows: number): WatchRow[] {
       detail: live ? `tasks, ${live.activeTasks} running` : `${p.state} ${rows}`.trim(),
     });
   }
+  if (status.verifyLive) {
+    tail.push({
+      key: 'verify',
+      label: 'verify',
+      value: status.verifyLive.scanned,
+      total: status.verifyLive.dataFiles,
+      detail: 'data files scanned',
+    });
+  }
   const room = maxRows - head.length - tail.length;
   const perCrawl: WatchRow[] =
     active.length <= room

@@ -11,7 +11,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { parseConfig } from '../config/schema';
-import { MANIFEST_FILE, VERIFIED_FILES, verifyMixOutput, writeMixManifest } from '../core/mix/finish';
+import {
+  MANIFEST_FILE,
+  VERIFIED_FILES,
+  VERIFY_PROGRESS,
+  verifyMixOutput,
+  writeMixManifest,
+} from '../core/mix/finish';
 import { buildManifest, describeLocalFiles, type Manifest } from '../core/mix/manifest';
 import { planMixture, samplePositions, type MixPlan } from '../core/mix/plan';
 import { MIX_CHECKS, MixVerificationError, assertVerified, rowPieces } from '../core/mix/verify';
@@ -156,7 +162,7 @@ const verify = (
   sampleRows = 24,
   onFile?: (file: string) => void,
   docs = documents,
-) => verifyMixOutput({ storageRoot, output: variant, plan, documents: docs, sampleRows }, onFile);
+) => verifyMixOutput({ storageRoot, output: variant, plan, documents: docs, sampleRows }, { onFile });
 
 for (const [backend, root] of Object.entries(roots)) {
   void describe(`${backend} storage root`, () => {
@@ -243,6 +249,83 @@ for (const [backend, root] of Object.entries(roots)) {
           `${variant}: more than the one named file was read`,
         );
       }
+    });
+
+    void test('an interrupted scan resumes from its saved progress, which it then removes', async () => {
+      const storage = openStorage(root);
+      const input = {
+        storageRoot: root,
+        output: 'good',
+        plan,
+        documents,
+        filesAtOnce: 1,
+        progressEveryMs: 0,
+      };
+      const [first, second] = [
+        'good/data/train-00000-of-00002.parquet',
+        'good/data/train-00001-of-00002.parquet',
+      ];
+      const clean = await verifyMixOutput({ ...input, sampleRows: 24 });
+      const cleanFiles = await storage.read(`good/${VERIFIED_FILES}`);
+      const scannedIn = (saved: Buffer | null) =>
+        saved ? (JSON.parse(saved.toString()) as { scans: { file: string }[] }).scans.map((s) => s.file) : [];
+      /** A run that loses its worker once the second data file is read: it saved the first. */
+      const interrupted = async () => {
+        let savedThen: string[] | undefined;
+        const lost = verifyMixOutput(
+          { ...input, sampleRows: 24 },
+          {
+            onFile: (file) => {
+              if (file !== second) return;
+              // On local disk the saved state can be read at that moment: saved as files finish, not on failure only.
+              if (backend === 'local')
+                savedThen = scannedIn(readFileSync(path.join(dir, 'good', VERIFY_PROGRESS)));
+              throw new Error('worker lost');
+            },
+          },
+        );
+        await assert.rejects(lost, /worker lost/);
+        if (backend === 'local') assert.deepEqual(savedThen, [first]);
+        assert.deepEqual(scannedIn(await storage.readIfPresent(`good/${VERIFY_PROGRESS}`)), [first]);
+      };
+
+      await interrupted();
+      // Progress saved for other sampled positions is not used.
+      let read: string[] = [];
+      const other = await verifyMixOutput(
+        { ...input, sampleRows: 200 },
+        { onFile: (file) => read.push(file) },
+      );
+      assert.deepEqual(
+        read.filter((f) => f.startsWith('good/data/')),
+        [first, second],
+      );
+      assert.equal(other.ok, true);
+      assert.equal(
+        await storage.readIfPresent(`good/${VERIFY_PROGRESS}`),
+        null,
+        'removed once every file is read',
+      );
+
+      await interrupted();
+      read = [];
+      const scanned: string[] = [];
+      const resumed = await verifyMixOutput(
+        { ...input, sampleRows: 24 },
+        {
+          onFile: (file) => read.push(file),
+          onDataFile: (live) => scanned.push(`${live.scanned}/${live.dataFiles}`),
+        },
+      );
+      assert.deepEqual(
+        read.filter((f) => f.startsWith('good/data/')),
+        [second],
+        'the first file is not read again',
+      );
+      assert.deepEqual(scanned, ['2/2'], 'the resumed file counts as scanned');
+      assert.deepEqual(resumed, clean, 'the same report as an uninterrupted run');
+      assert.deepEqual(await storage.read(`good/${VERIFIED_FILES}`), cleanFiles, 'the same sha256 per file');
+      assert.equal(await storage.readIfPresent(`good/${VERIFY_PROGRESS}`), null);
     });
 
     void test('a Parquet footer longer than the first read of its tail', async () => {

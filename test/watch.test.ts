@@ -66,3 +66,14 @@ void test('plain status says when a run is paused and which limits it obeys', ()
   status.progress.paused = false;
   assert.doesNotMatch(renderProgress(status.progress), /PAUSED/);
 });
+
+void test('while the mixture is verified, status shows how many data files the scan has read', () => {
+  const status = downloading(0);
+  status.progress.stage = 'verify';
+  status.verifyLive = { scanned: 1204, dataFiles: 2930 };
+  const row = watchRows(status, 20).find((r) => r.key === 'verify');
+  assert.deepEqual([row?.value, row?.total, row?.detail], [1204, 2930, 'data files scanned']);
+  const text = renderProgress(status.progress, [], null, status.verifyLive);
+  assert.match(text, /verify \[#+\.+\] 1204\/2930 data files scanned/);
+  assert.doesNotMatch(renderProgress(status.progress), /data files scanned/);
+});

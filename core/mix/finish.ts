@@ -38,6 +38,8 @@ export interface VerifyMixInput {
   sampleRows: number;
   /** Data files read at once; `FILES_AT_ONCE` when unset (a bench compares). */
   filesAtOnce?: number;
+  /** How often the scan's progress is saved; `VERIFY_PROGRESS_EVERY_MS` when unset (a test saves at every file). */
+  progressEveryMs?: number;
 }
 
 const FOOTER_GUESS = 64 * 1024;
@@ -159,25 +161,43 @@ function openReader(storageRoot: string): { storage: Storage; reader: MixReader;
 
 /** Beside the manifest: the data files as verification hashed them (see `filesListedIn`). */
 export const VERIFIED_FILES = 'verified-files.json';
+/** Beside the data while it is verified: the files scanned so far, for a retry to resume from. */
+export const VERIFY_PROGRESS = 'verify-progress.json';
+/** A retry reads again at most this much of the scan, plus the files that were being read. */
+export const VERIFY_PROGRESS_EVERY_MS = 30_000;
+
+/** How far the data scan is: the verification activity's heartbeat, which `ccmix status` shows. */
+export interface VerifyLive {
+  /** Data files scanned, those a retry resumed from the saved progress included. */
+  scanned: number;
+  dataFiles: number;
+}
+
+export interface VerifyWatch {
+  /** After each file is read (data and documents): on S3 every file is a download. */
+  onFile?: (file: string) => void;
+  onDataFile?: (live: VerifyLive) => void;
+}
 
 /**
- * `onFile` is called after each file is read (data and documents): an activity can heartbeat
- * there, since on S3 every file is a download. The report's files are stored (`VERIFIED_FILES`)
- * and left out of it: it goes into the workflow's history, whatever the number of files.
+ * An activity can heartbeat from `watch`. The report's files are stored (`VERIFIED_FILES`) and
+ * left out of it: it goes into the workflow's history, whatever the number of files. The scan's
+ * progress (`VERIFY_PROGRESS`) is removed once the scan has read every file.
  */
 export async function verifyMixOutput(
   input: VerifyMixInput,
-  onFile?: (file: string) => void,
+  watch: VerifyWatch = {},
 ): Promise<VerificationReport> {
   const opened = openReader(input.storageRoot);
   const reader: MixReader = {
     ...opened.reader,
     withLocalCopy: async (file, use) => {
       const value = await opened.reader.withLocalCopy(file, use);
-      onFile?.(file);
+      watch.onFile?.(file);
       return value;
     },
   };
+  const progressFile = `${input.output}/${VERIFY_PROGRESS}`;
   try {
     const { files, ...report } = await verifyMix({
       reader,
@@ -191,9 +211,19 @@ export async function verifyMixOutput(
       documents: input.documents,
       sampleRows: input.sampleRows,
       filesAtOnce: input.filesAtOnce,
+      progress: {
+        load: async () => {
+          const saved = await opened.storage.readIfPresent(progressFile);
+          return saved ? (JSON.parse(saved.toString('utf8')) as unknown) : null;
+        },
+        save: (state) => opened.storage.write(progressFile, JSON.stringify(state)),
+        everyMs: input.progressEveryMs ?? VERIFY_PROGRESS_EVERY_MS,
+      },
+      onDataFile: (scanned, dataFiles) => watch.onDataFile?.({ scanned, dataFiles }),
     });
     const filesListedIn = `${input.output}/${VERIFIED_FILES}`;
     await opened.storage.write(filesListedIn, JSON.stringify(files ?? []));
+    await opened.storage.remove(progressFile);
     return { ...report, filesListedIn };
   } finally {
     opened.close();

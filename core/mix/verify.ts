@@ -14,7 +14,7 @@
  * The files are read through a MixReader, `FILES_AT_ONCE` at a time: on S3 each is a local copy
  * that exists only while DuckDB reads it. The total comes first from the Parquet footers (cheap
  * range reads), so one pass over the data files yields every count, the sampled rows and each
- * file's sha256.
+ * file's sha256. That pass saves what each file held as it goes (`progress`): a retry resumes it.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { GPT2_EOT, gpt2Decode } from '../tokenizer';
@@ -79,6 +79,21 @@ export interface VerifyOptions {
   roundingRows?: number;
   /** Data files read at once (`FILES_AT_ONCE`). */
   filesAtOnce?: number;
+  /** Where the data scan keeps what it has read, so that an interrupted one resumes (none: starts over). */
+  progress?: ScanProgress;
+  /** Called after each data file is scanned: files done (resumed ones included), of how many. */
+  onDataFile?: (done: number, total: number) => void;
+}
+
+/**
+ * The data scan's saved state: at paper scale it reads ~2,930 files for over an hour, and a
+ * retried activity should not read them all again. `save` gets a JSON-ready value.
+ */
+export interface ScanProgress {
+  load(): Promise<unknown>;
+  save(state: unknown): Promise<void>;
+  /** Saves at most this often while files are read (and once more when the scan fails). */
+  everyMs: number;
 }
 
 /**
@@ -142,36 +157,67 @@ export async function mixDataFiles(reader: MixReader, output: string): Promise<s
   );
 }
 
-/** Sums of the per-file aggregates over the data files, and the sampled rows they hold. */
+/** What one data file holds: its counts, its sampled rows, its bytes. Saved as JSON. */
+interface FileScan {
+  /** Storage-relative. */
+  file: string;
+  /** Per source: rows, and rows in the first `prefixRows` positions. */
+  sources: Record<string, { rows: number; prefix: number }>;
+  badLength: number;
+  badIds: number;
+  /** Its rows, distinct positions and their range (the `positions` check); none if empty. */
+  span?: { rows: number; distinct: number; lo: number; hi: number };
+  sample: SampledRow[];
+  bytes: number;
+  sha256: string;
+}
+
+interface SampledRow {
+  position: number;
+  source: string;
+  input_ids: number[];
+}
+
+/** The per-file scans summed over the data files. */
 interface DataScan {
   rows: number;
   badLength: number;
   badIds: number;
   perSource: Map<string, { rows: number; prefix: number }>;
-  sample: Record<string, unknown>[];
+  sample: SampledRow[];
   files: OutputFile[];
-  /** Per file: its rows, distinct positions and their range (the `positions` check). */
   spans: { file: string; rows: number; distinct: number; lo: number; hi: number }[];
 }
 
 export async function verifyMix(options: VerifyOptions): Promise<VerificationReport> {
   const { reader, nCtx, targets, tolerancePp = 0.5, prefixFraction = 0.1, roundingRows = 1 } = options;
   const files = await mixDataFiles(reader, options.output);
-  let total = 0;
-  for (const file of files) total += await reader.parquetRows(file);
+  const footerRows: number[] = [];
+  for (const file of files) footerRows.push(await reader.parquetRows(file));
+  const total = footerRows.reduce((sum, rows) => sum + rows, 0);
   const prefixRows = Math.ceil(total * prefixFraction);
   // The positions the mix job was asked to name: from the plan's rows (equal to the data's when
   // the output is right; when not, rows-per-source fails, and the decode check samples within).
   const planned = targets.reduce((sum, t) => sum + t.targetRows, 0);
   const positions = samplePositions(planned || total, options.sampleRows ?? 16).filter((p) => p < total);
   const n = positions.length;
+  // A saved scan is used only for the same files, footers and questions.
+  const scanKey = JSON.stringify({
+    nCtx,
+    prefixRows,
+    positions,
+    files: files.map((f, i) => [f, footerRows[i]]),
+  });
   const instance = await DuckDBInstance.create(':memory:');
   const db = await instance.connect();
   const lanes = [db];
   try {
     while (lanes.length < Math.max(1, options.filesAtOnce ?? FILES_AT_ONCE))
       lanes.push(await instance.connect());
-    const scan = await scanData(lanes, options, files, prefixRows, positions);
+    const scanned = await scanData(lanes, options, files, scanKey, (db, file) =>
+      scanFile(db, options, file, prefixRows, positions),
+    );
+    const scan = sumScans(scanned, options.output);
     if (scan.rows !== total) {
       throw new Error(
         `${options.output}/data holds ${scan.rows} rows, its Parquet footers ${total}: did it change?`,
@@ -208,18 +254,113 @@ export async function verifyMix(options: VerifyOptions): Promise<VerificationRep
   }
 }
 
+/** One data file's aggregates, sampled rows and sha256, from a local copy of it. */
+function scanFile(
+  db: DuckDBConnection,
+  options: VerifyOptions,
+  file: string,
+  prefixRows: number,
+  positions: readonly number[],
+): Promise<FileScan> {
+  return options.reader.withLocalCopy(file, async (copy) => {
+    const data = `read_parquet(${sql(copy.path)})`;
+    // One pass: a row per source, and one for the whole file (`whole`), with its distinct positions.
+    const aggregates = await rowsOf(
+      db,
+      `SELECT source, GROUPING(source) AS whole, count(*) AS n,
+         count(*) FILTER (WHERE position < ${prefixRows}) AS p, count(DISTINCT position) AS d,
+         sum(bad_len) AS bad_len, sum(bad_ids) AS bad_ids, min(position) AS lo, max(position) AS hi
+       FROM (SELECT source, position,
+               (len(input_ids) IS DISTINCT FROM ${options.nCtx})::INT AS bad_len,
+               (list_count(input_ids) <> len(input_ids) OR list_min(input_ids) < 0
+                OR list_max(input_ids) > ${GPT2_EOT})::INT AS bad_ids
+             FROM ${data})
+       GROUP BY GROUPING SETS ((source), ())`,
+    );
+    const groups = aggregates.filter((g) => Number(g.whole) === 0);
+    const scan: FileScan = { file, sources: {}, badLength: 0, badIds: 0, sample: [], bytes: 0, sha256: '' };
+    for (const g of groups) {
+      scan.sources[String(g.source)] = { rows: Number(g.n), prefix: Number(g.p) };
+      scan.badLength += Number(g.bad_len ?? 0);
+      scan.badIds += Number(g.bad_ids ?? 0);
+    }
+    const whole = aggregates.find((g) => Number(g.whole) === 1);
+    if (whole && Number(whole.n) > 0) {
+      const [rows, distinct] = [Number(whole.n), Number(whole.d)];
+      scan.span = { rows, distinct, lo: Number(whole.lo), hi: Number(whole.hi) };
+    }
+    const held = positions.filter((p) =>
+      groups.some((g) => g.lo !== null && Number(g.lo) <= p && p <= Number(g.hi)),
+    );
+    if (held.length > 0) {
+      const sampled = await rowsOf(
+        db,
+        `SELECT position, source, input_ids FROM ${data} WHERE position IN (${held.join(',')})`,
+      );
+      scan.sample = sampled.map((r) => ({
+        position: Number(r.position),
+        source: String(r.source),
+        input_ids: (r.input_ids as unknown[]).map(Number),
+      }));
+    }
+    return { ...scan, ...(await copy.describe()) };
+  });
+}
+
 /**
- * One local copy per data file: its partial aggregates, its sampled rows, its sha256. Each lane
- * (a DuckDB connection) takes the next file until none is left or one of them fails.
+ * Scans every data file not already in the saved progress, each lane (a DuckDB connection)
+ * taking the next file until none is left or one of them fails. Progress is saved every
+ * `everyMs` as files finish, and once more on a failure.
  */
 async function scanData(
   lanes: readonly DuckDBConnection[],
   options: VerifyOptions,
   files: readonly string[],
-  prefixRows: number,
-  positions: readonly number[],
-): Promise<DataScan> {
-  const scan: DataScan = {
+  key: string,
+  scan: (db: DuckDBConnection, file: string) => Promise<FileScan>,
+): Promise<FileScan[]> {
+  const { progress, onDataFile } = options;
+  const saved = (await progress?.load()) as { key?: string; scans?: FileScan[] } | null | undefined;
+  const done = new Map<string, FileScan>();
+  if (saved?.key === key) for (const s of saved.scans ?? []) if (files.includes(s.file)) done.set(s.file, s);
+  const todo = files.filter((f) => !done.has(f));
+  let saving = Promise.resolve();
+  let lastSave = Date.now();
+  const save = () => {
+    lastSave = Date.now();
+    const state = { key, scans: [...done.values()] };
+    saving = saving.then(() => progress?.save(state));
+    return saving;
+  };
+  let next = 0;
+  let failed = false;
+  // Settled, not raced: a failure stops the other lanes at their next file, and the connections
+  // are closed only once none of them is still reading.
+  const lanesDone = await Promise.allSettled(
+    lanes.map(async (db) => {
+      while (!failed && next < todo.length) {
+        const file = todo[next++] as string;
+        const scanned = await scan(db, file).catch((error: unknown) => {
+          failed = true;
+          throw error;
+        });
+        done.set(file, scanned);
+        onDataFile?.(done.size, files.length);
+        if (progress && Date.now() - lastSave >= progress.everyMs) await save();
+      }
+    }),
+  );
+  const failure = lanesDone.find((lane) => lane.status === 'rejected');
+  if (failure) {
+    if (progress && done.size > 0) await save().catch(() => undefined);
+    throw failure.reason;
+  }
+  await saving;
+  return files.map((f) => done.get(f) as FileScan);
+}
+
+function sumScans(scans: readonly FileScan[], output: string): DataScan {
+  const sum: DataScan = {
     rows: 0,
     badLength: 0,
     badIds: 0,
@@ -228,69 +369,21 @@ async function scanData(
     files: [],
     spans: [],
   };
-  const scanFile = (db: DuckDBConnection, file: string) =>
-    options.reader.withLocalCopy(file, async (copy) => {
-      const data = `read_parquet(${sql(copy.path)})`;
-      // One pass: a row per source, and one for the whole file (`whole`), with its distinct positions.
-      const aggregates = await rowsOf(
-        db,
-        `SELECT source, GROUPING(source) AS whole, count(*) AS n,
-           count(*) FILTER (WHERE position < ${prefixRows}) AS p, count(DISTINCT position) AS d,
-           sum(bad_len) AS bad_len, sum(bad_ids) AS bad_ids, min(position) AS lo, max(position) AS hi
-         FROM (SELECT source, position,
-                 (len(input_ids) IS DISTINCT FROM ${options.nCtx})::INT AS bad_len,
-                 (list_count(input_ids) <> len(input_ids) OR list_min(input_ids) < 0
-                  OR list_max(input_ids) > ${GPT2_EOT})::INT AS bad_ids
-               FROM ${data})
-         GROUP BY GROUPING SETS ((source), ())`,
-      );
-      const groups = aggregates.filter((g) => Number(g.whole) === 0);
-      for (const g of groups) {
-        const name = String(g.source);
-        const seen = scan.perSource.get(name) ?? { rows: 0, prefix: 0 };
-        scan.perSource.set(name, { rows: seen.rows + Number(g.n), prefix: seen.prefix + Number(g.p) });
-        scan.rows += Number(g.n);
-        scan.badLength += Number(g.bad_len ?? 0);
-        scan.badIds += Number(g.bad_ids ?? 0);
-      }
-      const span = aggregates.find((g) => Number(g.whole) === 1);
-      if (span && Number(span.n) > 0) {
-        const [rows, distinct, lo, hi] = [Number(span.n), Number(span.d), Number(span.lo), Number(span.hi)];
-        scan.spans.push({ file, rows, distinct, lo, hi });
-      }
-      const held = positions.filter((p) =>
-        groups.some((g) => g.lo !== null && Number(g.lo) <= p && p <= Number(g.hi)),
-      );
-      if (held.length > 0) {
-        scan.sample.push(
-          ...(await rowsOf(
-            db,
-            `SELECT position, source, input_ids FROM ${data} WHERE position IN (${held.join(',')})`,
-          )),
-        );
-      }
-      scan.files.push({ path: file.slice(options.output.length + 1), ...(await copy.describe()) });
-    });
-  let next = 0;
-  let failed = false;
-  // Settled, not raced: a failure stops the other lanes at their next file, and the connections
-  // are closed only once none of them is still reading.
-  const lanesDone = await Promise.allSettled(
-    lanes.map(async (db) => {
-      while (!failed && next < files.length) {
-        const file = files[next++] as string;
-        await scanFile(db, file).catch((error: unknown) => {
-          failed = true;
-          throw error;
-        });
-      }
-    }),
-  );
-  const failure = lanesDone.find((lane) => lane.status === 'rejected');
-  if (failure) throw failure.reason;
-  scan.sample.sort((a, b) => Number(a.position) - Number(b.position));
-  scan.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return scan;
+  for (const s of scans) {
+    for (const [name, c] of Object.entries(s.sources)) {
+      const seen = sum.perSource.get(name) ?? { rows: 0, prefix: 0 };
+      sum.perSource.set(name, { rows: seen.rows + c.rows, prefix: seen.prefix + c.prefix });
+      sum.rows += c.rows;
+    }
+    sum.badLength += s.badLength;
+    sum.badIds += s.badIds;
+    if (s.span) sum.spans.push({ file: s.file, ...s.span });
+    sum.sample.push(...s.sample);
+    sum.files.push({ path: s.file.slice(output.length + 1), bytes: s.bytes, sha256: s.sha256 });
+  }
+  sum.sample.sort((a, b) => a.position - b.position);
+  sum.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return sum;
 }
 
 /**
@@ -405,7 +498,7 @@ async function parquetFiles(reader: MixReader, folder: string): Promise<string[]
 
 async function decodeCheck(
   db: DuckDBConnection,
-  sample: readonly Record<string, unknown>[],
+  sample: readonly SampledRow[],
   n: number,
   options: VerifyOptions,
 ): Promise<CheckResult> {
@@ -422,10 +515,10 @@ async function decodeCheck(
   const unmatched: string[] = [];
   const namedRows: (string | number)[] = [];
   for (const row of sample) {
-    const [pos, source] = [Number(row.position), String(row.source)];
+    const { position: pos, source } = row;
     let pieces: ReturnType<typeof rowPieces>;
     try {
-      pieces = rowPieces((row.input_ids as number[]).map(Number));
+      pieces = rowPieces(row.input_ids);
     } catch (error) {
       unmatched.push(`row ${pos} does not decode: ${String(error)}`);
       continue;
@@ -444,7 +537,7 @@ async function decodeCheck(
   let read = 0;
   let stored = 0;
   const ways = new Set<string>();
-  for (const source of [...new Set(sample.map((r) => String(r.source)))]) {
+  for (const source of [...new Set(sample.map((r) => r.source))]) {
     const folder = options.documents[source];
     if (!folder) {
       unmatched.push(`no documents given for ${source}`);
@@ -456,8 +549,8 @@ async function decodeCheck(
     // (a listing of another length, or documents written again another way, leave them stale).
     const hinted = new Set<string>();
     if (provenance.files[source] === files.length) {
-      for (const row of sample.filter((r) => String(r.source) === source)) {
-        for (const d of named.get(Number(row.position))?.documents ?? []) {
+      for (const row of sample.filter((r) => r.source === source)) {
+        for (const d of named.get(row.position)?.documents ?? []) {
           const file = files[d.file];
           if (file) hinted.add(file);
         }
