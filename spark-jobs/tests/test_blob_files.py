@@ -7,6 +7,7 @@ complete."""
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -35,8 +36,18 @@ def s3(spark: SparkSession, ccmix, tmp_path_factory) -> Iterator:
     if not any(S3A_JARS_DIR.glob("hadoop-aws-*.jar")):
         pytest.skip(f"no S3A jars in {S3A_JARS_DIR}: run `npm run setup`")
     boto3 = pytest.importorskip("boto3")
-    port, state = free_port(), str(tmp_path_factory.mktemp("services"))
-    ccmix("services", "up", "--only", "s3", "--s3-port", str(port), "--state-dir", state)
+    state = str(tmp_path_factory.mktemp("services"))
+    # The test command runs this suite beside the TypeScript one, whose services take free ports
+    # too: a port taken between the pick and the bind is picked again.
+    for attempt in range(3):
+        port = free_port()
+        try:
+            ccmix("services", "up", "--only", "s3", "--s3-port", str(port), "--state-dir", state)
+            break
+        except subprocess.CalledProcessError:
+            ccmix("services", "down", "--state-dir", state)
+            if attempt == 2:
+                raise
     endpoint = f"http://127.0.0.1:{port}"
     try:
         keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
