@@ -78,7 +78,7 @@ export interface RunStatus {
   /** The running Spark job's last heartbeat, if one is running. */
   sparkLive: SparkLive | null;
   /** The mixture's verification, while it scans the data files. */
-  verifyLive?: VerifyLive | null;
+  verifyLive: VerifyLive | null;
   /** Why a failed run failed: the innermost cause's message (the one that names the problem). */
   failure?: string;
 }

@@ -21,7 +21,7 @@ function downloading(crawls: number): RunStatus {
     retries: 0,
     rate: 10,
   })) as unknown as DownloadCrawlProgress[];
-  return { workflowId: 'w', status: 'RUNNING', progress, downloads, sparkLive: null };
+  return { workflowId: 'w', status: 'RUNNING', progress, downloads, sparkLive: null, verifyLive: null };
 }
 
 void test('crawls that fit get a bar each', () => {
