@@ -322,14 +322,16 @@ async function scanData(
   const { progress, onDataFile } = options;
   const saved = (await progress?.load()) as { key?: string; scans?: FileScan[] } | null | undefined;
   const done = new Map<string, FileScan>();
-  if (saved?.key === key) for (const s of saved.scans ?? []) if (files.includes(s.file)) done.set(s.file, s);
+  // The key names every file, so a saved scan that matches it holds only files of this listing.
+  if (saved?.key === key) for (const s of saved.scans ?? []) done.set(s.file, s);
   const todo = files.filter((f) => !done.has(f));
   let saving = Promise.resolve();
   let lastSave = Date.now();
+  // Saves follow one another; one that fails costs a retry more reading, never this scan.
   const save = () => {
     lastSave = Date.now();
     const state = { key, scans: [...done.values()] };
-    saving = saving.then(() => progress?.save(state));
+    saving = saving.then(() => progress?.save(state)).catch(() => undefined);
     return saving;
   };
   let next = 0;
@@ -352,7 +354,7 @@ async function scanData(
   );
   const failure = lanesDone.find((lane) => lane.status === 'rejected');
   if (failure) {
-    if (progress && done.size > 0) await save().catch(() => undefined);
+    if (progress && done.size > 0) await save();
     throw failure.reason;
   }
   await saving;
