@@ -212,9 +212,14 @@ export async function verifyMixOutput(
       sampleRows: input.sampleRows,
       filesAtOnce: input.filesAtOnce,
       progress: {
+        // Progress that does not parse (of no version this code wrote) is not used.
         load: async () => {
           const saved = await opened.storage.readIfPresent(progressFile);
-          return saved ? (JSON.parse(saved.toString('utf8')) as unknown) : null;
+          try {
+            return saved ? (JSON.parse(saved.toString('utf8')) as unknown) : null;
+          } catch {
+            return null;
+          }
         },
         save: (state) => opened.storage.write(progressFile, JSON.stringify(state)),
         everyMs: input.progressEveryMs ?? VERIFY_PROGRESS_EVERY_MS,
