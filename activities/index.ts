@@ -29,7 +29,6 @@ import {
   writeMixManifest,
   type ManifestStepInput,
   type MixtureSummary,
-  type VerifyLive,
   type VerifyMixInput,
 } from '../core/mix/finish';
 import {
@@ -39,7 +38,12 @@ import {
   type MixPlan,
   type Mixture,
 } from '../core/mix/plan';
-import { assertVerified, MixVerificationError, type VerificationReport } from '../core/mix/verify';
+import {
+  assertVerified,
+  MixVerificationError,
+  type VerificationReport,
+  type VerifyLive,
+} from '../core/mix/verify';
 import type { RunReportFiles, RunReportInput } from '../core/report/facts';
 import { writeRunReport as writeRunReportPlain } from '../core/report/write';
 import {

@@ -15,7 +15,7 @@ import {
   TASK_QUEUE,
 } from '../config/temporal';
 import { configFingerprint } from '../core/fingerprint';
-import type { VerifyLive } from '../core/mix/finish';
+import type { VerifyLive } from '../core/mix/verify';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 import type { SparkLive } from './render';
 
@@ -170,7 +170,8 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     if (pending.activityType?.name === 'runSparkJob')
       sparkLive = payloadConverter.fromPayload<SparkLive>(payload);
     if (pending.activityType?.name === 'verifyMixture')
-      verifyLive = payloadConverter.fromPayload<VerifyLive>(payload);
+      // The first files are read before any is scanned: their heartbeats carry no count yet.
+      verifyLive = payloadConverter.fromPayload<VerifyLive | undefined>(payload) ?? null;
   }
   const failure = await endedBecause();
   return { workflowId, status, progress, downloads, sparkLive, verifyLive, ...(failure ? { failure } : {}) };

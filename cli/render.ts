@@ -1,6 +1,7 @@
 /** Text rendering of a run's progress for `ccmix status` and the demo. */
 import type { SparkProgress } from '../core/spark/progress';
-import type { MixtureSummary, VerifyLive } from '../core/mix/finish';
+import type { MixtureSummary } from '../core/mix/finish';
+import type { VerifyLive } from '../core/mix/verify';
 import type { Config } from '../config/schema';
 import type { BuildMixtureProgress, BuildMixtureResult, DownloadCrawlProgress } from '../workflows';
 import type { StageOutcome } from '../workflows/spark-stage';

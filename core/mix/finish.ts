@@ -24,7 +24,14 @@ import {
   type OutputFile,
 } from './manifest';
 import type { MixPlan } from './plan';
-import { mixDataFiles, verifyMix, type CheckResult, type MixReader, type VerificationReport } from './verify';
+import {
+  mixDataFiles,
+  verifyMix,
+  type CheckResult,
+  type MixReader,
+  type VerificationReport,
+  type VerifyLive,
+} from './verify';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -166,13 +173,6 @@ export const VERIFY_PROGRESS = 'verify-progress.json';
 /** A retry reads again at most this much of the scan, plus the files that were being read. */
 export const VERIFY_PROGRESS_EVERY_MS = 30_000;
 
-/** How far the data scan is: the verification activity's heartbeat, which `ccmix status` shows. */
-export interface VerifyLive {
-  /** Data files scanned, those a retry resumed from the saved progress included. */
-  scanned: number;
-  dataFiles: number;
-}
-
 export interface VerifyWatch {
   /** After each file is read (data and documents): on S3 every file is a download. */
   onFile?: (file: string) => void;
@@ -224,7 +224,7 @@ export async function verifyMixOutput(
         save: (state) => opened.storage.write(progressFile, JSON.stringify(state)),
         everyMs: input.progressEveryMs ?? VERIFY_PROGRESS_EVERY_MS,
       },
-      onDataFile: (scanned, dataFiles) => watch.onDataFile?.({ scanned, dataFiles }),
+      onDataFile: watch.onDataFile,
     });
     const filesListedIn = `${input.output}/${VERIFIED_FILES}`;
     await opened.storage.write(filesListedIn, JSON.stringify(files ?? []));

@@ -82,8 +82,15 @@ export interface VerifyOptions {
   filesAtOnce?: number;
   /** Where the data scan keeps what it has read, so that an interrupted one resumes (none: starts over). */
   progress?: ScanProgress;
-  /** Called after each data file is scanned: files done (resumed ones included), of how many. */
-  onDataFile?: (done: number, total: number) => void;
+  /** Called after each data file is scanned. */
+  onDataFile?: (live: VerifyLive) => void;
+}
+
+/** How far the data scan is: the verification activity's heartbeat, which `ccmix status` shows. */
+export interface VerifyLive {
+  /** Data files scanned, those a retry resumed from the saved progress included. */
+  scanned: number;
+  dataFiles: number;
 }
 
 /**
@@ -346,7 +353,7 @@ async function scanData(
           throw error;
         });
         done.set(file, scanned);
-        onDataFile?.(done.size, files.length);
+        onDataFile?.({ scanned: done.size, dataFiles: files.length });
         if (progress && Date.now() - lastSave >= progress.everyMs) await save();
       }
     }),
