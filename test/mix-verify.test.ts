@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -327,6 +327,40 @@ for (const [backend, root] of Object.entries(roots)) {
       assert.deepEqual(await storage.read(`good/${VERIFIED_FILES}`), cleanFiles, 'the same sha256 per file');
       assert.equal(await storage.readIfPresent(`good/${VERIFY_PROGRESS}`), null);
     });
+
+    if (backend === 'local') {
+      void test('a progress save that fails costs the scan nothing', async () => {
+        const clean = await verify(root, 'good');
+        // A folder where the progress file goes: each save's rename onto it fails (EISDIR). It
+        // appears once the scan has loaded its (absent) progress, and goes before the last file
+        // is done, so that only saves fail, not the load or the final removal.
+        const blocker = path.join(dir, 'good', VERIFY_PROGRESS);
+        const report = await verifyMixOutput(
+          {
+            storageRoot: root,
+            output: 'good',
+            plan,
+            documents,
+            sampleRows: 24,
+            filesAtOnce: 1,
+            progressEveryMs: 0,
+          },
+          {
+            onFile: (file) => {
+              if (file === 'good/data/train-00000-of-00002.parquet')
+                mkdirSync(path.join(blocker, 'in-the-way'), { recursive: true });
+              if (file === 'good/data/train-00001-of-00002.parquet') rmSync(blocker, { recursive: true });
+            },
+          },
+        );
+        assert.deepEqual(
+          readdirSync(path.join(dir, 'good')).filter((name) => name.includes('.tmp')),
+          [],
+          'the failed save left no temporary file',
+        );
+        assert.deepEqual(report, clean);
+      });
+    }
 
     void test('a Parquet footer longer than the first read of its tail', async () => {
       const report = await verify(root, 'row-groups', 200);

@@ -170,8 +170,12 @@ def read_documents(
     present = [kind_path(o, DOC_KIND) for o in outputs if fs.exists(spark, kind_path(o, DOC_KIND))]
     if not present:
         return spark.createDataFrame([], StructType(fields))
+    # Read from one footer on the driver, not by a Spark job; with no data file, Spark's own
+    # inference says what is wrong.
+    schema = next(filter(None, (fs.parquet_schema(spark, p) for p in present)), None)
+    reader = spark.read.schema(schema) if schema else spark.read
     try:
-        df = spark.read.parquet(*map(fs.literal, present))
+        df = reader.parquet(*map(fs.literal, present))
     except AnalysisException as error:
         reason = (error.getMessage() or str(error)).strip().splitlines()[0]
         raise BadInput(f"{what}: cannot read {', '.join(outputs)}: {reason}") from error

@@ -9,6 +9,7 @@ parameter.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
@@ -16,6 +17,7 @@ from typing import NamedTuple
 from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
 
 HIDDEN_PREFIXES = ("_", ".")
 # What Spark's readers expand as a pattern in a path they are given (Hadoop's glob syntax).
@@ -62,6 +64,39 @@ def literal(path: str) -> str:
 def exists(spark: SparkSession, path: str) -> bool:
     fs, hadoop_path = _fs(spark, path)
     return bool(fs.exists(hadoop_path))
+
+
+def parquet_schema(spark: SparkSession, folder: str) -> StructType | None:
+    """The schema Spark infers for a folder of Parquet files (schema merging off, its default),
+    read on the driver from the footer of one data file in it; None when it holds none directly.
+
+    Spark's own inference reads that one footer too, but in a Spark job of its own: about 0.12 s
+    of a warm stage for every input it reads (dedup and mix read five). `spark.read.schema(…)`
+    with this schema reads the same columns with no job before the stage's own.
+    """
+    fs, hadoop_path = _fs(spark, folder)
+    entries = fs.listStatusIterator(hadoop_path)  # stops at the first data file: one S3 LIST page
+    while entries.hasNext():
+        status = entries.next()
+        if status.isFile() and not status.getPath().getName().startswith(HIDDEN_PREFIXES):
+            break
+    else:
+        return None
+    jvm = spark.sparkContext._jvm
+    hadoop = jvm.org.apache.parquet.hadoop
+    spark_parquet = jvm.org.apache.spark.sql.execution.datasources.parquet
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    reader = hadoop.ParquetFileReader.open(hadoop.util.HadoopInputFile.fromStatus(status, conf))
+    try:
+        footer = hadoop.Footer(status.getPath(), reader.getFooter())
+    finally:
+        reader.close()
+    # Spark's own reading of a footer: the schema Spark wrote beside the data, else converted.
+    converter = spark_parquet.ParquetToSparkSchemaConverter(
+        spark._jsparkSession.sessionState().conf()
+    )
+    schema = spark_parquet.ParquetFileFormat.readSchemaFromFooter(footer, converter)
+    return StructType.fromJson(json.loads(schema.json()))
 
 
 def list_files(

@@ -14,8 +14,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs import extract, mix_files, mix_pack, quality_filter
-from spark_jobs.documents import DOCUMENTS, write_documents
+from spark_jobs import extract, fs, mix_files, mix_pack, quality_filter
+from spark_jobs.documents import DOCUMENTS, read_documents, write_documents
 from spark_jobs.job import side_by_side
 from spark_jobs.train_classifier import TrainParams, build_pipeline
 
@@ -69,6 +69,40 @@ def test_extraction_plan_has_no_shuffle(spark: SparkSession, tmp_path: Path) -> 
     rows = extract.extract_rows(raw, extract.ExtractParams())
     assert exchanges(rows) == []
     assert "MapInArrow" in rows._jdf.queryExecution().executedPlan().toString()
+
+
+def test_documents_are_read_with_no_spark_job_of_their_own(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Their schema comes from one footer on the driver, the schema Spark itself would infer:
+    for pyarrow's files (no Spark schema inside) and Spark's own, beside `_SUCCESS` and
+    hidden files; a folder with no data file leaves the question to Spark."""
+    by_pyarrow = tmp_path / "pa" / "kind=doc"
+    by_pyarrow.mkdir(parents=True)
+    for name in ("_SUCCESS", ".staging-note"):
+        (by_pyarrow / name).write_bytes(b"")
+    table = {"doc_id": ["a"], "text": ["x"], "score": [0.5], "n": pa.array([3], pa.int16())}
+    pq.write_table(pa.table(table), by_pyarrow / "part-0.parquet")
+    by_spark = tmp_path / "spark"
+    docs = [("b", "common_crawl", None, None, None, None, "y")]
+    write_documents(spark.createDataFrame(docs, DOCUMENTS), str(by_spark))
+    only_marker = tmp_path / "marker"
+    only_marker.mkdir()
+    (only_marker / "_SUCCESS").write_bytes(b"")
+
+    for folder in (by_pyarrow, by_spark / "kind=doc"):
+        given = spark.read.schema(fs.parquet_schema(spark, str(folder))).parquet(str(folder))
+        assert given.schema == spark.read.parquet(str(folder)).schema
+    assert fs.parquet_schema(spark, str(only_marker)) is None
+    tracker, group = spark.sparkContext.statusTracker(), "read-documents-probe"
+    spark.sparkContext.setJobGroup(group, "jobs that reading documents starts")
+    try:
+        read = read_documents(spark, [str(tmp_path / "pa"), str(by_spark)], "probe", ("score",))
+        assert tracker.getJobIdsForGroup(group) == []
+        assert sorted(r.doc_id for r in read.collect()) == ["a", "b"]
+        assert len(tracker.getJobIdsForGroup(group)) > 0  # the group does see jobs
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
 
 
 def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_path: Path) -> None:

@@ -62,6 +62,18 @@ def warcio_records(path: Path) -> list[tuple[str, str, bytes]]:
         ]
 
 
+def warcio_headers(path: Path) -> list[dict[str, str]]:
+    """Each record's headers as `WetRecord.by_name` holds them: lower-cased, first value kept."""
+    out = []
+    with open(path, "rb") as stream:
+        for r in ArchiveIterator(stream):
+            by_name: dict[str, str] = {}
+            for name, value in r.rec_headers.headers:
+                by_name.setdefault(name.lower(), value)
+            out.append(by_name)
+    return out
+
+
 @pytest.mark.parametrize("name", REAL)
 def test_real_samples_match_warcio(shared_data: Path, name: str) -> None:
     path = shared_data / "wet" / name
@@ -70,9 +82,11 @@ def test_real_samples_match_warcio(shared_data: Path, name: str) -> None:
     expected = warcio_records(path)
     with open(path, "rb") as stream:
         reader = WetReader(stream)
-        got = [(r.header("WARC-Type"), r.header("WARC-Record-ID"), r.body) for r in reader]
+        records = list(reader)
+    got = [(r.header("WARC-Type"), r.header("WARC-Record-ID"), r.body) for r in records]
     assert reader.problems == []
     assert got == expected
+    assert [r.by_name for r in records] == warcio_headers(path)
     with open(path, "rb") as stream:
         documents = WetDocuments(stream)
         docs = list(documents)
