@@ -102,7 +102,8 @@ def test_documents_are_read_with_no_spark_job_of_their_own(
         assert sorted(r.doc_id for r in read.collect()) == ["a", "b"]
         assert len(tracker.getJobIdsForGroup(group)) > 0  # the group does see jobs
     finally:
-        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        for name in ("spark.jobGroup.id", "spark.job.description"):
+            spark.sparkContext.setLocalProperty(name, None)
 
 
 def test_filter_plan_has_no_single_partition_exchange(spark: SparkSession, tmp_path: Path) -> None:
