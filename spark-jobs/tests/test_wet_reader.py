@@ -54,24 +54,20 @@ def ids(docs) -> list[int]:
     return [int(d.record_id[-13:-1]) for d in docs]
 
 
-def warcio_records(path: Path) -> list[tuple[str, str, bytes]]:
-    with open(path, "rb") as stream:
-        return [
-            (r.rec_type, r.rec_headers.get_header("WARC-Record-ID"), r.content_stream().read())
-            for r in ArchiveIterator(stream)
-        ]
-
-
-def warcio_headers(path: Path) -> list[dict[str, str]]:
-    """Each record's headers as `WetRecord.by_name` holds them: lower-cased, first value kept."""
-    out = []
+def warcio_records(path: Path) -> tuple[list[tuple[str, str, bytes]], list[dict[str, str]]]:
+    """Each record's (type, id, body), and its headers as `WetRecord.by_name` holds them:
+    lower-cased names, the first value of each kept. One pass over the file."""
+    records, headers = [], []
     with open(path, "rb") as stream:
         for r in ArchiveIterator(stream):
+            records.append(
+                (r.rec_type, r.rec_headers.get_header("WARC-Record-ID"), r.content_stream().read())
+            )
             by_name: dict[str, str] = {}
             for name, value in r.rec_headers.headers:
                 by_name.setdefault(name.lower(), value)
-            out.append(by_name)
-    return out
+            headers.append(by_name)
+    return records, headers
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -79,14 +75,14 @@ def test_real_samples_match_warcio(shared_data: Path, name: str) -> None:
     path = shared_data / "wet" / name
     if not path.exists():
         pytest.skip(f"{path} not present")
-    expected = warcio_records(path)
+    expected, expected_headers = warcio_records(path)
     with open(path, "rb") as stream:
         reader = WetReader(stream)
         records = list(reader)
     got = [(r.header("WARC-Type"), r.header("WARC-Record-ID"), r.body) for r in records]
     assert reader.problems == []
     assert got == expected
-    assert [r.by_name for r in records] == warcio_headers(path)
+    assert [r.by_name for r in records] == expected_headers
     with open(path, "rb") as stream:
         documents = WetDocuments(stream)
         docs = list(documents)
