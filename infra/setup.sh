@@ -68,8 +68,9 @@ if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
   echo "$jars_hash" > .ccmix/setup/spark-jars
 fi
 
-# --- ccmix's Java class for Spark (infra/spark/java), compiled against pyspark's own jars -----
-# One class: the JVM side of spark_jobs/blob_files.py, which stores the files Python tasks make.
+# --- ccmix's Java classes for Spark (infra/spark/java), compiled against pyspark's own jars ---
+# Two classes: the JVM side of spark_jobs/blob_files.py, which stores the files Python tasks make,
+# and the quality filter's score in one function of the text (quality_filter.score_col).
 java_src=(infra/spark/java/ccmix/spark/*.java)
 ccmix_jar_hash=$(hash_of "${java_src[@]}" infra/requirements.txt)
 if ! stamp_ok ccmix-jar "$ccmix_jar_hash" || [ ! -f .ccmix/ccmix-spark.jar ]; then

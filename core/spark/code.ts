@@ -7,14 +7,25 @@ import { CCMIX_HOME, REPO_ROOT, venvBin } from '../paths';
 
 export const JOBS_DIR = path.join(REPO_ROOT, 'spark-jobs');
 
-/** A hash of the package's `*.py` names and bytes; `spark_jobs/server.py` computes the same. */
+/** ccmix's Java classes, which the jobs call in their JVM (built into .ccmix/ccmix-spark.jar). */
+export const JAVA_DIR = path.join(REPO_ROOT, 'infra', 'spark', 'java', 'ccmix', 'spark');
+
+/**
+ * A hash of the names and bytes of the package's `*.py`, then of the Java sources (not of the
+ * jar, whose bytes change with every build); `spark_jobs/server.py` computes the same.
+ */
 export function sparkJobsCodeVersion(): string {
-  const dir = path.join(JOBS_DIR, 'spark_jobs');
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir)
-    .filter((n) => n.endsWith('.py'))
-    .sort()) {
-    hash.update(name).update(readFileSync(path.join(dir, name)));
+  const sources: [string, string][] = [
+    [path.join(JOBS_DIR, 'spark_jobs'), '.py'],
+    [JAVA_DIR, '.java'],
+  ];
+  for (const [dir, suffix] of sources) {
+    for (const name of readdirSync(dir)
+      .filter((n) => n.endsWith(suffix))
+      .sort()) {
+      hash.update(name).update(readFileSync(path.join(dir, name)));
+    }
   }
   return hash.digest('hex').slice(0, 16);
 }

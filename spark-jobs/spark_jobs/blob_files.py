@@ -1,7 +1,7 @@
 """Files whose bytes Python tasks made, written by the JVM through Hadoop's FileSystem.
 
 Python workers cannot reach Hadoop's FileSystem, and every output goes through it (local disks
-and `s3a://` alike). ccmix's one Java class, `ccmix.spark.BlobFiles` (infra/spark/java, built by
+and `s3a://` alike). ccmix's Java class `ccmix.spark.BlobFiles` (infra/spark/java, built by
 infra/setup.sh into `.ccmix/ccmix-spark.jar`, which every ccmix Spark session has on its class
 path), appends each partition's (name, chunk) rows, in order, to their files in one folder.
 """

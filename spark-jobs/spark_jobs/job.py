@@ -51,6 +51,7 @@ from pyspark import InheritableThread
 from pyspark.sql import SparkSession
 
 from spark_jobs import fs
+from spark_jobs.spark_session import CCMIX_JAR
 
 P = TypeVar("P")
 
@@ -184,6 +185,8 @@ def run_job(
     owned = spark is None
     if spark is None:
         builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
+        if CCMIX_JAR.is_file():  # used when this process starts the JVM; spark-submit sets its own
+            builder = builder.config("spark.driver.extraClassPath", str(CCMIX_JAR))
         if args.master:
             builder = builder.master(args.master)
         session = builder.getOrCreate()

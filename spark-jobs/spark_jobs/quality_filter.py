@@ -23,8 +23,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from py4j.java_gateway import JavaClass
 from pyspark.ml import PipelineModel
-from pyspark.ml.functions import vector_to_array
+from pyspark.ml.classification import LogisticRegressionModel
+from pyspark.ml.feature import HashingTF, Tokenizer
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,10 +42,12 @@ from spark_jobs.features import is_empty
 from spark_jobs.fs import literal
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
 from spark_jobs.seeded import uniform, uniform_col
+from spark_jobs.spark_session import CCMIX_JAR
 
 NAME = "quality_filter"
 SCORE_BUCKETS = 10
 EMPTY_TEXT, PARETO = "empty_text", "pareto"
+SCORE_FUNCTION = "ccmix_quality_score"  # registered in the job's own session
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,34 @@ def keep_probability(score: float, alpha: float) -> float:
 # --- transforms ----------------------------------------------------------------------------------
 
 
+def score_col(spark: SparkSession, model: PipelineModel) -> Column:
+    """The model's probability of the positive class for `text`, the double `model.transform`
+    gives, computed in one JVM function of the text (`ccmix.spark.QualityScore`) with no column
+    of tokens or feature vectors between the stages."""
+    stages = model.stages
+    kinds = (Tokenizer, HashingTF, LogisticRegressionModel)
+    if len(stages) != 3 or not all(isinstance(s, k) for s, k in zip(stages, kinds, strict=True)):
+        found = ", ".join(type(s).__name__ for s in stages)
+        raise BadInput(
+            f"the classifier must be Tokenizer, HashingTF, LogisticRegression; got {found}"
+        )
+    tokenizer, hashing, classifier = stages
+    reads = [tokenizer.getInputCol(), hashing.getInputCol(), classifier.getFeaturesCol()]
+    if reads != ["text", tokenizer.getOutputCol(), hashing.getOutputCol()]:
+        raise BadInput("the classifier's stages must read text -> tokens -> features, in order")
+    scorer = spark._jvm.ccmix.spark.QualityScore
+    if not isinstance(scorer, JavaClass):
+        missing = f"ccmix.spark.QualityScore is not on Spark's class path ({CCMIX_JAR})"
+        raise RuntimeError(f"{missing}: run `npm run setup`")
+    scorer.register(spark._jsparkSession, hashing._java_obj, classifier._java_obj, SCORE_FUNCTION)
+    return F.call_function(SCORE_FUNCTION, F.col("text"))
+
+
 def score_and_decide(df: DataFrame, model: PipelineModel, params: FilterParams) -> DataFrame:
     """Input columns + `score` (null when empty) + `reason` (null = kept, else why dropped)."""
     columns = df.columns
     empty = is_empty(F.col("text"))
-    scored = (
-        model.transform(df.filter(~empty))
-        .withColumn("score", vector_to_array("probability")[1])
-        .select(*columns, "score")
-    )
+    scored = df.filter(~empty).withColumn("score", score_col(df.sparkSession, model))
     decided = scored.withColumn(
         "reason",
         F.when(keep_col(params.seed, F.col("doc_id"), F.col("score"), params.alpha), None)

@@ -39,14 +39,17 @@ from pyspark.sql import SparkSession
 
 JOBS = ("extract", "ingest_reference", "train_classifier", "quality_filter", "dedup", "mix")
 PACKAGE_DIR = Path(__file__).resolve().parent
+JAVA_DIR = PACKAGE_DIR.parents[1] / "infra" / "spark" / "java" / "ccmix" / "spark"
 
 
-def code_version(package_dir: Path = PACKAGE_DIR) -> str:
-    """The same hash as the worker's `sparkJobsCodeVersion`: the sorted `*.py` names + bytes."""
+def code_version(package_dir: Path = PACKAGE_DIR, java_dir: Path = JAVA_DIR) -> str:
+    """The same hash as the worker's `sparkJobsCodeVersion`: the sorted `*.py` names + bytes,
+    then the sorted `*.java` ones (the sources of ccmix's jar, which runs in this JVM)."""
     digest = hashlib.sha256()
-    for path in sorted(package_dir.glob("*.py"), key=lambda p: p.name):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    for folder, pattern in ((package_dir, "*.py"), (java_dir, "*.java")):
+        for path in sorted(folder.glob(pattern), key=lambda p: p.name):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -3,6 +3,7 @@ determinism, counts, empty documents, bad input."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pyspark.ml import Pipeline
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -28,9 +31,11 @@ from spark_jobs.quality_filter import (
     keep_probability,
     pareto_draw,
     pareto_draw_col,
+    score_col,
     uniform,
 )
 from spark_jobs.train_classifier import TrainParams, build_pipeline
+from spark_jobs.wet import WetDocuments
 
 ALPHA, SEED, N_SYNTHETIC = 9.0, 3, 200_000
 GOOD = "the council measured the history of the valley and wrote a careful account of it"
@@ -117,6 +122,66 @@ def test_spark_expression_matches_python_and_rates(spark: SparkSession) -> None:
             end="",
         )
         assert abs(python_kept[b] - expected[b]) <= tolerance
+
+
+# --- the score ----------------------------------------------------------------------------------
+
+# Java's \\s is these six; U+00A0, U+0085, U+3000 and U+2028 are not whitespace to it. The Greek
+# capital sigma lower-cases by position, dotted I and the ligature change length, and U+1F600 is
+# two chars.
+EDGE_TEXTS = [
+    "  leading, trailing and  double  spaces  ",
+    "tab\tnewline\nreturn\rvertical\x0bfeed\x0cend",
+    "no\u00a0break, next\u0085line, ideographic\u3000space and\u2028line separator",
+    "ΟΔΥΣΣΕΥΣ ΣΊΣΥΦΟΣ İstanbul STRAẞE ﬁne Ǆ",
+    "emoji \U0001f600 and <|endoftext|> are words too",
+    "x",
+]
+
+
+def real_texts(shared_data: Path) -> list[str]:
+    """The documents of the real WET samples (the multilingual one included)."""
+    texts = []
+    for path in sorted((shared_data / "wet").glob("*.wet*")):
+        opened = gzip.open(path) if path.suffix == ".gz" else path.open("rb")
+        with opened as stream:
+            texts += [d.text for d in WetDocuments(stream) if d.text.strip()]
+    return texts
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_score_is_the_pipelines_probability(
+    spark: SparkSession, shared_data: Path, binary: bool
+) -> None:
+    """`score_col` gives the very double that `PipelineModel.transform` gives, on every document
+    of the real samples and on the edge cases of Spark's Tokenizer, with counts or binary terms."""
+    texts = real_texts(shared_data)
+    assert len(texts) > 300
+    labelled = [(t, float(i % 2)) for i, t in enumerate(texts[:200])]
+    pipeline = build_pipeline(TrainParams(max_iter=10))
+    pipeline.getStages()[1].setBinary(binary)
+    model = pipeline.fit(spark.createDataFrame(labelled, "text string, label double"))
+    docs = spark.createDataFrame(
+        [(i, t) for i, t in enumerate(texts + EDGE_TEXTS)], "i int, text string"
+    )
+    ours = docs.select("i", score_col(spark, model).alias("score"))
+    theirs = model.transform(docs).select("i", vector_to_array("probability")[1].alias("score"))
+    got = dict(ours.collect())  # about a thousand test rows
+    expected = dict(theirs.collect())
+    assert len(got) == len(texts) + len(EDGE_TEXTS)
+    assert got == expected  # exact: the same double, not merely close
+    assert len(set(got.values())) > len(got) // 2  # scores that vary: the model is not constant
+
+
+def test_score_refuses_another_model(spark: SparkSession) -> None:
+    rows = spark.createDataFrame([(GOOD, 1.0), (BAD, 0.0)], "text string, label double")
+    no_tokenizer = Pipeline(stages=build_pipeline(TrainParams(max_iter=2)).getStages()[:1])
+    with pytest.raises(BadInput, match="must be Tokenizer, HashingTF, LogisticRegression"):
+        score_col(spark, no_tokenizer.fit(rows))
+    renamed = build_pipeline(TrainParams(max_iter=2))
+    renamed.getStages()[0].setInputCol("body")
+    with pytest.raises(BadInput, match="text -> tokens -> features"):
+        score_col(spark, renamed.fit(rows.withColumnRenamed("text", "body")))
 
 
 # --- the job ------------------------------------------------------------------------------------
