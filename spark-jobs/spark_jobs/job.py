@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -185,7 +186,8 @@ def run_job(
     owned = spark is None
     if spark is None:
         builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
-        if CCMIX_JAR.is_file():  # used when this process starts the JVM; spark-submit sets its own
+        # ccmix's Java classes, when this process starts the JVM (spark-submit passes its own).
+        if CCMIX_JAR.is_file() and "PYSPARK_GATEWAY_PORT" not in os.environ:
             builder = builder.config("spark.driver.extraClassPath", str(CCMIX_JAR))
         if args.master:
             builder = builder.master(args.master)
