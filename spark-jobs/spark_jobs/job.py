@@ -186,9 +186,12 @@ def run_job(
     owned = spark is None
     if spark is None:
         builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
-        # ccmix's Java classes, when this process starts the JVM (spark-submit passes its own).
-        if CCMIX_JAR.is_file() and "PYSPARK_GATEWAY_PORT" not in os.environ:
-            builder = builder.config("spark.driver.extraClassPath", str(CCMIX_JAR))
+        # When this process starts the JVM (spark-submit sets its own): Python workers with this
+        # interpreter (the venv with tiktoken), and ccmix's Java classes on the class path.
+        if "PYSPARK_GATEWAY_PORT" not in os.environ:
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            if CCMIX_JAR.is_file():
+                builder = builder.config("spark.driver.extraClassPath", str(CCMIX_JAR))
         if args.master:
             builder = builder.master(args.master)
         session = builder.getOrCreate()

@@ -166,7 +166,7 @@ def test_score_is_the_pipelines_probability(
     )
     ours = docs.select("i", score_col(spark, model).alias("score"))
     theirs = model.transform(docs).select("i", vector_to_array("probability")[1].alias("score"))
-    got = dict(ours.collect())  # about a thousand test rows
+    got = dict(ours.collect())  # a few hundred test rows
     expected = dict(theirs.collect())
     assert len(got) == len(texts) + len(EDGE_TEXTS)
     assert got == expected  # exact: the same double, not merely close
