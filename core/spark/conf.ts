@@ -1,9 +1,9 @@
 /**
  * How a Spark job is configured for where it runs: a local master binds the driver to loopback;
  * a cluster master leaves binding to the cluster. Every job has ccmix's own jar (the Java classes
- * of spark_jobs/blob_files.py and of the quality filter's score). Storage on S3 adds the S3A jars that setup installed (never
- * fetched at run time) and the endpoint, never credentials: S3A reads those from the environment
- * or the AWS credential chain, like every other ccmix component.
+ * of spark_jobs/blob_files.py and of the quality filter's score). Storage on S3 adds the S3A jars
+ * that setup installed (never fetched at run time) and the endpoint, never credentials: S3A reads
+ * those from the environment or the AWS credential chain, like every other ccmix component.
  */
 import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

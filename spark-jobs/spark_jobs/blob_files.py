@@ -8,19 +8,15 @@ path), appends each partition's (name, chunk) rows, in order, to their files in 
 
 from __future__ import annotations
 
-from py4j.java_gateway import JavaClass
 from pyspark.sql import DataFrame
 
 from spark_jobs.fs import qualify
-from spark_jobs.spark_session import CCMIX_JAR
+from spark_jobs.spark_session import ccmix_class
 
 
 def write(chunks: DataFrame, folder: str) -> None:
     """Writes `folder/<name>` for every name in `chunks` (name: string, chunk: binary), each
     file's chunks consecutive rows of one partition: one Spark job, in the caller's job group."""
-    writer = chunks.sparkSession._jvm.ccmix.spark.BlobFiles
-    if not isinstance(writer, JavaClass):
-        raise RuntimeError(
-            f"ccmix.spark.BlobFiles is not on Spark's class path ({CCMIX_JAR}): run `npm run setup`"
-        )
-    writer.write(chunks.select("name", "chunk")._jdf, qualify(folder))
+    ccmix_class(chunks.sparkSession, "BlobFiles").write(
+        chunks.select("name", "chunk")._jdf, qualify(folder)
+    )

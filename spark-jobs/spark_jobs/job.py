@@ -52,7 +52,7 @@ from pyspark import InheritableThread
 from pyspark.sql import SparkSession
 
 from spark_jobs import fs
-from spark_jobs.spark_session import CCMIX_JAR
+from spark_jobs.spark_session import own_jvm_conf
 
 P = TypeVar("P")
 
@@ -186,12 +186,9 @@ def run_job(
     owned = spark is None
     if spark is None:
         builder = SparkSession.builder.appName(f"ccmix-{name}-{args.run_id}")
-        # When this process starts the JVM (spark-submit sets its own): Python workers with this
-        # interpreter (the venv with tiktoken), and ccmix's Java classes on the class path.
-        if "PYSPARK_GATEWAY_PORT" not in os.environ:
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            if CCMIX_JAR.is_file():
-                builder = builder.config("spark.driver.extraClassPath", str(CCMIX_JAR))
+        if "PYSPARK_GATEWAY_PORT" not in os.environ:  # this process starts the JVM
+            for key, value in own_jvm_conf().items():
+                builder = builder.config(key, value)
         if args.master:
             builder = builder.master(args.master)
         session = builder.getOrCreate()

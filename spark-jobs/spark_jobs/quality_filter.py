@@ -23,7 +23,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from py4j.java_gateway import JavaClass
 from pyspark.ml import PipelineModel
 from pyspark.ml.classification import LogisticRegressionModel
 from pyspark.ml.feature import HashingTF, Tokenizer
@@ -42,7 +41,7 @@ from spark_jobs.features import is_empty
 from spark_jobs.fs import literal
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job
 from spark_jobs.seeded import uniform, uniform_col
-from spark_jobs.spark_session import CCMIX_JAR
+from spark_jobs.spark_session import ccmix_class
 
 NAME = "quality_filter"
 SCORE_BUCKETS = 10
@@ -105,11 +104,9 @@ def score_col(spark: SparkSession, model: PipelineModel) -> Column:
     reads = [tokenizer.getInputCol(), hashing.getInputCol(), classifier.getFeaturesCol()]
     if reads != ["text", tokenizer.getOutputCol(), hashing.getOutputCol()]:
         raise BadInput("the classifier's stages must read text -> tokens -> features, in order")
-    scorer = spark._jvm.ccmix.spark.QualityScore
-    if not isinstance(scorer, JavaClass):
-        missing = f"ccmix.spark.QualityScore is not on Spark's class path ({CCMIX_JAR})"
-        raise RuntimeError(f"{missing}: run `npm run setup`")
-    scorer.register(spark._jsparkSession, hashing._java_obj, classifier._java_obj, SCORE_FUNCTION)
+    ccmix_class(spark, "QualityScore").register(
+        spark._jsparkSession, hashing._java_obj, classifier._java_obj, SCORE_FUNCTION
+    )
     return F.call_function(SCORE_FUNCTION, F.col("text"))
 
 

@@ -14,9 +14,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from py4j.java_gateway import JavaClass
 from pyspark.sql import SparkSession
 
-#: ccmix's Java class (infra/spark/java), built by infra/setup.sh: see spark_jobs/blob_files.py.
+#: ccmix's Java classes (infra/spark/java), built by infra/setup.sh: see spark_jobs/blob_files.py
+#: and quality_filter.score_col.
 CCMIX_JAR = Path(__file__).resolve().parents[2] / ".ccmix" / "ccmix-spark.jar"
 #: Where infra/setup.sh installs hadoop-aws and the AWS SDK bundle (as core/spark/conf.ts knows).
 S3A_JARS_DIR = CCMIX_JAR.parent / "spark-jars"
@@ -77,6 +79,24 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def own_jvm_conf(class_path: Sequence[str] = ()) -> dict[str, str]:
+    """For a JVM this process starts (spark-submit sets its own): Python workers with this
+    interpreter (the venv with tiktoken), not whatever is on PATH; and the driver's class path,
+    ccmix's jar where setup built it, then `class_path`'s entries."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    jars = ([str(CCMIX_JAR)] if CCMIX_JAR.is_file() else []) + list(class_path)
+    return {"spark.driver.extraClassPath": ":".join(jars)} if jars else {}
+
+
+def ccmix_class(spark: SparkSession, name: str) -> JavaClass:
+    """ccmix's Java class `ccmix.spark.<name>`, or an error that says how to build it."""
+    found = getattr(spark._jvm.ccmix.spark, name)
+    if not isinstance(found, JavaClass):
+        missing = f"ccmix.spark.{name} is not on Spark's class path ({CCMIX_JAR})"
+        raise RuntimeError(f"{missing}: run `npm run setup`")
+    return found
+
+
 def local_spark(
     app_name: str,
     master: str = "local[2]",
@@ -93,10 +113,7 @@ def local_spark(
     """
     ensure_java_home()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    # Python workers must use this interpreter (the venv with tiktoken), not whatever is on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    jars = ([str(CCMIX_JAR)] if CCMIX_JAR.is_file() else []) + list(class_path)
     settings = {
         "spark.ui.enabled": str(ui).lower(),
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
@@ -105,7 +122,7 @@ def local_spark(
         "spark.driver.bindAddress": "127.0.0.1",
         # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.
         "spark.sql.execution.pythonUDF.arrow.enabled": str(_has("pyarrow")).lower(),
-        **({"spark.driver.extraClassPath": ":".join(jars)} if jars else {}),
+        **own_jvm_conf(class_path),
         **(conf or {}),
     }
     builder = SparkSession.builder.master(master).appName(app_name)

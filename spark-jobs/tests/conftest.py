@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def spark() -> Iterator[SparkSession]:
 
 Ccmix = Callable[..., str]
 MiniCrawl = Callable[[Path, int, int, list[str]], dict]
+JobCli = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="session")
+def job_cli() -> JobCli:
+    """Runs `python -m spark_jobs.<job> ARGS…` in a process of its own, which starts its own JVM
+    (`without`: environment variables it does not inherit); returns the finished process."""
+
+    def run(job: str, *args: str, without: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k not in without}
+        env["PYTHONPATH"] = str(REPO_ROOT / "spark-jobs")
+        command = [sys.executable, "-m", f"spark_jobs.{job}", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -410,19 +408,16 @@ def test_bad_inputs_are_named(spark, corpus: dict, tmp_path) -> None:
         run_mix(spark, corpus, tmp_path / "e", sources=sources)
 
 
-def test_cli_on_its_own_gives_the_same_files(corpus: dict, mixed: dict, tmp_path) -> None:
+def test_cli_on_its_own_gives_the_same_files(corpus: dict, mixed: dict, job_cli, tmp_path) -> None:
     """`python -m spark_jobs.mix` in a process of its own, which starts its own JVM, with no
     PYSPARK_PYTHON set: the same files as in the tests' session. Regression: that JVM had no
     ccmix jar (BlobFiles), and its Python workers ran whichever python was on PATH."""
     params = {"seed": SEED, "n_ctx": N_CTX, "rows_per_file": 16, "sources": plan(corpus)}
     params["sample_positions"] = list(SAMPLED)
-    argv = [sys.executable, "-m", "spark_jobs.mix", "--master", "local[1]", "--run-id", "cli"]
+    argv = ["--master", "local[1]", "--run-id", "cli", "--params-json", json.dumps(params)]
     argv += ["--output", str(tmp_path / "out"), "--metrics", str(tmp_path / "metrics.json")]
-    argv += ["--params-json", json.dumps(params)]
     for name, path in corpus["inputs"].items():
         argv += ["--input-dataset", f"{name}={path}"]
-    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    done = job_cli("mix", *argv, without=("PYSPARK_PYTHON",))
     assert done.returncode == 0, done.stderr[-2000:]
     assert_same_files(mixed["out"], tmp_path / "out")

@@ -7,9 +7,6 @@ import gzip
 import hashlib
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -293,19 +290,14 @@ def test_bad_inputs(spark: SparkSession, setup: dict, tmp_path) -> None:
         body(spark, args, FilterParams(), Metrics(job=NAME, run_id="t", params={}))
 
 
-def test_cli_end_to_end(setup: dict, tmp_path) -> None:
+def test_cli_end_to_end(setup: dict, job_cli, tmp_path) -> None:
     """The real entry point in its own process: exit 0, metrics and _params.json; bad params 2."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    base = [sys.executable, "-m", "spark_jobs.quality_filter", "--model", setup["model"]]
-    base += ["--input", setup["docs"], "--output", str(tmp_path / "out"), "--run-id", "cli"]
-    base += ["--metrics", str(tmp_path / "metrics.json"), "--master", "local[1]"]
-    bad = subprocess.run(
-        [*base, "--params-json", '{"alfa": 9}'], env=env, capture_output=True, text=True
-    )
+    base = ["--model", setup["model"], "--input", setup["docs"], "--run-id", "cli"]
+    base += ["--output", str(tmp_path / "out"), "--metrics", str(tmp_path / "metrics.json")]
+    base += ["--master", "local[1]"]
+    bad = job_cli("quality_filter", *base, "--params-json", '{"alfa": 9}')
     assert bad.returncode == 2 and "unknown parameter(s): alfa" in bad.stderr
-    ok = subprocess.run(
-        [*base, "--params-json", '{"seed": 3}'], env=env, capture_output=True, text=True
-    )
+    ok = job_cli("quality_filter", *base, "--params-json", '{"seed": 3}')
     assert ok.returncode == 0, ok.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["rows_in"] == setup["n"] == metrics["rows_kept"] + metrics["rows_dropped"]
