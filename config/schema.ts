@@ -8,6 +8,9 @@ import { CRAWL_ID_PATTERN, DEFAULT_CRAWLS } from './crawls';
 /** `mixture.maxEpochs` when the config does not set it. */
 export const DEFAULT_MAX_EPOCHS = 100;
 
+/** `mixture.verifyHeartbeatTimeoutSeconds` when the config does not set it. */
+export const DEFAULT_VERIFY_HEARTBEAT_TIMEOUT_SECONDS = 300;
+
 /** Table 2.2 of the paper. The weights sum to 1.01; the mixer normalises them and says so. */
 export const TABLE_2_2_WEIGHTS = {
   commonCrawl: 0.6,
@@ -229,6 +232,12 @@ export const configSchema = z.strictObject({
         .optional()
         .describe(
           `The most epochs of one source the plan accepts (default ${DEFAULT_MAX_EPOCHS}; the paper's most is 3.4, Wikipedia's). More means the source is far too small for totalTokens, and every epoch is work for the mix job's driver.`,
+        ),
+      // No default here either: configs without it keep their workflow id.
+      verifyHeartbeatTimeoutSeconds: positiveInt
+        .optional()
+        .describe(
+          `A verification whose worker sends no heartbeat for this long (the worker died) is retried on another worker, which resumes its scan (default ${DEFAULT_VERIFY_HEARTBEAT_TIMEOUT_SECONDS}: it heartbeats after every data file, about 130 MB at paper scale, each read from S3).`,
         ),
     })
     .prefault({}),

@@ -58,8 +58,10 @@ export const MIX_OPTIONS: ActivityOptions = {
  * Verifying a 300B-token output reads ~460 GB (146.5 million rows of ~3.1 KB each once compressed,
  * as the mix bench's files are): hours, with a heartbeat after every file.
  */
-export const VERIFY_OPTIONS: ActivityOptions = {
-  ...MIX_OPTIONS,
-  startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '5 minutes',
-};
+export function verifyOptions(heartbeatTimeoutSeconds: number): ActivityOptions {
+  return {
+    ...MIX_OPTIONS,
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: `${heartbeatTimeoutSeconds} seconds`,
+  };
+}

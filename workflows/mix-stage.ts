@@ -5,10 +5,10 @@
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { Config } from '../config/schema';
+import { DEFAULT_VERIFY_HEARTBEAT_TIMEOUT_SECONDS, type Config } from '../config/schema';
 import type { MixtureSummary } from '../core/mix/finish';
 import { MIX_SOURCES, mixCountParams, mixJobParams, type Measured, type MixPlan } from '../core/mix/plan';
-import { MIX_OPTIONS, VERIFY_OPTIONS } from './activity-options';
+import { MIX_OPTIONS, verifyOptions } from './activity-options';
 import { untilResumed } from './controls';
 import { dedupedDocuments } from './dedup-stage';
 import type { BuildMixtureProgress } from './progress';
@@ -74,7 +74,10 @@ export async function mixStage(
   enter(patched('verify-stage') ? 'verify' : 'report');
   await untilResumed(progress);
   const verification = await verifyMixture.executeWithOptions(
-    { ...VERIFY_OPTIONS, summary: 'verify the mixture with DuckDB' },
+    {
+      ...verifyOptions(m.verifyHeartbeatTimeoutSeconds ?? DEFAULT_VERIFY_HEARTBEAT_TIMEOUT_SECONDS),
+      summary: 'verify the mixture with DuckDB',
+    },
     [
       {
         storageRoot: config.storageRoot,

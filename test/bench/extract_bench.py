@@ -12,8 +12,10 @@ file rather than per byte), then measures on one core, in the same run:
   - the extract job in one long-lived `local[1]` session, as the job server runs it: first on one
     tiny file (the fixed cost of a stage: listing, Python worker, Parquet writes, metrics), then
     twice on all files (the first of them also pays the JIT, once per server); "net" subtracts
-    the tiny run from the second;
-  - the cold start of the same job through its own process (a JVM per job, as spark-submit).
+    the tiny run from the second. Then --rounds rounds (default 3) of fastwarc, the tiny file
+    and all files one after another, whose median ratio sets aside a burst of load on a shared
+    machine;
+  - the cold start of the job through its own process (a JVM per job, as spark-submit).
 Throughput is MB (10^6 bytes) of WET read per second, and documents per second. Each pass also
 records the CPU seconds of this process and all its descendants (the JVM with its GC and JIT
 threads, the Python workers): on a shared machine the CPU-time ratios are the per-core cost, and
@@ -25,6 +27,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -135,8 +138,49 @@ def join_into_real_sized_files(files: list[Path], out: Path, file_mb: int) -> li
     return joined
 
 
+def rounds_of(passes: dict) -> dict:
+    """Each round's net ratio to fastwarc, on wall and CPU time, and their medians."""
+    rounds = []
+    for r in passes["rounds"]:
+        rounds.append(
+            {
+                "ratio_net": round(r["peer"] / (r["full"] - r["fixed"]), 4),
+                "ratio_net_cpu": round(r["peer_cpu"] / (r["full_cpu"] - r["fixed_cpu"]), 4),
+                **{k: round(v, 3) for k, v in r.items()},
+            }
+        )
+    return {
+        "rounds_fastwarc_fixed_full": rounds,
+        "median_ratio_net": statistics.median(r["ratio_net"] for r in rounds),
+        "median_ratio_net_cpu": statistics.median(r["ratio_net_cpu"] for r in rounds),
+    }
+
+
+def job_figures(passes: dict, fast: dict, mb: float) -> dict:
+    fixed, first, full = passes["fixed"], passes["first"], passes["full"]
+    docs = full["metrics"]["rows_kept"]
+    net = full["seconds"] - fixed["seconds"]
+    net_cpu = full["cpu_seconds"] - fixed["cpu_seconds"]
+    figures = {
+        "warm_stage_fixed_cost_seconds": round(fixed["seconds"], 3),
+        "local1_first_full_pass_gross": rate(mb, docs, first["seconds"]),
+        "local1_warm_gross": {
+            **rate(mb, docs, full["seconds"]),
+            "cpu_seconds": round(full["cpu_seconds"], 3),
+            "docs": docs,
+        },
+        "local1_net_of_fixed_cost": rate(mb, docs, net) if net > 0 else None,
+        "net_vs_fastwarc_per_core": round(fast["seconds"] / net, 4) if net > 0 else None,
+        "net_vs_fastwarc_cpu_seconds": round(fast["cpu_seconds"] / net_cpu, 4)
+        if net_cpu > 0
+        else None,
+        "gross_vs_fastwarc_per_core": round(fast["seconds"] / full["seconds"], 4),
+    }
+    return figures | (rounds_of(passes) if passes["rounds"] else {})
+
+
 def main() -> None:
-    args = bench_args(__doc__.splitlines()[0], default_size=4, file_mb=16)
+    args = bench_args(__doc__.splitlines()[0], default_size=4, file_mb=16, rounds=3)
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         root = Path(tmp)
@@ -151,10 +195,16 @@ def main() -> None:
         tiny = [f"--input={tiny_wet(root / 'tiny.warc.wet.gz')}"]
         cold = cold_job("extract", tiny, root / "cold")
         full_args = [f"--input={p}" for p in files]
-        passes = warm_passes("extract-bench", extract, tiny, full_args, root / "warm")
-    fixed, first, full = passes["fixed"], passes["first"], passes["full"]
-    docs = full["metrics"]["rows_kept"]
-    net = full["seconds"] - fixed["seconds"]
+        passes = warm_passes(
+            "extract-bench",
+            extract,
+            tiny,
+            full_args,
+            root / "warm",
+            lambda: fastwarc_pass(files),
+            args.rounds,
+        )
+    job = job_figures(passes, fast, mb)
     report = {
         "wet_files": len(files),
         "joined_into_files_of_mb": args.file_mb or None,
@@ -163,25 +213,12 @@ def main() -> None:
         "warcio_1_core": {**rate(mb, warcio["docs"], warcio["seconds"]), **warcio},
         "wet_reader_1_core": {**rate(mb, reader["docs"], reader["seconds"]), **reader},
         "cold_job_on_tiny_file_seconds": round(cold["seconds"], 3),
-        "warm_stage_fixed_cost_seconds": round(fixed["seconds"], 3),
-        "extract_job_local1_first_full_pass_gross": rate(mb, docs, first["seconds"]),
-        "extract_job_local1_warm_gross": {
-            **rate(mb, docs, full["seconds"]),
-            "cpu_seconds": full["cpu_seconds"],
-            "docs": docs,
-        },
-        "extract_job_local1_net_of_fixed_cost": rate(mb, docs, net) if net > 0 else None,
+        "extract_job": job,
+        "reader_vs_fastwarc_per_core": round(fast["seconds"] / reader["seconds"], 3),
+        "reader_vs_fastwarc_cpu_seconds": round(fast["cpu_seconds"] / reader["cpu_seconds"], 3),
+        "reader_vs_warcio_per_core": round(warcio["seconds"] / reader["seconds"], 3),
+        "fixed_cost_cold_vs_warm": round(cold["seconds"] / job["warm_stage_fixed_cost_seconds"], 2),
     }
-    if net > 0:
-        report["job_net_vs_fastwarc_per_core"] = round(fast["seconds"] / net, 4)
-    net_cpu = full["cpu_seconds"] - fixed["cpu_seconds"]
-    if net_cpu > 0:
-        report["job_net_vs_fastwarc_cpu_seconds"] = round(fast["cpu_seconds"] / net_cpu, 4)
-    report["reader_vs_fastwarc_cpu_seconds"] = round(fast["cpu_seconds"] / reader["cpu_seconds"], 3)
-    report["job_gross_vs_fastwarc_per_core"] = round(fast["seconds"] / full["seconds"], 4)
-    report["reader_vs_fastwarc_per_core"] = round(fast["seconds"] / reader["seconds"], 3)
-    report["reader_vs_warcio_per_core"] = round(warcio["seconds"] / reader["seconds"], 3)
-    report["fixed_cost_cold_vs_warm"] = round(cold["seconds"] / fixed["seconds"], 2)
     print(json.dumps(report, indent=2))
 
 

@@ -466,6 +466,63 @@ test(
 );
 
 test(
+  'the worker SIGKILLed while it verifies the mixture: `ccmix status` showed the scan, a new worker verified it again, the same files',
+  { timeout: 2 * SCENARIO_MS },
+  async () => {
+    // One row per data file (about 1,950), so that the scan lasts long enough (~8 s here) to be
+    // seen through the worker's heartbeats (sent at most every 2 s) and cut short; more epochs
+    // than the default allows of the lab's small sources; and a short heartbeat timeout, so that
+    // the dead worker's verification moves on in seconds.
+    const mixture = {
+      totalTokens: 4_000_000,
+      maxEpochs: 1000,
+      rowsPerFile: 1,
+      verifyHeartbeatTimeoutSeconds: 5,
+    };
+    lab.resetRoot([]);
+    lab.startWorker();
+    try {
+      await lab.result(await lab.startRun(mixture), SCENARIO_MS); // this config's undisturbed run
+    } finally {
+      lab.stopWorkers();
+    }
+    const undisturbed = await snapshot(lab.root);
+    // Again: every Spark stage is committed, so the run goes straight on to the verification.
+    const worker = lab.startWorker();
+    try {
+      const workflowId = await lab.startRun(mixture);
+      const seen = await waitUntil(
+        'the scan in ccmix status',
+        async () => {
+          const live = (await runStatus(lab.client, workflowId).catch(() => null))?.verifyLive;
+          return live && live.scanned > 0 && live.scanned < live.dataFiles ? live : undefined;
+        },
+        SCENARIO_MS,
+      );
+      replace(worker);
+      await lab.result(workflowId, SCENARIO_MS);
+      assert.ok(seen.dataFiles > 1000, `one file a row: ${seen.dataFiles} data files`);
+      const { events } = await lab.client.workflow.getHandle(workflowId).fetchHistory();
+      const verify = (events ?? []).find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyMixture',
+      );
+      const started = (events ?? []).find(
+        (e) =>
+          e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === verify?.eventId?.toString(),
+      )?.activityTaskStartedEventAttributes;
+      const timeout = verify?.activityTaskScheduledEventAttributes?.heartbeatTimeout?.seconds;
+      assert.equal(Number(timeout), 5, 'the config set its heartbeat timeout');
+      assert.equal(started?.attempt, 2, 'the verification ran again, on the new worker');
+      assert.match(started?.lastFailure?.message ?? '', /heartbeat/i, 'after its heartbeat timed out');
+    } finally {
+      lab.stopWorkers();
+    }
+    assert.deepEqual(differences(await snapshot(lab.root), undisturbed), [], 'the same files and stages');
+    assert.deepEqual(leftovers(lab.root), { strayAttempts: [], staging: [], uncommitted: [] });
+  },
+);
+
+test(
   'two workers on one task queue: no stage runs twice, the same output',
   { timeout: SCENARIO_MS },
   async () => {

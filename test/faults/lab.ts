@@ -194,7 +194,8 @@ export class FaultLab {
     rmSync(this.workDir, { recursive: true, force: true });
   }
 
-  config(): Record<string, unknown> {
+  /** The lab's config; `mixture` settings are laid over its own (another config, another run id). */
+  config(mixture: Record<string, unknown> = {}): Record<string, unknown> {
     return {
       name: this.runName,
       crawls: this.crawls,
@@ -212,7 +213,7 @@ export class FaultLab {
       spark: { master: 'local[2]', driverMemory: '1g', heartbeatTimeoutSeconds: 5 },
       // As in quality.workflow.test: α = 2 leaves Common Crawl rows to mix from two crawls.
       pareto: { alpha: 2 },
-      mixture: { totalTokens: this.mixTokens },
+      mixture: { totalTokens: this.mixTokens, ...mixture },
       report: { groundTruth: path.join(this.crawlDir, 'ground-truth') },
     };
   }
@@ -312,9 +313,9 @@ export class FaultLab {
     return [...logs, ...served].sort();
   }
 
-  /** Every run has the same config, hence the same workflow id (a new run of it each time). */
-  async startRun(): Promise<string> {
-    const { workflowId } = await startBuildMixture(this.client, this.config());
+  /** Every run of a config has the same workflow id (a new run of it each time). */
+  async startRun(mixture: Record<string, unknown> = {}): Promise<string> {
+    const { workflowId } = await startBuildMixture(this.client, this.config(mixture));
     return workflowId;
   }
 
