@@ -25,6 +25,13 @@ void test('a local master binds to loopback and sizes shuffles to its cores', ()
   assert.equal(env.SPARK_LOCAL_IP, '127.0.0.1');
   // Executors in the driver's JVM find ccmix's class on its class path; nothing is copied.
   assert.equal(conf['spark.driver.extraClassPath'], CCMIX_JAR);
+  // The serial collector on two cores or fewer; the JVM's own choice above, and on a cluster.
+  assert.equal(conf['spark.driver.extraJavaOptions'], '-XX:+UseSerialGC');
+  const bigger = launchSettings(sparkWith({ master: 'local[8]' }), []).conf;
+  assert.equal(bigger['spark.driver.extraJavaOptions'], undefined);
+  const own = { 'spark.driver.extraJavaOptions': '-XX:+UseG1GC' };
+  const chosen = launchSettings(sparkWith({ master: 'local[1]', conf: own }), []).conf;
+  assert.equal(chosen['spark.driver.extraJavaOptions'], '-XX:+UseG1GC', "the config's own wins");
 });
 
 void test('a cluster master keeps its own binding and partition count; the config overrides', () => {
@@ -34,6 +41,7 @@ void test('a cluster master keeps its own binding and partition count; the confi
   assert.equal(conf['spark.sql.shuffle.partitions'], undefined);
   assert.equal(conf['spark.sql.adaptive.enabled'], undefined);
   assert.equal(env.SPARK_LOCAL_IP, undefined);
+  assert.equal(conf['spark.driver.extraJavaOptions'], undefined);
   assert.deepEqual(launchSettings(sparkWith({ master: 'spark://head:7077' }), []).jars, [CCMIX_JAR]);
   const chosen = launchSettings(
     sparkWith({ master: 'local[2]', conf: { 'spark.sql.shuffle.partitions': '64' } }),

@@ -165,6 +165,11 @@ export function launchSettings(
             // for each query, but Spark's cache of them holds 100, fewer than one mix job makes:
             // every mix run compiled 23-25 of them again; with 1,000, none (issue 9, stop 25).
             'spark.sql.codegen.cache.maxEntries': '1000',
+            // On two cores or fewer, G1's collector threads compete with the task threads for the
+            // same cores. Side by side on this project's 2-core machine, the serial collector
+            // raised warm jobs' CPU-time ratios to their peers by 9% (mix) and 23% (extract), at
+            // the same wall time (stop 31). Untried on more cores: the JVM's own choice stands.
+            ...(localCores(spark.master) <= 2 ? { 'spark.driver.extraJavaOptions': '-XX:+UseSerialGC' } : {}),
           }
         : {}),
       // Locally the executors live in the driver's JVM: put the jars on its class path instead
