@@ -8,7 +8,7 @@ import { CCMIX_HOME, REPO_ROOT, venvBin } from '../paths';
 export const JOBS_DIR = path.join(REPO_ROOT, 'spark-jobs');
 
 /** ccmix's Java classes, which the jobs call in their JVM (built into .ccmix/ccmix-spark.jar). */
-export const JAVA_DIR = path.join(REPO_ROOT, 'infra', 'spark', 'java', 'ccmix', 'spark');
+const JAVA_DIR = path.join(REPO_ROOT, 'infra', 'spark', 'java', 'ccmix', 'spark');
 
 /**
  * A hash of the names and bytes of the package's `*.py`, then of the Java sources (not of the

@@ -138,6 +138,7 @@ export function launchSettings(
   checkpointDir?: string,
 ): SparkLaunchSettings {
   const local = isLocalMaster(spark.master);
+  const cores = localCores(spark.master);
   const usesS3 = buckets.length > 0;
   const s3Jars = usesS3 ? s3aJars() : [];
   const commit = s3CommitConf(s3Jars);
@@ -159,7 +160,7 @@ export function launchSettings(
             // Spark's 200 and adaptive re-planning suit a cluster. On one machine a stage is
             // mostly per-task and per-job overhead: one shuffle partition per core and no AQE
             // took the demo's dedup from 36-41 s to 28-31 s warm (issue 8, stop 15).
-            'spark.sql.shuffle.partitions': String(localCores(spark.master)),
+            'spark.sql.shuffle.partitions': String(cores),
             'spark.sql.adaptive.enabled': 'false',
             // The job server keeps its JVM from job to job, and with it the classes Spark generates
             // for each query, but Spark's cache of them holds 100, fewer than one mix job makes:
@@ -169,7 +170,7 @@ export function launchSettings(
             // same cores. Side by side on this project's 2-core machine, the serial collector
             // raised warm jobs' CPU-time ratios to their peers by 9% (mix) and 23% (extract), at
             // the same wall time (stop 31). Untried on more cores: the JVM's own choice stands.
-            ...(localCores(spark.master) <= 2 ? { 'spark.driver.extraJavaOptions': '-XX:+UseSerialGC' } : {}),
+            ...(cores <= 2 ? { 'spark.driver.extraJavaOptions': '-XX:+UseSerialGC' } : {}),
           }
         : {}),
       // Locally the executors live in the driver's JVM: put the jars on its class path instead

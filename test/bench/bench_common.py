@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -141,6 +142,23 @@ def warm_passes(
     finally:
         spark.stop()
     return passes
+
+
+def round_ratios(rounds: list[dict], digits: int) -> tuple[list[dict], float | None, float | None]:
+    """`warm_passes`' rounds, each with its net ratio to the peer (peer / (full - fixed)) on wall
+    time (`ratio_net`) and CPU time (`ratio_net_cpu`), and the two medians (None without rounds)."""
+    ratios = [
+        {
+            **{k: round(v, 3) for k, v in r.items()},
+            "ratio_net": round(r["peer"] / (r["full"] - r["fixed"]), digits),
+            "ratio_net_cpu": round(r["peer_cpu"] / (r["full_cpu"] - r["fixed_cpu"]), digits),
+        }
+        for r in rounds
+    ]
+    if not ratios:
+        return ratios, None, None
+    wall = statistics.median(r["ratio_net"] for r in ratios)
+    return ratios, wall, statistics.median(r["ratio_net_cpu"] for r in ratios)
 
 
 def _proc_children(pid: int) -> list[int]:

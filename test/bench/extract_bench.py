@@ -27,12 +27,18 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_common import Stopwatch, bench_args, cold_job, generate_mini_crawl, warm_passes
+from bench_common import (
+    Stopwatch,
+    bench_args,
+    cold_job,
+    generate_mini_crawl,
+    round_ratios,
+    warm_passes,
+)
 from fastwarc.warc import ArchiveIterator as FastArchiveIterator
 from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
@@ -138,24 +144,6 @@ def join_into_real_sized_files(files: list[Path], out: Path, file_mb: int) -> li
     return joined
 
 
-def rounds_of(passes: dict) -> dict:
-    """Each round's net ratio to fastwarc, on wall and CPU time, and their medians."""
-    rounds = []
-    for r in passes["rounds"]:
-        rounds.append(
-            {
-                "ratio_net": round(r["peer"] / (r["full"] - r["fixed"]), 4),
-                "ratio_net_cpu": round(r["peer_cpu"] / (r["full_cpu"] - r["fixed_cpu"]), 4),
-                **{k: round(v, 3) for k, v in r.items()},
-            }
-        )
-    return {
-        "rounds_fastwarc_fixed_full": rounds,
-        "median_ratio_net": statistics.median(r["ratio_net"] for r in rounds),
-        "median_ratio_net_cpu": statistics.median(r["ratio_net_cpu"] for r in rounds),
-    }
-
-
 def job_figures(passes: dict, fast: dict, mb: float) -> dict:
     fixed, first, full = passes["fixed"], passes["first"], passes["full"]
     docs = full["metrics"]["rows_kept"]
@@ -176,7 +164,11 @@ def job_figures(passes: dict, fast: dict, mb: float) -> dict:
         else None,
         "gross_vs_fastwarc_per_core": round(fast["seconds"] / full["seconds"], 4),
     }
-    return figures | (rounds_of(passes) if passes["rounds"] else {})
+    if passes["rounds"]:
+        rounds, wall, cpu = round_ratios(passes["rounds"], digits=4)
+        medians = {"median_ratio_net": wall, "median_ratio_net_cpu": cpu}
+        figures |= {"rounds_fastwarc_fixed_full": rounds, **medians}
+    return figures
 
 
 def main() -> None:

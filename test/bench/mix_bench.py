@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bench_common import warm_passes
+from bench_common import round_ratios, warm_passes
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
@@ -132,10 +131,7 @@ def main() -> None:
         )
     fixed, first, full = (passes[k]["seconds"] for k in ("fixed", "first", "full"))
     net = full - fixed
-    rounds = [{k: round(v, 3) for k, v in r.items()} for r in passes["rounds"]]
-    for r in rounds:
-        r["ratio_net"] = round(r["peer"] / (r["full"] - r["fixed"]), 3)
-        r["ratio_net_cpu"] = round(r["peer_cpu"] / (r["full_cpu"] - r["fixed_cpu"]), 3)
+    rounds, median_wall, median_cpu = round_ratios(passes["rounds"], digits=3)
     report = {
         "documents": len(docs),
         "text_mb": round(mb, 3),
@@ -157,12 +153,8 @@ def main() -> None:
         "ratio_net_vs_plain_tiktoken": round(plain / net, 3) if net > 0 else None,
         "ratio_gross_vs_plain_tiktoken": round(plain / full, 3),
         "rounds_plain_fixed_full": rounds,
-        "median_ratio_net_of_rounds": statistics.median(r["ratio_net"] for r in rounds)
-        if rounds
-        else None,
-        "median_ratio_net_cpu_of_rounds": statistics.median(r["ratio_net_cpu"] for r in rounds)
-        if rounds
-        else None,
+        "median_ratio_net_of_rounds": median_wall,
+        "median_ratio_net_cpu_of_rounds": median_cpu,
     }
     print(json.dumps(report, indent=2))
 
