@@ -1,25 +1,31 @@
-"""Connected components of an edge list, in Spark: iterative min-label propagation.
+"""Connected components of an edge list, in Spark: alternating large-star and small-star rounds
+(Kiveris et al. 2014, "Connected Components in MapReduce and Beyond").
 
-Every vertex starts labelled with its own id. Each round it takes the smallest label among itself
-and its neighbours, then jumps to its label's label (a label is always a vertex of the same
-component, and never larger than the vertex, so the jump only shortens chains). At the fixed
-point every component carries its smallest id: deterministic whatever the partition layout.
-Star-shaped graphs (what the banded candidates give) settle in two or three rounds; a chain of n
-vertices in O(log n) thanks to the jump.
+The graph is kept as edges (a, b) with a > b. Each round:
+  - large star: every vertex's larger neighbours are linked to the smallest vertex of its
+    neighbourhood (itself included) instead of to it;
+  - small star: every vertex and its smaller neighbours are linked to the smallest of them.
+Both keep each component connected and never grow it; the fixed point is a forest of stars, each
+centred on its component's smallest id. The labels are read off it: deterministic whatever the
+partition layout. A path of n vertices settles in about log2(n) rounds whatever order its ids
+are in. (The min-label propagation this replaced needed about n / 3 rounds on a path whose ids
+are shuffled: 80 for 256 vertices, past the 30-round limit.)
 
-No driver-side union-find: only one number per round (how many labels changed) reaches the
-driver. The edge list and each round are checkpointed (reliably when the SparkContext has a
-checkpoint folder, locally otherwise) so no round plans a lineage that grows with the rounds.
+A round knows it started on the fixed point when no vertex has both a smaller neighbour and a
+second neighbour: then every edge's larger end is a leaf and its smaller end a centre. That one
+number is observed in the round's own pass, so a round is one Spark job; only the number reaches
+the driver. Each round is checkpointed (reliably when the SparkContext has a checkpoint folder,
+locally otherwise) so no round plans a lineage that grows with the rounds.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 
 class NotConverged(RuntimeError):
-    """Labels still changed after `max_iterations` rounds."""
+    """The edges were not yet a forest of stars after `max_iterations` rounds."""
 
 
 def cut_lineage(df: DataFrame) -> DataFrame:
@@ -34,41 +40,42 @@ def connected_components(
 ) -> tuple[DataFrame, int]:
     """(`doc_id`, `label`) for every vertex of `edges`, label = smallest id of its component.
 
-    Returns the labels and the number of rounds it took. Vertices without edges are absent.
+    Returns the labels and the number of rounds it took (the last one confirms the fixed point).
+    Vertices without edges (a self-loop is none) are absent.
     """
-    both = (
-        edges.select(F.col(src).alias("a"), F.col(dst).alias("b"))
-        .unionByName(edges.select(F.col(dst).alias("a"), F.col(src).alias("b")))
-        .filter(F.col("a") != F.col("b"))
-    )
-    both = cut_lineage(both.distinct())  # every round joins it: planned once, not per round
-    labels = cut_lineage(
-        both.groupBy("a")
-        .agg(F.least(F.col("a"), F.min("b")).alias("label"))
-        .withColumnRenamed("a", "doc_id")
-    )
+    forest = edges.select(F.greatest(src, dst).alias("a"), F.least(src, dst).alias("b"))
+    forest = cut_lineage(forest.where(F.col("a") != F.col("b")).distinct())
     for rounds in range(1, max_iterations + 1):
-        neighbour = (
-            both.join(labels.select(F.col("doc_id").alias("b"), F.col("label").alias("n")), "b")
-            .groupBy("a")
-            .agg(F.min("n").alias("n"))
-        )
-        moved = labels.join(neighbour, labels.doc_id == neighbour.a).select(
-            "doc_id", F.least("label", "n").alias("label")
-        )
-        jumped = (
-            moved.alias("x")
-            .join(moved.alias("y"), F.col("x.label") == F.col("y.doc_id"))
-            .select(F.col("x.doc_id"), F.least("x.label", "y.label").alias("label"))
-        )
-        jumped = cut_lineage(jumped)
-        changed = (
-            jumped.alias("new")
-            .join(labels.alias("old"), "doc_id")
-            .filter(F.col("new.label") != F.col("old.label"))
-            .count()  # bounded: one number
-        )
-        labels = jumped
-        if changed == 0:
-            return labels, rounds
+        settled = Observation()
+        following = cut_lineage(star_round(forest, settled))
+        if not settled.get["unsettled"]:  # `forest` was the fixed point: `following` equals it
+            leaves = forest.select(F.col("a").alias("doc_id"), F.col("b").alias("label"))
+            centres = forest.select(F.col("b").alias("doc_id"), F.col("b").alias("label"))
+            return leaves.unionByName(centres.distinct()), rounds
+        forest = following
     raise NotConverged(f"connected components still changing after {max_iterations} rounds")
+
+
+def star_round(forest: DataFrame, settled: Observation) -> DataFrame:
+    """One large star then one small star on edges (a > b); `settled` gets `unsettled`, the
+    vertices of `forest` with a smaller neighbour and more than one neighbour."""
+    both = forest.select(F.col("a").alias("u"), F.col("b").alias("v")).unionByName(
+        forest.select(F.col("b").alias("u"), F.col("a").alias("v"))
+    )
+    around = both.groupBy("u").agg(F.min("v").alias("low"), F.count(F.lit(1)).alias("degree"))
+    unsettled = (F.col("degree") > 1) & (F.col("low") < F.col("u"))
+    around = around.observe(settled, F.sum(unsettled.cast("long")).alias("unsettled"))
+    large = (
+        both.join(around, "u")
+        .where(F.col("v") > F.col("u"))
+        .select(F.col("v").alias("a"), F.least("low", "u").alias("b"))
+        .distinct()
+    )
+    smallest = large.groupBy("a").agg(F.min("b").alias("m"))
+    small = (
+        large.join(smallest, "a")
+        .where(F.col("b") != F.col("m"))
+        .select(F.col("b").alias("a"), F.col("m").alias("b"))
+        .unionByName(smallest.select("a", F.col("m").alias("b")))
+    )
+    return small.distinct()
