@@ -183,9 +183,12 @@ def read_documents(
     for name in ("doc_id", "text"):
         if types.get(name) != StringType():
             raise BadInput(f"{what}: needs column {name} string, has {types}")
-    return df.select(
+    # One SQL list, not a Column per field: each `cast(DataType)` is its own round trip to the
+    # JVM. Dedup's warm read of its five datasets took 0.30 s with them, 0.22 s without.
+    return df.selectExpr(
         *[
-            F.col(f.name).cast(f.dataType) if f.name in types else F.lit(None).cast(f.dataType)
+            f"CAST({f'`{f.name}`' if f.name in types else 'NULL'} AS {f.dataType.simpleString()})"
+            f" AS `{f.name}`"
             for f in fields
         ]
     )
