@@ -14,13 +14,15 @@ are shuffled: 80 for 256 vertices, past the 30-round limit.)
 A round knows it started on the fixed point when no vertex has both a smaller neighbour and a
 second neighbour: then every edge's larger end is a leaf and its smaller end a centre. That one
 number is observed in the round's own pass, so a round is one Spark job; only the number reaches
-the driver. Each round is checkpointed (reliably when the SparkContext has a checkpoint folder,
-locally otherwise) so no round plans a lineage that grows with the rounds.
+the driver. Most clusters of near-duplicates are pairs or stars already: one aggregation checks
+that before the first round, and then no round runs. Each round is checkpointed (reliably when
+the SparkContext has a checkpoint folder, locally otherwise) so no round plans a lineage that
+grows with the rounds.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 
@@ -40,31 +42,54 @@ def connected_components(
 ) -> tuple[DataFrame, int]:
     """(`doc_id`, `label`) for every vertex of `edges`, label = smallest id of its component.
 
-    Returns the labels and the number of rounds it took (the last one confirms the fixed point).
-    Vertices without edges (a self-loop is none) are absent.
+    Also returns the star rounds it ran: 0 when the edges already were stars (one aggregation
+    says so: most clusters of near-duplicates are pairs or stars), else the last round is the
+    one that found its input settled. Vertices without edges (a self-loop is none) are absent.
+    `edges` is read at most three times: pass them cut from their lineage (dedup's verified edges
+    are), not a plan to compute again.
     """
     forest = edges.select(F.greatest(src, dst).alias("a"), F.least(src, dst).alias("b"))
-    forest = cut_lineage(forest.where(F.col("a") != F.col("b")).distinct())
+    forest = forest.where(F.col("a") != F.col("b")).distinct()
+    _, around = neighbourhoods(forest)
+    if not around.agg(F.sum(unsettled())).first()[0]:  # bounded: one row
+        return labels_of(forest), 0
     for rounds in range(1, max_iterations + 1):
         settled = Observation()
         following = cut_lineage(star_round(forest, settled))
         if not settled.get["unsettled"]:  # `forest` was the fixed point: `following` equals it
-            leaves = forest.select(F.col("a").alias("doc_id"), F.col("b").alias("label"))
-            centres = forest.select(F.col("b").alias("doc_id"), F.col("b").alias("label"))
-            return leaves.unionByName(centres.distinct()), rounds
+            return labels_of(forest), rounds
         forest = following
     raise NotConverged(f"connected components still changing after {max_iterations} rounds")
 
 
-def star_round(forest: DataFrame, settled: Observation) -> DataFrame:
-    """One large star then one small star on edges (a > b); `settled` gets `unsettled`, the
-    vertices of `forest` with a smaller neighbour and more than one neighbour."""
+def unsettled() -> Column:
+    """Over `neighbourhoods`' `around`: 1 for a vertex with a smaller neighbour and a second
+    neighbour (the edges are not yet a star forest), else 0."""
+    return ((F.col("degree") > 1) & (F.col("low") < F.col("u"))).cast("long")
+
+
+def neighbourhoods(forest: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Edges (a > b) -> both directions (u, v), and per vertex u its `low`est neighbour and
+    `degree`."""
     both = forest.select(F.col("a").alias("u"), F.col("b").alias("v")).unionByName(
         forest.select(F.col("b").alias("u"), F.col("a").alias("v"))
     )
     around = both.groupBy("u").agg(F.min("v").alias("low"), F.count(F.lit(1)).alias("degree"))
-    unsettled = (F.col("degree") > 1) & (F.col("low") < F.col("u"))
-    around = around.observe(settled, F.sum(unsettled.cast("long")).alias("unsettled"))
+    return both, around
+
+
+def labels_of(stars: DataFrame) -> DataFrame:
+    """A star forest (leaf a, centre b) -> (doc_id, label) for leaves and centres."""
+    leaves = stars.select(F.col("a").alias("doc_id"), F.col("b").alias("label"))
+    centres = stars.select(F.col("b").alias("doc_id"), F.col("b").alias("label"))
+    return leaves.unionByName(centres.distinct())
+
+
+def star_round(forest: DataFrame, settled: Observation) -> DataFrame:
+    """One large star then one small star on edges (a > b); `settled` gets `unsettled`, how many
+    `unsettled()` vertices `forest` has."""
+    both, around = neighbourhoods(forest)
+    around = around.observe(settled, F.sum(unsettled()).alias("unsettled"))
     large = (
         both.join(around, "u")
         .where(F.col("v") > F.col("u"))
