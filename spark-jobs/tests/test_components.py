@@ -26,12 +26,14 @@ def smallest_member(edges: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def graph() -> list[tuple[str, str]]:
-    """A 256-vertex path in shuffled id order, a star, a lone pair, a self-loop and a repeated
-    edge; the edges in shuffled order and direction."""
+    """A 256-vertex path in shuffled id order, 150 random edges among 200 vertices (cycles, trees
+    and lone vertices), a star, a lone pair, a self-loop and a repeated edge; the edges in
+    shuffled order and direction."""
     rng = random.Random(5)
     path = [f"p{i:03d}" for i in range(256)]
     rng.shuffle(path)
     edges = list(zip(path, path[1:], strict=False))
+    edges += [(f"r{rng.randrange(200):03d}", f"r{rng.randrange(200):03d}") for _ in range(150)]
     edges += [("s00", f"s{i:02d}") for i in range(1, 9)]
     edges += [("q1", "q0"), ("q0", "q1"), ("z", "z")]
     edges = [(b, a) if rng.random() < 0.5 else (a, b) for a, b in edges]
