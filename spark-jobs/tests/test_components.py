@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
@@ -68,3 +70,28 @@ def test_edges_that_are_stars_already_take_no_round(spark: SparkSession) -> None
     assert rounds == 0
     expected = {f"s{i:02d}": "s00" for i in range(9)} | {"q0": "q0", "q1": "q0"}
     assert {r.doc_id: r.label for r in labels.collect()} == expected
+
+
+@pytest.fixture
+def reliable_checkpoints(spark: SparkSession, tmp_path: Path) -> Iterator[Path]:
+    """The session checkpoints into a folder, as a cluster run does (`spark.checkpoint.dir`), for
+    one test; then locally again."""
+    context = spark.sparkContext
+    context.setCheckpointDir(str(tmp_path))
+    try:
+        yield tmp_path
+    finally:
+        getattr(context._jsc.sc(), "checkpointDir_$eq")(context._jvm.scala.Option.empty())
+
+
+def test_reliable_checkpoints_report_each_round(
+    spark: SparkSession, reliable_checkpoints: Path
+) -> None:
+    """A round's convergence is observed in its checkpoint's pass: with reliable checkpoints (a
+    cluster's) too, or the driver would wait for it forever."""
+    edges = graph()
+    labels, rounds = connected_components(spark.createDataFrame(edges, ["src", "dst"]))
+    assert any(reliable_checkpoints.rglob("part-*")), "the rounds were not checkpointed there"
+    expected = {v: m for v, m in smallest_member(edges).items() if v != "z"}
+    assert {r.doc_id: r.label for r in labels.collect()} == expected
+    assert 1 <= rounds <= 12, rounds
