@@ -13,11 +13,11 @@ are shuffled: 80 for 256 vertices, past the 30-round limit.)
 
 A round knows it started on the fixed point when no vertex has both a smaller neighbour and a
 second neighbour: then every edge's larger end is a leaf and its smaller end a centre. That one
-number is observed in the round's own pass, so a round is one Spark job; only the number reaches
-the driver. Most clusters of near-duplicates are pairs or stars already: one aggregation checks
-that before the first round, and then no round runs. Each round is checkpointed (reliably when
-the SparkContext has a checkpoint folder, locally otherwise) so no round plans a lineage that
-grows with the rounds.
+number is observed in the round's own pass, so a round is one Spark action, with no count after
+it; only the number reaches the driver. Most clusters of near-duplicates are pairs or stars
+already: one aggregation checks that before the first round, and then no round runs. Each round
+is checkpointed (reliably when the SparkContext has a checkpoint folder, locally otherwise) so no
+round plans a lineage that grows with the rounds.
 """
 
 from __future__ import annotations
@@ -43,15 +43,16 @@ def connected_components(
     """(`doc_id`, `label`) for every vertex of `edges`, label = smallest id of its component.
 
     Also returns the star rounds it ran: 0 when the edges already were stars (one aggregation
-    says so: most clusters of near-duplicates are pairs or stars), else the last round is the
-    one that found its input settled. Vertices without edges (a self-loop is none) are absent.
-    `edges` is read at most three times: pass them cut from their lineage (dedup's verified edges
-    are), not a plan to compute again.
+    says so: most clusters of near-duplicates are pairs or stars). Otherwise a round learns only
+    that its input was settled, so the last round run merely confirms the one before it; after
+    `max_iterations` rounds, the aggregation looks at the last round's output once more.
+    Vertices without edges (a self-loop is none) are absent. `edges` is read by the check and
+    the first round, and by the labels if no round runs: pass them cut from their lineage
+    (dedup's verified edges are), not a plan to compute again.
     """
     forest = edges.select(F.greatest(src, dst).alias("a"), F.least(src, dst).alias("b"))
     forest = forest.where(F.col("a") != F.col("b")).distinct()
-    _, around = neighbourhoods(forest)
-    if not around.agg(F.sum(unsettled())).first()[0]:  # bounded: one row
+    if is_star_forest(forest):
         return labels_of(forest), 0
     for rounds in range(1, max_iterations + 1):
         settled = Observation()
@@ -59,7 +60,15 @@ def connected_components(
         if not settled.get["unsettled"]:  # `forest` was the fixed point: `following` equals it
             return labels_of(forest), rounds
         forest = following
+    if is_star_forest(forest):
+        return labels_of(forest), max_iterations
     raise NotConverged(f"connected components still changing after {max_iterations} rounds")
+
+
+def is_star_forest(forest: DataFrame) -> bool:
+    """Whether no vertex of `forest` is `unsettled()`: one aggregation, one number."""
+    _, around = neighbourhoods(forest)
+    return not around.agg(F.sum(unsettled())).first()[0]  # bounded: one row
 
 
 def unsettled() -> Column:

@@ -47,7 +47,9 @@ def test_every_vertex_gets_its_components_smallest_id(spark: SparkSession) -> No
     edges = graph()
     df = spark.createDataFrame(edges, ["src", "dst"]).repartition(3)
     labels, rounds = connected_components(df)
-    got = {r.doc_id: r.label for r in labels.collect()}
+    rows = labels.collect()
+    assert len(rows) == len({r.doc_id for r in rows}), "a vertex labelled twice"
+    got = {r.doc_id: r.label for r in rows}
     expected = {v: m for v, m in smallest_member(edges).items() if v != "z"}  # self-loop: no edge
     # Catches a round that stops early (a path left in pieces) or a label that is not the minimum.
     assert got == expected
@@ -58,7 +60,7 @@ def test_every_vertex_gets_its_components_smallest_id(spark: SparkSession) -> No
 
 def test_it_gives_up_after_max_iterations(spark: SparkSession) -> None:
     df = spark.createDataFrame(graph(), ["src", "dst"])
-    # Catches a convergence test that always says "done" (the path cannot settle in one round).
+    # Catches a convergence test that always says "done": the path needs 7 rounds to settle.
     with pytest.raises(NotConverged):
         connected_components(df, max_iterations=1)
 
@@ -69,7 +71,22 @@ def test_edges_that_are_stars_already_take_no_round(spark: SparkSession) -> None
     # Catches a check that misses a settled forest (a round run for nothing) or wrong labels.
     assert rounds == 0
     expected = {f"s{i:02d}": "s00" for i in range(9)} | {"q0": "q0", "q1": "q0"}
-    assert {r.doc_id: r.label for r in labels.collect()} == expected
+    rows = labels.collect()
+    assert len(rows) == len(expected), "a vertex labelled twice"
+    assert {r.doc_id: r.label for r in rows} == expected
+
+
+def test_a_graph_settled_by_the_last_allowed_round_converges(spark: SparkSession) -> None:
+    """Regression: round 1 turns these edges into the star forest but learns only that its input
+    was not one; with one round allowed, its output is checked once more instead of failing."""
+    edges = spark.createDataFrame([("c", "a"), ("c", "b")], ["src", "dst"])
+    labels, rounds = connected_components(edges, max_iterations=1)
+    assert rounds == 1
+    assert sorted((r.doc_id, r.label) for r in labels.collect()) == [
+        ("a", "a"),
+        ("b", "a"),
+        ("c", "a"),
+    ]
 
 
 @pytest.fixture
@@ -93,5 +110,7 @@ def test_reliable_checkpoints_report_each_round(
     labels, rounds = connected_components(spark.createDataFrame(edges, ["src", "dst"]))
     assert any(reliable_checkpoints.rglob("part-*")), "the rounds were not checkpointed there"
     expected = {v: m for v, m in smallest_member(edges).items() if v != "z"}
-    assert {r.doc_id: r.label for r in labels.collect()} == expected
+    rows = labels.collect()
+    assert len(rows) == len(expected), "a vertex labelled twice"
+    assert {r.doc_id: r.label for r in rows} == expected
     assert 1 <= rounds <= 12, rounds
