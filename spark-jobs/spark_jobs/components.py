@@ -11,18 +11,17 @@ partition layout. A path of n vertices settles in about log2(n) rounds whatever 
 are in. (The min-label propagation this replaced needed about n / 3 rounds on a path whose ids
 are shuffled: 80 for 256 vertices, past the 30-round limit.)
 
-A round knows it started on the fixed point when no vertex has both a smaller neighbour and a
-second neighbour: then every edge's larger end is a leaf and its smaller end a centre. That one
-number is observed in the round's own pass, so a round is one Spark action, with no count after
-it; only the number reaches the driver. Most clusters of near-duplicates are pairs or stars
-already: one aggregation checks that before the first round, and then no round runs. Each round
-is checkpointed (reliably when the SparkContext has a checkpoint folder, locally otherwise) so no
-round plans a lineage that grows with the rounds.
+The edges are a fixed point when no vertex has both a smaller neighbour and a second neighbour:
+then every edge's larger end is a leaf and its smaller end a centre. One aggregation over the
+current edges checks that before every round (most clusters of near-duplicates are pairs or
+stars already, and then no round runs); only its one number reaches the driver. Each round is
+checkpointed (reliably when the SparkContext has a checkpoint folder, locally otherwise), so
+neither a round nor its check plans a lineage that grows with the rounds.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 
@@ -40,41 +39,30 @@ def cut_lineage(df: DataFrame) -> DataFrame:
 def connected_components(
     edges: DataFrame, max_iterations: int = 30, src: str = "src", dst: str = "dst"
 ) -> tuple[DataFrame, int]:
-    """(`doc_id`, `label`) for every vertex of `edges`, label = smallest id of its component.
+    """(`doc_id`, `label`) for every vertex of `edges`, label = smallest id of its component,
+    and the star rounds it took (0 when the edges already were stars).
 
-    Also returns the star rounds it ran: 0 when the edges already were stars (one aggregation
-    says so: most clusters of near-duplicates are pairs or stars). Otherwise a round learns only
-    that its input was settled, so the last round run merely confirms the one before it; after
-    `max_iterations` rounds, the aggregation looks at the last round's output once more.
-    Vertices without edges (a self-loop is none) are absent. `edges` is read by the check and
-    the first round, and by the labels if no round runs: pass them cut from their lineage
-    (dedup's verified edges are), not a plan to compute again.
+    Vertices without edges (a self-loop is none) are absent. `edges` is read by the first check
+    and round, or by the check and the labels when no round runs: pass them cut from their
+    lineage (dedup's verified edges are), not a plan to compute again.
     """
     forest = edges.select(F.greatest(src, dst).alias("a"), F.least(src, dst).alias("b"))
     forest = forest.where(F.col("a") != F.col("b")).distinct()
-    if is_star_forest(forest):
-        return labels_of(forest), 0
-    for rounds in range(1, max_iterations + 1):
-        settled = Observation()
-        following = cut_lineage(star_round(forest, settled))
-        if not settled.get["unsettled"]:  # `forest` was the fixed point: `following` equals it
-            return labels_of(forest), rounds
-        forest = following
-    if is_star_forest(forest):
-        return labels_of(forest), max_iterations
-    raise NotConverged(f"connected components still changing after {max_iterations} rounds")
+    rounds = 0
+    while not is_star_forest(forest):
+        if rounds == max_iterations:
+            raise NotConverged(f"connected components still changing after {rounds} rounds")
+        forest = cut_lineage(star_round(forest))
+        rounds += 1
+    return labels_of(forest), rounds
 
 
 def is_star_forest(forest: DataFrame) -> bool:
-    """Whether no vertex of `forest` is `unsettled()`: one aggregation, one number."""
+    """Whether no vertex of `forest` has both a smaller neighbour and a second neighbour: one
+    aggregation, one number."""
     _, around = neighbourhoods(forest)
-    return not around.agg(F.sum(unsettled())).first()[0]  # bounded: one row
-
-
-def unsettled() -> Column:
-    """Over `neighbourhoods`' `around`: 1 for a vertex with a smaller neighbour and a second
-    neighbour (the edges are not yet a star forest), else 0."""
-    return ((F.col("degree") > 1) & (F.col("low") < F.col("u"))).cast("long")
+    unsettled = (F.col("degree") > 1) & (F.col("low") < F.col("u"))
+    return not around.agg(F.sum(unsettled.cast("long"))).first()[0]  # bounded: one row
 
 
 def neighbourhoods(forest: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -94,11 +82,9 @@ def labels_of(stars: DataFrame) -> DataFrame:
     return leaves.unionByName(centres.distinct())
 
 
-def star_round(forest: DataFrame, settled: Observation) -> DataFrame:
-    """One large star then one small star on edges (a > b); `settled` gets `unsettled`, how many
-    `unsettled()` vertices `forest` has."""
+def star_round(forest: DataFrame) -> DataFrame:
+    """One large star then one small star on edges (a > b)."""
     both, around = neighbourhoods(forest)
-    around = around.observe(settled, F.sum(unsettled()).alias("unsettled"))
     large = (
         both.join(around, "u")
         .where(F.col("v") > F.col("u"))

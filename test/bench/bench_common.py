@@ -158,7 +158,8 @@ def round_ratios(rounds: list[dict], digits: int) -> tuple[list[dict], float | N
     if not ratios:
         return ratios, None, None
     wall = statistics.median(r["ratio_net"] for r in ratios)
-    return ratios, wall, statistics.median(r["ratio_net_cpu"] for r in ratios)
+    cpu = statistics.median(r["ratio_net_cpu"] for r in ratios)
+    return ratios, round(wall, digits), round(cpu, digits)
 
 
 def _proc_children(pid: int) -> list[int]:
