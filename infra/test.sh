@@ -21,12 +21,24 @@ node bin/ccmix.js config schema | diff -u config/config.schema.json - || {
 # One Spark job server for the whole TypeScript suite (each test stack would pay a JVM start).
 # Its S3 credentials are the emulator's dummies unless the environment has its own.
 echo "== Spark job server (shared by the TypeScript tests)"
+# A port picked free can be taken before the server binds it (as test/helpers/services.ts knows):
+# on "Address already in use", try again with another.
 spark_state=$(mktemp -d)
-spark_port=$(node -e "require('./dist/core/net').freeLocalPort().then((p) => console.log(p))")
 stop_spark() { node bin/ccmix.js services down --only spark --state-dir "$spark_state" > /dev/null 2>&1 || true; rm -rf "$spark_state"; }
 trap stop_spark EXIT
-AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
-  node bin/ccmix.js services up --only spark --spark-port "$spark_port" --state-dir "$spark_state" > /dev/null
+for attempt in 1 2 3; do
+  spark_port=$(node -e "require('./dist/core/net').freeLocalPort().then((p) => console.log(p))")
+  if AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
+    node bin/ccmix.js services up --only spark --spark-port "$spark_port" --state-dir "$spark_state" \
+    > /dev/null 2> "$spark_state/up.err"; then
+    break
+  fi
+  if [ "$attempt" = 3 ] || ! grep -qi "address already in use" "$spark_state/up.err"; then
+    cat "$spark_state/up.err" >&2
+    exit 1
+  fi
+  echo "(port $spark_port was taken before the job server bound it; trying another)"
+done
 export CCMIX_SPARK_SERVER="http://127.0.0.1:$spark_port"
 
 # The Python tests run beside the TypeScript tests, at the lowest CPU priority: the TypeScript

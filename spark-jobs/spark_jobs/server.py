@@ -18,6 +18,8 @@ cancelled alone.
                                   "error", "progress": {jobsDone, jobsTotal, stagesDone, …}}
     GET  /jobs                   every job the server knows, without progress
     POST /jobs/<id>/cancel       cancels its Spark jobs until its thread ends
+
+The port is taken before Spark starts; until Spark is up, every request answers 503.
 """
 
 from __future__ import annotations
@@ -169,7 +171,9 @@ class JobServer:
         }
 
 
-def handler_for(server: JobServer) -> type[BaseHTTPRequestHandler]:
+def handler_for(started: list[JobServer]) -> type[BaseHTTPRequestHandler]:
+    """Requests answer 503 until `started` holds the server (Spark is still starting)."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # requests are polled every second
             pass
@@ -183,6 +187,9 @@ def handler_for(server: JobServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if not started:
+                return self.reply(503, {"error": "Spark is starting"})
+            server = started[0]
             parts = [p for p in self.path.split("/") if p]
             if parts == ["health"]:
                 return self.reply(200, server.health())
@@ -193,6 +200,9 @@ def handler_for(server: JobServer) -> type[BaseHTTPRequestHandler]:
             return self.reply(404, {"error": f"no such resource {self.path}"})
 
         def do_POST(self) -> None:  # noqa: N802
+            if not started:
+                return self.reply(503, {"error": "Spark is starting"})
+            server = started[0]
             parts = [p for p in self.path.split("/") if p]
             length = int(self.headers.get("Content-Length") or 0)
             try:
@@ -216,11 +226,23 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    # The port before Spark: a busy port fails before the driver starts, with a plain message,
+    # and the driver's own random ports cannot take it meanwhile.
+    started: list[JobServer] = []
+    try:
+        http = ThreadingHTTPServer((args.host, args.port), handler_for(started))
+    except OSError as error:
+        raise SystemExit(
+            f"ccmix job server: cannot listen on {args.host}:{args.port}: {error.strerror}"
+        ) from None
+    serving = threading.Thread(target=http.serve_forever, name="http", daemon=True)
+    serving.start()
+    print(f"ccmix job server on http://{args.host}:{args.port}: starting Spark", flush=True)
     spark = SparkSession.builder.appName("ccmix-job-server").getOrCreate()
     try:
-        http = ThreadingHTTPServer((args.host, args.port), handler_for(JobServer(spark)))
-        print(f"ccmix job server on http://{args.host}:{args.port}", flush=True)
-        http.serve_forever()
+        started.append(JobServer(spark))
+        print("ccmix job server: ready", flush=True)
+        serving.join()
     finally:
         spark.stop()
 
