@@ -490,3 +490,33 @@ def test_verified_edges_count_every_candidate_and_keep_the_verified(spark: Spark
     }
     found = sorted((r.group, r.src, r.dst) for r in kept.collect())
     assert found == [("x", "b", "a"), ("x", "c", "a"), ("y", "c", "b")]
+
+
+def test_only_survivors_are_checked_against_webtext2(spark: SparkSession) -> None:
+    """Regression: a cross match applied to a document that is not its cluster's survivor, or
+    cross edges joined into the clusters. c2 duplicates c1 (the survivor, smallest id) and
+    would match WebText2's x1; c1 is below the threshold to x1, so nothing is near WebText2."""
+    words = [f"w{i:03d}" for i in range(300)]
+
+    def text(ids) -> str:
+        return " ".join(words[i] for i in ids)
+
+    c1, c2 = text(range(100)), text([*range(90), *range(100, 110)])
+    x1 = text([*range(85), *range(100, 110), *range(200, 205)])
+    assert jaccard(c1, c2) >= THRESHOLD and jaccard(c2, x1) >= THRESHOLD > jaccard(c1, x1)
+    frames = {
+        "common_crawl": spark.createDataFrame(
+            [doc("c1", "common_crawl", c1), doc("c2", "common_crawl", c2)], SCHEMA
+        ),
+        "webtext2": spark.createDataFrame([doc("x1", "webtext2", x1)], SCHEMA),
+    }
+    result = dedup.dedup_datasets(frames, dedup.DedupParams())
+    try:
+        fates = {r.doc_id: (r.reason, r.detail) for r in result.decisions.collect()}
+        assert fates == {"c1": (None, None), "c2": ("near_duplicate", "c1"), "x1": (None, None)}
+        clusters = [(r.doc_id, r.cluster_id, r.cluster_size) for r in result.clusters.collect()]
+        assert sorted(clusters) == [("c1", "c1", 2), ("c2", "c1", 2)]
+        # Only survivors ask: c2's match is never a candidate.
+        assert result.counts["cross"]["verified_pairs"] == 0
+    finally:
+        result.release()
