@@ -169,7 +169,7 @@ async function services(action: string | undefined, values: Values): Promise<num
   if (action === 'status') {
     const statuses = (await servicesStatus(settings)).filter((s) => names.includes(s.name));
     const state = (s: (typeof statuses)[number]): string =>
-      s.healthy ? 'healthy' : s.running ? 'UNHEALTHY' : 'stopped';
+      s.healthy ? 'healthy' : s.starting ? 'starting' : s.running ? 'UNHEALTHY' : 'stopped';
     const lines = statuses.map(
       (s) =>
         `${s.name.padEnd(8)} ${state(s).padEnd(9)} pid ${String(s.pid ?? '-').padEnd(7)} ${s.address}  log ${s.log}`,

@@ -24,7 +24,7 @@ import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
 import { launchSettings, s3aJars, s3CommitConf, sparkClassPath } from '../core/spark/conf';
-import { jobServerHealth } from '../core/spark/launch';
+import { jobServerHealth, jobServerStarting } from '../core/spark/launch';
 import { JOB_SERVER_ENV } from '../core/spark/submit';
 
 // Start order: the mirror and S3 bind their ports before the dev server binds its many internal ones.
@@ -65,6 +65,8 @@ export interface ServiceStatus {
   pid: number | null;
   running: boolean;
   healthy: boolean;
+  /** Up but not yet healthy by design: the Spark job server while its Spark starts. */
+  starting?: boolean;
   address: string;
   log: string;
   detail?: string;
@@ -248,7 +250,7 @@ async function workerHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail
 async function checkHealth(
   name: ServiceName,
   s: ServicesSettings,
-): Promise<{ ok: boolean; detail?: string }> {
+): Promise<{ ok: boolean; starting?: boolean; detail?: string }> {
   switch (name) {
     case 'temporal':
       return temporalHealthy(s);
@@ -258,8 +260,10 @@ async function checkHealth(
       return { ok: await httpResponds(`${s3Endpoint(s)}/`) };
     case 'spark': {
       const health = await jobServerHealth(sparkServerUrl(s));
-      return health
-        ? { ok: true, detail: `code ${health.code_version}, ${health.jobs_running} job(s) running` }
+      if (health)
+        return { ok: true, detail: `code ${health.code_version}, ${health.jobs_running} job(s) running` };
+      return (await jobServerStarting(sparkServerUrl(s)))
+        ? { ok: false, starting: true, detail: 'Spark is starting' }
         : { ok: false };
     }
     case 'worker':
@@ -284,6 +288,7 @@ export async function serviceStatus(name: ServiceName, s: ServicesSettings): Pro
     pid: running ? pid : null,
     running,
     healthy: health.ok,
+    ...(health.starting ? { starting: true } : {}),
     address: addressOf(name, s),
     log: logFile(s, name),
     ...(health.detail ? { detail: health.detail } : {}),

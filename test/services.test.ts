@@ -1,10 +1,14 @@
 /** `ccmix services`: real processes with PID files, logs and health checks, on configurable ports. */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import type { JobServerHealth } from '../core/spark/launch';
 import { DEFAULT_SETTINGS, servicesDown, servicesStatus, type ServicesSettings } from '../infra/services';
-import { startTestServices } from './helpers/services';
+import { ccmix } from './helpers/cli';
+import { startTestServices, tempDir } from './helpers/services';
 import { canReadSockets, isLoopback, listeners, listenersOf } from './helpers/sockets';
 
 /** Every port the service's processes listen on is loopback, per the kernel, not the settings. */
@@ -74,5 +78,46 @@ test('the mirror and the shared Spark job server bind to loopback', async (t) =>
     const http = listeners().find((l) => l.port === port);
     assert.ok(http, `the job server listens on ${port}`);
     assert.ok(isLoopback(http.address), `the job server's port ${port} is on loopback`);
+  }
+});
+
+test('status shows a job server whose Spark is starting as starting, not unhealthy', async () => {
+  // The job server takes its port before it starts Spark and answers 503 until Spark is up
+  // (spark_jobs/server.py, tested in pytest); a stand-in on loopback answers as it does, and this
+  // process stands in for its PID.
+  let health: JobServerHealth | null = null;
+  const server = createServer((_request, response) => {
+    response.writeHead(health ? 200 : 503, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(health ?? { error: 'Spark is starting' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const stateDir = tempDir('status');
+  const settings = { ...DEFAULT_SETTINGS, stateDir, sparkServerPort: (server.address() as AddressInfo).port };
+  writeFileSync(
+    path.join(stateDir, 'state.json'),
+    JSON.stringify({ sparkServerPort: settings.sparkServerPort }),
+  );
+  writeFileSync(path.join(stateDir, 'spark.pid'), `${process.pid}\n`);
+  const spark = async () => {
+    const status = (await servicesStatus(settings)).find((s) => s.name === 'spark');
+    return { running: status?.running, healthy: status?.healthy, starting: status?.starting };
+  };
+  try {
+    assert.deepEqual(await spark(), { running: true, healthy: false, starting: true });
+    const cli = await ccmix(['services', 'status', '--only', 'spark', '--state-dir', stateDir]);
+    assert.match(cli.stdout, /^spark +starting /, cli.stdout);
+    assert.equal(cli.code, 3, 'not healthy yet');
+    health = {
+      code_version: 'x',
+      pid: process.pid,
+      master: 'local[2]',
+      cores: 2,
+      driver_memory: '4g',
+      jobs_running: 0,
+    };
+    assert.deepEqual(await spark(), { running: true, healthy: true, starting: undefined });
+  } finally {
+    server.close();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 });

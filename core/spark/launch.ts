@@ -132,6 +132,17 @@ export async function jobServerHealth(url: string): Promise<JobServerHealth | nu
   return call<JobServerHealth>(`${url}/health`).catch(() => null);
 }
 
+/** Whether the job server is up but its Spark is not yet (it answers 503 until then). */
+export async function jobServerStarting(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status === 503;
+  } catch {
+    return false;
+  }
+}
+
 /** Sends the job to the job server and polls it until it ends. */
 export async function launchOnJobServer(url: string, request: LaunchRequest): Promise<RunningJob> {
   await call(`${url}/jobs`, {

@@ -1,8 +1,14 @@
 """The job server's start-up, without a Spark session of the tests' own."""
 
+import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 JOBS_ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +32,40 @@ def test_a_busy_port_fails_at_once_without_starting_spark() -> None:
     assert result.stderr.strip() == (
         f"ccmix job server: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_requests_answer_503_until_spark_is_up() -> None:
+    """Regression: the port bound only once Spark is up, so that nothing answers while the JVM
+    starts (and `ccmix services status` cannot tell a starting server from a dead one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "spark_jobs.server", "--port", str(port)],
+        cwd=JOBS_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its JVM with it, when the test ends it
+    )
+    answers: list[int | None] = []  # None: nothing listening yet
+    health = {}
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    answers.append(r.status)
+                    health = json.load(r)
+                    break
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+            except (urllib.error.URLError, ConnectionError):
+                answers.append(None)
+            time.sleep(0.05)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert answers and answers[-1] == 200, f"never healthy: {answers[-5:]}"
+    assert health["cores"] >= 1
+    first_answer = next(i for i, a in enumerate(answers) if a is not None)
+    assert set(answers[first_answer:-1]) == {503}, "it answered 503 until Spark was up"
