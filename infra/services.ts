@@ -24,7 +24,7 @@ import { SEARCH_ATTRIBUTE_KEYS, TASK_QUEUE, NAMESPACE } from '../config/temporal
 import { CCMIX_HOME, REPO_ROOT, venvBin } from '../core/paths';
 import { JOBS_DIR, sparkJobsCodeVersion } from '../core/spark/code';
 import { launchSettings, s3aJars, s3CommitConf, sparkClassPath } from '../core/spark/conf';
-import { jobServerHealth, jobServerStarting } from '../core/spark/launch';
+import { jobServerHealth, jobServerState } from '../core/spark/launch';
 import { JOB_SERVER_ENV } from '../core/spark/submit';
 
 // Start order: the mirror and S3 bind their ports before the dev server binds its many internal ones.
@@ -259,11 +259,10 @@ async function checkHealth(
     case 's3':
       return { ok: await httpResponds(`${s3Endpoint(s)}/`) };
     case 'spark': {
-      const health = await jobServerHealth(sparkServerUrl(s));
-      if (health)
-        return { ok: true, detail: `code ${health.code_version}, ${health.jobs_running} job(s) running` };
-      return (await jobServerStarting(sparkServerUrl(s)))
-        ? { ok: false, starting: true, detail: 'Spark is starting' }
+      const state = await jobServerState(sparkServerUrl(s));
+      if (state === 'starting') return { ok: false, starting: true, detail: 'Spark is starting' };
+      return state
+        ? { ok: true, detail: `code ${state.code_version}, ${state.jobs_running} job(s) running` }
         : { ok: false };
     }
     case 'worker':

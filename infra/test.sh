@@ -27,6 +27,7 @@ spark_state=$(mktemp -d)
 stop_spark() { node bin/ccmix.js services down --only spark --state-dir "$spark_state" > /dev/null 2>&1 || true; rm -rf "$spark_state"; }
 trap stop_spark EXIT
 for attempt in 1 2 3; do
+  rm -f "$spark_state/spark.log" # the error quotes the log's tail: this attempt's only
   spark_port=$(node -e "require('./dist/core/net').freeLocalPort().then((p) => console.log(p))")
   if AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" \
     node bin/ccmix.js services up --only spark --spark-port "$spark_port" --state-dir "$spark_state" \

@@ -97,6 +97,7 @@ test('status shows a job server whose Spark is starting as starting, not unhealt
     path.join(stateDir, 'state.json'),
     JSON.stringify({ sparkServerPort: settings.sparkServerPort }),
   );
+  // This process's PID: never call servicesDown on this state folder, it would signal the runner.
   writeFileSync(path.join(stateDir, 'spark.pid'), `${process.pid}\n`);
   const spark = async () => {
     const status = (await servicesStatus(settings)).find((s) => s.name === 'spark');

@@ -129,17 +129,22 @@ async function call<T>(url: string, init?: RequestInit): Promise<T> {
 }
 
 export async function jobServerHealth(url: string): Promise<JobServerHealth | null> {
-  return call<JobServerHealth>(`${url}/health`).catch(() => null);
+  const state = await jobServerState(url);
+  return state === 'starting' ? null : state;
 }
 
-/** Whether the job server is up but its Spark is not yet (it answers 503 until then). */
-export async function jobServerStarting(url: string): Promise<boolean> {
+/**
+ * One look at the job server: its health, `starting` while its SparkContext starts (it answers
+ * 503 until then), or null when nothing answers as the server does.
+ */
+export async function jobServerState(url: string): Promise<JobServerHealth | 'starting' | null> {
   try {
-    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) });
+    if (response.ok) return (await response.json()) as JobServerHealth;
     await response.arrayBuffer();
-    return response.status === 503;
+    return response.status === 503 ? 'starting' : null;
   } catch {
-    return false;
+    return null;
   }
 }
 

@@ -20,7 +20,7 @@ import { openStorage, sparkUri, type Storage } from '../storage';
 import { sparkJobsCodeVersion } from './code';
 import { bucketsOf, isLocalMaster, jobServerShortfall, launchSettings } from './conf';
 import {
-  jobServerHealth,
+  jobServerState,
   launchOnJobServer,
   launchWithSparkSubmit,
   type LaunchRequest,
@@ -153,10 +153,15 @@ async function chooseLauncher(
   if (input.spark.jobServer === 'never' || !url || !isLocalMaster(input.spark.master)) {
     return { launch: launchWithSparkSubmit, note: '' };
   }
-  const health = await jobServerHealth(url);
+  const state = await jobServerState(url);
+  const health = state === 'starting' ? null : state;
   if (health?.code_version !== codeVersion) {
     // A server started before spark_jobs changed must not run this job (`services up` restarts it).
-    const why = health ? 'the job server runs other code' : 'the job server does not answer';
+    const why = health
+      ? 'the job server runs other code'
+      : state === 'starting'
+        ? 'the job server is still starting'
+        : 'the job server does not answer';
     return { launch: launchWithSparkSubmit, note: ` (${why})` };
   }
   const shortfall = jobServerShortfall(input.spark, health);

@@ -19,7 +19,7 @@ cancelled alone.
     GET  /jobs                   every job the server knows, without progress
     POST /jobs/<id>/cancel       cancels its Spark jobs until its thread ends
 
-The port is taken before Spark starts; until Spark is up, every request answers 503.
+The port is taken before the SparkContext starts; until it is up, every request answers 503.
 """
 
 from __future__ import annotations
@@ -226,8 +226,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The port before Spark: a busy port fails before the driver starts, with a plain message,
-    # and the driver's own random ports cannot take it meanwhile.
+    # The port before the SparkContext: a busy port fails before the context starts, with a
+    # plain message, and the context's own random ports cannot take it meanwhile. (Under
+    # spark-submit the JVM and its Py4J gateway are up already: infra/test.sh retries.)
     started: list[JobServer] = []
     try:
         http = ThreadingHTTPServer((args.host, args.port), handler_for(started))

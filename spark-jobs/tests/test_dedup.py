@@ -493,9 +493,10 @@ def test_verified_edges_count_every_candidate_and_keep_the_verified(spark: Spark
 
 
 def test_only_survivors_are_checked_against_webtext2(spark: SparkSession) -> None:
-    """Regression: a cross match applied to a document that is not its cluster's survivor, or
-    cross edges joined into the clusters. c2 duplicates c1 (the survivor, smallest id) and
-    would match WebText2's x1; c1 is below the threshold to x1, so nothing is near WebText2."""
+    """Regression: non-survivors checked against WebText2 (the count below; their fate alone would
+    not show it, as a match removes only survivors), or cross edges joined into the clusters. c2
+    duplicates c1 (the survivor, smallest id) and would match WebText2's x1; c1 is below the
+    threshold to x1, so nothing is near WebText2."""
     words = [f"w{i:03d}" for i in range(300)]
 
     def text(ids) -> str:
