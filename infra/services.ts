@@ -337,6 +337,9 @@ export async function startService(
   mkdirSync(s.stateDir, { recursive: true });
   const current = await serviceStatus(name, s);
   if (current.running && current.healthy && !(await runsOldCode(name, s))) return current;
+  // A job server still starting its SparkContext is waited for, not started over: that start is
+  // what would be paid again.
+  if (current.running && current.starting) return awaitHealthy(name, s, timeoutMs, true);
   if (current.running) await stopService(name, s);
 
   const { cmd, args, env } = command(name, s);
@@ -355,6 +358,19 @@ export async function startService(
   } finally {
     closeSync(log);
   }
+  return awaitHealthy(name, s, timeoutMs, false);
+}
+
+/**
+ * Waits for a started service to become healthy. One that another `services up` had started
+ * may run old code once it is up (its code version is unknown until then): then it starts over.
+ */
+async function awaitHealthy(
+  name: ServiceName,
+  s: ServicesSettings,
+  timeoutMs: number,
+  startedElsewhere: boolean,
+): Promise<ServiceStatus> {
   const healthy = await waitUntil(async () => {
     const status = await serviceStatus(name, s);
     if (!status.running)
@@ -365,6 +381,7 @@ export async function startService(
     await stopService(name, s);
     throw new Error(`${name} did not become healthy in ${timeoutMs} ms:\n${lastLines(logFile(s, name), 20)}`);
   }
+  if (startedElsewhere && (await runsOldCode(name, s))) return startService(name, s, timeoutMs);
   return serviceStatus(name, s);
 }
 

@@ -1,12 +1,20 @@
 /** `ccmix services`: real processes with PID files, logs and health checks, on configurable ports. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import { sparkJobsCodeVersion } from '../core/spark/code';
 import type { JobServerHealth } from '../core/spark/launch';
-import { DEFAULT_SETTINGS, servicesDown, servicesStatus, type ServicesSettings } from '../infra/services';
+import {
+  DEFAULT_SETTINGS,
+  servicesDown,
+  servicesStatus,
+  startService,
+  type ServicesSettings,
+} from '../infra/services';
 import { ccmix } from './helpers/cli';
 import { startTestServices, tempDir } from './helpers/services';
 import { canReadSockets, isLoopback, listeners, listenersOf } from './helpers/sockets';
@@ -81,24 +89,24 @@ test('the mirror and the shared Spark job server bind to loopback', async (t) =>
   }
 });
 
-test('status shows a job server whose Spark is starting as starting, not unhealthy', async () => {
+test('a job server whose Spark is starting shows as starting, and services up waits for it', async () => {
   // The job server takes its port before it starts Spark and answers 503 until Spark is up
-  // (spark_jobs/server.py, tested in pytest); a stand-in on loopback answers as it does, and this
-  // process stands in for its PID.
+  // (spark_jobs/server.py, tested in pytest); a stand-in on loopback answers as it does, and a
+  // sleeping process of its own group stands in for its PID.
   let health: JobServerHealth | null = null;
   const server = createServer((_request, response) => {
     response.writeHead(health ? 200 : 503, { 'content-type': 'application/json' });
     response.end(JSON.stringify(health ?? { error: 'Spark is starting' }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const sleeper = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
   const stateDir = tempDir('status');
   const settings = { ...DEFAULT_SETTINGS, stateDir, sparkServerPort: (server.address() as AddressInfo).port };
   writeFileSync(
     path.join(stateDir, 'state.json'),
     JSON.stringify({ sparkServerPort: settings.sparkServerPort }),
   );
-  // This process's PID: never call servicesDown on this state folder, it would signal the runner.
-  writeFileSync(path.join(stateDir, 'spark.pid'), `${process.pid}\n`);
+  writeFileSync(path.join(stateDir, 'spark.pid'), `${sleeper.pid}\n`);
   const spark = async () => {
     const status = (await servicesStatus(settings)).find((s) => s.name === 'spark');
     return { running: status?.running, healthy: status?.healthy, starting: status?.starting };
@@ -108,16 +116,24 @@ test('status shows a job server whose Spark is starting as starting, not unhealt
     const cli = await ccmix(['services', 'status', '--only', 'spark', '--state-dir', stateDir]);
     assert.match(cli.stdout, /^spark +starting /, cli.stdout);
     assert.equal(cli.code, 3, 'not healthy yet');
+    // `services up` now waits for that start instead of stopping it and starting a JVM again.
+    const up = startService('spark', settings, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     health = {
-      code_version: 'x',
-      pid: process.pid,
+      code_version: sparkJobsCodeVersion(),
+      pid: 0,
       master: 'local[2]',
       cores: 2,
       driver_memory: '4g',
       jobs_running: 0,
     };
+    const status = await up;
+    assert.equal(status.healthy, true);
+    assert.equal(status.pid, sleeper.pid, 'the same process: nothing was stopped or started');
     assert.deepEqual(await spark(), { running: true, healthy: true, starting: undefined });
   } finally {
+    await servicesDown(settings, ['spark']); // whatever its PID file names: the sleeper, or a JVM
+    sleeper.kill();
     server.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
