@@ -94,7 +94,9 @@ test('a job server whose Spark is starting shows as starting, and services up wa
   // (spark_jobs/server.py, tested in pytest); a stand-in on loopback answers as it does, and a
   // sleeping process of its own group stands in for its PID.
   let health: JobServerHealth | null = null;
+  let requests = 0;
   const server = createServer((_request, response) => {
+    requests += 1;
     response.writeHead(health ? 200 : 503, { 'content-type': 'application/json' });
     response.end(JSON.stringify(health ?? { error: 'Spark is starting' }));
   });
@@ -117,8 +119,10 @@ test('a job server whose Spark is starting shows as starting, and services up wa
     assert.match(cli.stdout, /^spark +starting /, cli.stdout);
     assert.equal(cli.code, 3, 'not healthy yet');
     // `services up` now waits for that start instead of stopping it and starting a JVM again.
+    const asked = requests;
     const up = startService('spark', settings, 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Healthy only once it has seen the start (a 503), so the wait is what the test sees.
+    while (requests === asked) await new Promise((resolve) => setTimeout(resolve, 20));
     health = {
       code_version: sparkJobsCodeVersion(),
       pid: 0,

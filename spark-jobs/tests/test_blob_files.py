@@ -6,7 +6,6 @@ complete."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -22,14 +21,8 @@ BUCKET = "blob-files-test"
 PART = b"x" * (6 << 20)  # a first part of 5 MiB (`multipart.size` below) uploads before the rest
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def s3(spark: SparkSession, ccmix, tmp_path_factory) -> Iterator:
+def s3(spark: SparkSession, ccmix, free_port, tmp_path_factory) -> Iterator:
     """The S3 emulator as `ccmix services up --only s3` runs it, a bucket there that the
     session's S3A reaches (per-bucket settings, as the job server sets them), and a boto3 client
     to look inside it."""

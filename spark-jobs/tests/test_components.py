@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_jobs.components import NotConverged, connected_components
 
@@ -25,6 +25,18 @@ def smallest_member(edges: list[tuple[str, str]]) -> dict[str, str]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return {v: root(v) for v in parent}
+
+
+def assert_labels(labels: DataFrame, expected: dict[str, str]) -> None:
+    """Each vertex once (a vertex labelled twice would hide in a dict), with its expected label."""
+    rows = labels.collect()
+    assert len(rows) == len({r.doc_id for r in rows}), "a vertex labelled twice"
+    assert {r.doc_id: r.label for r in rows} == expected
+
+
+def union_find_labels(edges: list[tuple[str, str]]) -> dict[str, str]:
+    """Every vertex's smallest component member, but the self-loop's lone vertex (no edge)."""
+    return {v: m for v, m in smallest_member(edges).items() if v != "z"}
 
 
 def graph() -> list[tuple[str, str]]:
@@ -47,12 +59,8 @@ def test_every_vertex_gets_its_components_smallest_id(spark: SparkSession) -> No
     edges = graph()
     df = spark.createDataFrame(edges, ["src", "dst"]).repartition(3)
     labels, rounds = connected_components(df)
-    rows = labels.collect()
-    assert len(rows) == len({r.doc_id for r in rows}), "a vertex labelled twice"
-    got = {r.doc_id: r.label for r in rows}
-    expected = {v: m for v, m in smallest_member(edges).items() if v != "z"}  # self-loop: no edge
     # Catches a round that stops early (a path left in pieces) or a label that is not the minimum.
-    assert got == expected
+    assert_labels(labels, union_find_labels(edges))
     # Large and small stars settle a path in about log2(n) rounds (7 here, as a plain-Python model
     # of the same rounds); min-label propagation needed 80 on this path, past its 30-round limit.
     assert 1 <= rounds <= 12, rounds
@@ -71,9 +79,7 @@ def test_edges_that_are_stars_already_take_no_round(spark: SparkSession) -> None
     # Catches a check that misses a settled forest (a round run for nothing) or wrong labels.
     assert rounds == 0
     expected = {f"s{i:02d}": "s00" for i in range(9)} | {"q0": "q0", "q1": "q0"}
-    rows = labels.collect()
-    assert len(rows) == len(expected), "a vertex labelled twice"
-    assert {r.doc_id: r.label for r in rows} == expected
+    assert_labels(labels, expected)
 
 
 def test_a_graph_settled_by_the_last_allowed_round_converges(spark: SparkSession) -> None:
@@ -106,8 +112,5 @@ def test_rounds_with_reliable_checkpoints(spark: SparkSession, reliable_checkpoi
     edges = graph()
     labels, rounds = connected_components(spark.createDataFrame(edges, ["src", "dst"]))
     assert any(reliable_checkpoints.rglob("part-*")), "the rounds were not checkpointed there"
-    expected = {v: m for v, m in smallest_member(edges).items() if v != "z"}
-    rows = labels.collect()
-    assert len(rows) == len(expected), "a vertex labelled twice"
-    assert {r.doc_id: r.label for r in rows} == expected
+    assert_labels(labels, union_find_labels(edges))
     assert 1 <= rounds <= 12, rounds

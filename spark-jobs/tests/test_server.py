@@ -10,9 +10,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 JOBS_ROOT = Path(__file__).resolve().parents[1]
+
+
+def server_command(port: int) -> list[str]:
+    """The job server as a plain Python process (its SparkContext starts its own JVM)."""
+    return [sys.executable, "-m", "spark_jobs.server", "--port", str(port)]
 
 
 def test_a_busy_port_fails_at_once_without_starting_spark() -> None:
@@ -23,7 +29,7 @@ def test_a_busy_port_fails_at_once_without_starting_spark() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "spark_jobs.server", "--port", str(port)],
+            server_command(port),
             cwd=JOBS_ROOT,
             capture_output=True,
             text=True,
@@ -35,11 +41,13 @@ def test_a_busy_port_fails_at_once_without_starting_spark() -> None:
     )
 
 
-def test_requests_answer_503_until_spark_is_up(tmp_path: Path) -> None:
+def test_requests_answer_503_until_spark_is_up(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
     """Regression: the port bound only once Spark is up, so that nothing answers while the JVM
     starts (and `ccmix services status` cannot tell a starting server from a dead one)."""
     for _ in range(3):  # a port picked free can be taken before the server binds it
-        answers, health, log = _answers_until_healthy(tmp_path)
+        answers, health, log = _answers_until_healthy(tmp_path, free_port())
         if "Address already in use" not in log:
             break
     assert answers and answers[-1] == 200, f"never healthy: {answers[-5:]}\n{log[-2000:]}"
@@ -48,16 +56,13 @@ def test_requests_answer_503_until_spark_is_up(tmp_path: Path) -> None:
     assert set(answers[first_answer:-1]) == {503}, "it answered 503 until Spark was up"
 
 
-def _answers_until_healthy(tmp_path: Path) -> tuple[list[int | None], dict, str]:
-    """A real server on a free port, its /health polled every 50 ms until a 200 (None: nothing
+def _answers_until_healthy(tmp_path: Path, port: int) -> tuple[list[int | None], dict, str]:
+    """A real server on `port`, its /health polled every 50 ms until a 200 (None: nothing
     listening yet), that health, and the server's stderr."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     log_path = tmp_path / f"server-{port}.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "spark_jobs.server", "--port", str(port)],
+            server_command(port),
             cwd=JOBS_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=log,
