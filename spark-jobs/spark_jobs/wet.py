@@ -34,9 +34,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
-# zlib's interface on zlib-ng: the same members inflate to the same bytes, about 1.45x faster
-# (most of the reader's time on a real WET file is inflating its ~50,000 small members).
-from zlib_ng import zlib_ng
+# zlib's interface on Intel's ISA-L: the same members inflate to the same bytes, faster than zlib
+# and zlib-ng (most of the reader's time on a real WET file is inflating its ~50,000 members).
+from isal import isal_zlib
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 CRLF2 = b"\r\n\r\n"
@@ -44,6 +44,10 @@ PLAIN_RECORD_START = b"\nWARC/1."
 MAX_HEADER_BYTES = 1 << 16
 NOT_CRLF = re.compile(rb"[^\r\n]")  # a member has another record if any such byte is left
 CHUNK_BYTES = 1 << 16  # small reads keep the per-member buffer copies small
+# What a member's inflater is fed at a time. The inflater copies whatever it was fed past the end
+# of its member (`unused_data`): fed a whole 64 KB read per member, inflating the extract bench's
+# members took 0.59-0.67 s instead of 0.47-0.48 s.
+INFLATE_FEED_BYTES = 1 << 12
 
 CONTAINER_PROBLEMS = (
     "truncated_gzip",
@@ -176,14 +180,13 @@ class WetReader:
                 reason = "garbage_between_members" if found else "garbage_tail"
                 self._problem(reason, offset, f"{skipped} bytes that are not gzip")
                 continue
-            inflater, parts, fed, error = zlib_ng.decompressobj(31), [], 0, ""
+            inflater, parts, fed, error = isal_zlib.decompressobj(31), [], 0, ""
             try:
-                parts.append(inflater.decompress(win.buf))
-                fed = len(win.buf)
-                while not inflater.eof and win.more():
-                    parts.append(inflater.decompress(win.buf[fed:]))
-                    fed = len(win.buf)
-            except zlib_ng.error as exc:
+                while not inflater.eof and (fed < len(win.buf) or win.more()):
+                    piece = win.buf[fed : fed + INFLATE_FEED_BYTES]
+                    parts.append(inflater.decompress(piece))
+                    fed += len(piece)
+            except isal_zlib.error as exc:
                 error = str(exc)
             if not error and inflater.eof:
                 win.consume(fed - len(inflater.unused_data))

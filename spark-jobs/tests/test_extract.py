@@ -18,9 +18,21 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_jobs import extract, ingest_reference
-from spark_jobs.documents import DOCUMENTS, EXCLUDED, make_doc_id, read_documents, read_excluded
+from spark_jobs.documents import (
+    BATCH_TEXT_CHARS,
+    DOCUMENTS,
+    EXCLUDED,
+    ROWS,
+    ROWS_PER_BATCH,
+    make_doc_id,
+    read_documents,
+    read_excluded,
+    rows_to_batches,
+)
+from spark_jobs.documents import row as rows_row  # `row` is a loop variable in these tests
 
 CRAWLS = ["CC-MAIN-2017-04", "CC-MAIN-2019-04"]
 
@@ -201,6 +213,19 @@ def test_one_job_over_several_crawls_reads_each_inventory(
     assert metrics["extra"]["bytes_read"] == sum(p.stat().st_size for p in chosen)
     docs = read_documents(spark, [str(tmp_path / "out")], "test")
     assert sorted(r.crawl for r in docs.select("crawl").distinct().collect()) == sorted(CRAWLS)
+
+
+def test_batches_back_to_the_jvm_are_bounded_by_rows_and_by_text() -> None:
+    # Unbounded by text, the two long documents of each pair would wait for 2,046 more rows; the
+    # JVM takes a batch only whole, so the Python worker and the JVM would take turns.
+    half = "x" * (BATCH_TEXT_CHARS // 2 + 1)
+    long = [rows_row("doc", doc_id=f"long{i}", text=half) for i in range(5)]
+    short = [rows_row("doc", doc_id=f"short{i}", text="y") for i in range(ROWS_PER_BATCH + 1)]
+    schema = to_arrow_schema(ROWS)
+    batches = list(rows_to_batches(long + short, schema))
+    assert [b.num_rows for b in batches] == [2, 2, ROWS_PER_BATCH, 2]
+    ids = [i for b in batches for i in b.column("doc_id").to_pylist()]
+    assert ids == [r[ROWS.names.index("doc_id")] for r in long + short]
 
 
 def test_extract_reports_bad_input(tmp_path: Path) -> None:

@@ -144,6 +144,19 @@ def test_corrupt_member_is_skipped_and_later_members_read(chunk: int) -> None:
     assert documents.reader.problems[0].offset == len(parts[0]) + len(parts[1])
 
 
+@pytest.mark.parametrize("trailer_byte", [-8, -1])  # the CRC-32's first byte, the length's last
+def test_member_whose_trailer_disagrees_is_corrupt(trailer_byte: int) -> None:
+    # The inflated bytes are whole; only the check in the member's trailer is wrong. An inflater
+    # that skipped the trailer's checks would keep record 2.
+    parts = members()
+    broken = bytearray(parts[2])
+    broken[trailer_byte] ^= 0x01
+    parts[2] = bytes(broken)
+    docs, documents = read(b"".join(parts))
+    assert ids(docs) == [1, 3, 4, 5]
+    assert [p.reason for p in documents.reader.problems] == ["corrupt_gzip"]
+
+
 @pytest.mark.parametrize("chunk", CHUNKS)
 def test_garbage_tail_and_between_members(chunk: int) -> None:
     html = b"<html><body>503 Service Unavailable</body></html>\n" * 12

@@ -1,11 +1,15 @@
 """Benchmark (not a test): WET extraction throughput of the `extract` job against fastwarc.
 
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \\
-        .venv/bin/python test/bench/extract_bench.py --size 64 [--file-mb 16]
+        .venv/bin/python test/bench/extract_bench.py --size 64 [--file-mb 16] [--real-copies 16]
 
 Generates a mini crawl into a temp dir and joins its clean files into files of about --file-mb MB
 (`--file-mb 0` keeps the mini crawl's own files of tens of KB, which measures Spark's cost per
-file rather than per byte), then measures on one core, in the same run:
+file rather than per byte). Most of the mini crawl's inflated bytes are in a few records of
+megabytes, which the job cuts to max_document_chars; `--real-copies K` measures real records
+instead: REAL_FILES files, each the real 2020-50 sample in ../shared/data/wet (a warcinfo and 317
+conversion records of real pages, as Common Crawl wrote them) K times over. Then it measures on
+one core, in the same run:
   - fastwarc (the peer): ArchiveIterator over every WET file in a plain Python loop, conversion
     bodies read and decoded; warcio the same way;
   - the project's reader (spark_jobs.wet) in the same plain loop;
@@ -27,6 +31,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -44,6 +49,8 @@ from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
+REAL_SAMPLE, REAL_FILES = "CC-MAIN-2020-50-head.warc.wet.gz", 5
 SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
 
@@ -144,6 +151,18 @@ def join_into_real_sized_files(files: list[Path], out: Path, file_mb: int) -> li
     return joined
 
 
+def real_record_files(out: Path, copies: int) -> list[Path]:
+    """REAL_FILES files, each the real WET sample `copies` times: its gzip members back to back."""
+    sample = SHARED / "wet" / REAL_SAMPLE
+    if not sample.is_file():
+        raise SystemExit(f"--real-copies needs {sample} (set CCMIX_SHARED_DATA)")
+    out.mkdir(parents=True)
+    files = [out / f"real-{i:02d}.warc.wet.gz" for i in range(REAL_FILES)]
+    for path in files:
+        path.write_bytes(sample.read_bytes() * copies)
+    return files
+
+
 def job_figures(passes: dict, fast: dict, mb: float) -> dict:
     fixed, first, full = passes["fixed"], passes["first"], passes["full"]
     docs = full["metrics"]["rows_kept"]
@@ -172,14 +191,17 @@ def job_figures(passes: dict, fast: dict, mb: float) -> dict:
 
 
 def main() -> None:
-    args = bench_args(__doc__.splitlines()[0], default_size=4, file_mb=16, rounds=3)
+    args = bench_args(__doc__.splitlines()[0], default_size=4, file_mb=16, rounds=3, real_copies=0)
     ensure_java_home()
     with tempfile.TemporaryDirectory(prefix="extract-bench-") as tmp:
         root = Path(tmp)
-        generate_mini_crawl(root / "mc", args)
-        files = sorted((root / "mc" / "crawl-data").rglob("*.warc.wet.gz"))
-        if args.file_mb:
-            files = join_into_real_sized_files(files, root / "joined", args.file_mb)
+        if args.real_copies:
+            files = real_record_files(root / "real", args.real_copies)
+        else:
+            generate_mini_crawl(root / "mc", args)
+            files = sorted((root / "mc" / "crawl-data").rglob("*.warc.wet.gz"))
+            if args.file_mb:
+                files = join_into_real_sized_files(files, root / "joined", args.file_mb)
         mb = sum(p.stat().st_size for p in files) / 1e6
         fast = fastwarc_pass(files)
         warcio = warcio_pass(files)
@@ -199,7 +221,10 @@ def main() -> None:
     job = job_figures(passes, fast, mb)
     report = {
         "wet_files": len(files),
-        "joined_into_files_of_mb": args.file_mb or None,
+        "records": f"the real sample {args.real_copies} times over"
+        if args.real_copies
+        else "mini crawl",
+        "joined_into_files_of_mb": None if args.real_copies else args.file_mb or None,
         "wet_mb": round(mb, 3),
         "fastwarc_1_core": {**rate(mb, fast["docs"], fast["seconds"]), **fast},
         "warcio_1_core": {**rate(mb, warcio["docs"], warcio["seconds"]), **warcio},
