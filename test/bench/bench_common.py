@@ -16,6 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
 CCMIX = REPO / "bin" / "ccmix.js"
+SHARED_DATA = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
 CRAWLS = "CC-MAIN-2017-04,CC-MAIN-2018-34,CC-MAIN-2019-04,CC-MAIN-2019-51"
 
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from bench_common import (
+    SHARED_DATA,
     Stopwatch,
     bench_args,
     cold_job,
@@ -49,7 +49,6 @@ from fastwarc.warc import WarcRecordType
 from warcio.archiveiterator import ArchiveIterator
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
 REAL_SAMPLE, REAL_FILES = "CC-MAIN-2020-50-head.warc.wet.gz", 5
 SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
@@ -153,13 +152,14 @@ def join_into_real_sized_files(files: list[Path], out: Path, file_mb: int) -> li
 
 def real_record_files(out: Path, copies: int) -> list[Path]:
     """REAL_FILES files, each the real WET sample `copies` times: its gzip members back to back."""
-    sample = SHARED / "wet" / REAL_SAMPLE
+    sample = SHARED_DATA / "wet" / REAL_SAMPLE
     if not sample.is_file():
         raise SystemExit(f"--real-copies needs {sample} (set CCMIX_SHARED_DATA)")
     out.mkdir(parents=True)
+    data = sample.read_bytes() * copies
     files = [out / f"real-{i:02d}.warc.wet.gz" for i in range(REAL_FILES)]
     for path in files:
-        path.write_bytes(sample.read_bytes() * copies)
+        path.write_bytes(data)
     return files
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bench_common import round_ratios, warm_passes
+from bench_common import SHARED_DATA, round_ratios, warm_passes
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
@@ -45,7 +44,6 @@ from spark_jobs import mix  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.tokenizer import gpt2_encoding  # noqa: E402
 
-SHARED = Path(os.environ.get("CCMIX_SHARED_DATA") or REPO.parent / "shared" / "data")
 NODE_SCRIPT = """
 const fs = require('node:fs');
 const tok = require(process.argv[1]);
@@ -61,7 +59,7 @@ process.stdout.write(JSON.stringify({ seconds, ids }));
 
 
 def passages(mb: float) -> list[str]:
-    books = sorted((SHARED / "books").glob("*.txt")) if SHARED.is_dir() else []
+    books = sorted((SHARED_DATA / "books").glob("*.txt")) if SHARED_DATA.is_dir() else []
     base: list[str] = []
     for path in books:
         text = path.read_bytes().decode("utf-8", errors="replace")
