@@ -108,11 +108,12 @@ def warm_passes(
       - `first`: the full input, which also pays the JIT of the code paths that carry the volume;
       - `full`: the full input again, the figure ("net" = full - fixed).
 
-    Each is Stopwatch figures plus the job's `metrics`. With `peer` (a function that runs the
-    baseline in this process), `rounds` more rounds follow, each the peer, the tiny input and the
-    full input one after another (`passes["rounds"]`: wall seconds, and CPU seconds as `*_cpu`): on
-    a shared machine a burst of load then skews one round's ratio, which a median of rounds sets
-    aside.
+    Each is Stopwatch figures plus the job's `metrics` and `jit_cpu_seconds` (the part of its CPU
+    seconds the JVM's compilers used). With `peer` (a function that runs the baseline in this
+    process), `rounds` more rounds follow, each the peer, the tiny input and the full input one
+    after another (`passes["rounds"]`: wall seconds, CPU seconds as `*_cpu` and the compilers'
+    part of the job's as `*_jit_cpu`): on a shared machine a burst of load then skews one round's
+    ratio, which a median of rounds sets aside.
     """
     from spark_jobs.spark_session import local_spark
 
@@ -120,11 +121,13 @@ def warm_passes(
         filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
     )
     spark = local_spark(app_name, master="local[1]", conf=job_server_conf("local[1]"))
+    jvm = spark._jvm.java.lang.ProcessHandle.current().pid()
 
     def run(args: list[str], name: str) -> dict:
-        clock = Stopwatch()
+        jit, clock = jit_cpu_seconds(jvm), Stopwatch()
         assert job.main(job_argv(work / name, args), spark=spark) == 0
-        return clock.figures(metrics=json.loads((work / name / "m.json").read_text()))
+        metrics = json.loads((work / name / "m.json").read_text())
+        return clock.figures(metrics=metrics, jit_cpu_seconds=jit_cpu_seconds(jvm) - jit)
 
     try:
         run(tiny_args, "warm-up")
@@ -139,7 +142,9 @@ def warm_passes(
             timed["fixed"] = run(tiny_args, f"tiny-{n}")
             timed["full"] = run(full_args, f"full-{n}")
             wall = {k: f["seconds"] for k, f in timed.items()}
-            passes["rounds"].append(wall | {f"{k}_cpu": f["cpu_seconds"] for k, f in timed.items()})
+            cpu = {f"{k}_cpu": f["cpu_seconds"] for k, f in timed.items()}
+            jit = {f"{k}_jit_cpu": timed[k]["jit_cpu_seconds"] for k in ("fixed", "full")}
+            passes["rounds"].append(wall | cpu | jit)
     finally:
         spark.stop()
     return passes
@@ -161,6 +166,26 @@ def round_ratios(rounds: list[dict], digits: int) -> tuple[list[dict], float | N
     wall = statistics.median(r["ratio_net"] for r in ratios)
     cpu = statistics.median(r["ratio_net_cpu"] for r in ratios)
     return ratios, round(wall, digits), round(cpu, digits)
+
+
+def jit_cpu_seconds(jvm: int) -> float:
+    """CPU seconds used so far by the JIT compiler threads (C1, C2) of the JVM `jvm` (Linux).
+
+    A warm job server still compiles in every pass: the long tail of Spark's own methods reaching
+    the compilers' thresholds, pass after pass. This shows how much of a job's CPU time it is.
+    HotSpot stops idle compiler threads and starts new ones; one that ended between two readings
+    is not counted, so a difference is a lower bound.
+    """
+    total = 0
+    for task in Path(f"/proc/{jvm}/task").glob("*"):
+        try:
+            if not (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_children(pid: int) -> list[int]:

@@ -9,7 +9,8 @@ with pyarrow. Everything below runs in the same process, one size after the othe
   - the dedup job in one long-lived `local[2]` session, as the job server runs it (net of
     Spark's start-up): first on a tiny input per strategy (four documents per dataset: its
     fixed cost of planning, stages, checkpoints, writes; the lower of a run before the sizes
-    and one after them), then on every size, "banded" (the default) and "mllib"
+    and one after them, and the number of Spark jobs the run started, which load on a shared
+    machine does not change), then on every size, "banded" (the default) and "mllib"
     (`approxSimilarityJoin`, quadratic: from its third size on, skipped where its own fitted
     exponent projects more than `--mllib-budget` seconds, saying so);
   - a plain-Python pass over the same documents (best of three): Spark's tokenisation into
@@ -179,11 +180,15 @@ def run_dedup(spark, specs: list[str], work: Path, params: dict) -> dict:
     """The job in the bench's session (the job server's way): no JVM start."""
     argv = ["--run-id", "bench", "--output", str(work / "out"), "--metrics", str(work / "m.json")]
     argv += ["--params-json", json.dumps(params), *specs]
+    # A group of its own (the job server's way), inherited by the job's threads: its Spark jobs
+    # are counted, a fixed cost that machine load does not blur.
+    spark.sparkContext.setJobGroup(str(work), "dedup bench")
     started = time.perf_counter()
     if dedup.main(argv, spark=spark) != 0:
         raise SystemExit(f"dedup exited non-zero in {work}")
     wall = time.perf_counter() - started
-    return {"wall_seconds": wall, **json.loads((work / "m.json").read_text())}
+    jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup(str(work)))
+    return {"wall_seconds": wall, "spark_jobs": jobs, **json.loads((work / "m.json").read_text())}
 
 
 def run_peer(docs: dict[str, list[dict]], work: Path, n_grams: int, workers: int) -> dict:
@@ -262,14 +267,18 @@ def tiny(docs: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return {name: rows[:4] for name, rows in docs.items()}
 
 
-def fixed_costs(spark, small: dict[str, list[dict]], root: Path, extra: dict, grams) -> dict:
-    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run."""
+def fixed_costs(
+    spark, small: dict[str, list[dict]], root: Path, extra: dict, grams, jobs: dict
+) -> dict:
+    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run; the
+    Spark jobs of each strategy's run into `jobs`."""
     specs = write_inputs(small, root / "in")
     out = {}
     for strategy in ("banded", "mllib"):
         params = {**extra, "strategy": strategy}
         run_dedup(spark, specs, root / f"warmup-{strategy}", params)
-        out[strategy] = run_dedup(spark, specs, root / f"tiny-{strategy}", params)["seconds"]
+        tiny_run = run_dedup(spark, specs, root / f"tiny-{strategy}", params)
+        out[strategy], jobs[strategy] = tiny_run["seconds"], tiny_run["spark_jobs"]
     for g in grams:
         out[f"datatrove_{g}gram"] = run_peer(small, root / f"peer-{g}", g, workers=2)["seconds"]
     return out
@@ -340,6 +349,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"banded": [], "mllib": []}
     runs |= {f"datatrove_{g}gram": [] for g in grams}
     fixed: dict[str, float] = {}
+    fixed_jobs: dict[str, int] = {}
     small: dict[str, list[dict]] = {}
     # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -365,7 +375,9 @@ def main() -> None:
                 base_seconds, sets = python_pass(docs)
                 if not fixed:  # the first size's tiny input: warm-up, then the fixed cost
                     small = tiny(docs)
-                    fixed = fixed_costs(spark, small, Path(tmp) / "tiny-before", extra, grams)
+                    fixed = fixed_costs(
+                        spark, small, Path(tmp) / "tiny-before", extra, grams, fixed_jobs
+                    )
                 for strategy in ("banded", "mllib"):
                     if strategy == "mllib" and size not in mllib_sizes:
                         continue
@@ -395,7 +407,7 @@ def main() -> None:
                     runs[f"datatrove_{g}gram"].append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
             # Again after every size: the lower of the two is the fixed cost (shared cores).
-            after = fixed_costs(spark, small, Path(tmp) / "tiny-after", extra, grams)
+            after = fixed_costs(spark, small, Path(tmp) / "tiny-after", extra, grams, fixed_jobs)
             fixed = {k: round(min(v, after[k]), 3) for k, v in fixed.items()}
     finally:
         spark.stop()
@@ -410,6 +422,7 @@ def main() -> None:
         "crawls": args.crawls,
         "shuffle_partitions": int(conf["spark.sql.shuffle.partitions"]),
         "fixed_cost_seconds": fixed,
+        "fixed_cost_spark_jobs": fixed_jobs,
         "runs": {k: v for k, v in runs.items() if v},
         "skipped": skipped,
         "exponents": {},

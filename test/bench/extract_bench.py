@@ -23,7 +23,8 @@ one core, in the same run:
 Throughput is MB (10^6 bytes) of WET read per second, and documents per second. Each pass also
 records the CPU seconds of this process and all its descendants (the JVM with its GC and JIT
 threads, the Python workers): on a shared machine the CPU-time ratios are the per-core cost, and
-`local[1]` runs one task thread, not one core. Prints JSON.
+`local[1]` runs one task thread, not one core. Each round also gives the JIT compilers' part of
+the tiny and the full run's CPU seconds (`fixed_jit_cpu`, `full_jit_cpu`). Prints JSON.
 """
 
 from __future__ import annotations

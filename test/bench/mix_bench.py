@@ -18,7 +18,8 @@ Throughput is MB (10^6 bytes of UTF-8 text) per second per core. Prints one JSON
 ratio job / plain tiktoken (target >= 0.7): the first pass's and the median of the rounds'. Each
 round also has the ratio on CPU seconds (`ratio_net_cpu`: every process of the job, the JVM's
 threads and the Python workers included, against the peer's): one task slot of `local[1]` keeps
-more than one core busy while the JVM feeds the tokenizing Python worker.
+more than one core busy while the JVM feeds the tokenizing Python worker. The JIT compilers' part
+of the tiny and the full run's CPU seconds is beside them (`fixed_jit_cpu`, `full_jit_cpu`).
 """
 
 from __future__ import annotations
