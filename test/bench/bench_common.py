@@ -178,14 +178,20 @@ def jit_cpu_seconds(jvm: int) -> float:
     """
     total = 0
     for task in Path(f"/proc/{jvm}/task").glob("*"):
-        try:
-            if not (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime stime
+        stat = _proc_stat(task / "stat")
+        if stat and stat[0].startswith(("C1 Compiler", "C2 Compiler")):
+            total += int(stat[1][11]) + int(stat[1][12])  # utime stime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(path: Path) -> tuple[str, list[str]] | None:
+    """A /proc stat file's command name and the fields after it (the name may hold spaces and
+    parentheses), or None once the process or thread has ended."""
+    try:
+        head, _, rest = path.read_text().rpartition(")")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return head.partition("(")[2], rest.split()
 
 
 def _proc_children(pid: int) -> list[int]:
@@ -210,10 +216,12 @@ def cpu_seconds() -> float:
     pending = _proc_children(os.getpid())
     while pending:
         pid = pending.pop()
+        stat = _proc_stat(Path(f"/proc/{pid}/stat"))
+        if stat is None:
+            continue
+        total += sum(int(f) for f in stat[1][11:15]) / tick  # utime stime cutime cstime
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             pending += _proc_children(pid)
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
     return total

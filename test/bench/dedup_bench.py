@@ -268,12 +268,12 @@ def tiny(docs: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def fixed_costs(
-    spark, small: dict[str, list[dict]], root: Path, extra: dict, grams, jobs: dict
-) -> dict:
-    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run; the
-    Spark jobs of each strategy's run into `jobs`."""
+    spark, small: dict[str, list[dict]], root: Path, extra: dict, grams
+) -> tuple[dict, dict]:
+    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run, and
+    the Spark jobs each strategy's run started."""
     specs = write_inputs(small, root / "in")
-    out = {}
+    out, jobs = {}, {}
     for strategy in ("banded", "mllib"):
         params = {**extra, "strategy": strategy}
         run_dedup(spark, specs, root / f"warmup-{strategy}", params)
@@ -281,7 +281,7 @@ def fixed_costs(
         out[strategy], jobs[strategy] = tiny_run["seconds"], tiny_run["spark_jobs"]
     for g in grams:
         out[f"datatrove_{g}gram"] = run_peer(small, root / f"peer-{g}", g, workers=2)["seconds"]
-    return out
+    return out, jobs
 
 
 def ccmix_row(size: int, n: int, metrics: dict, quality: dict) -> dict:
@@ -375,9 +375,8 @@ def main() -> None:
                 base_seconds, sets = python_pass(docs)
                 if not fixed:  # the first size's tiny input: warm-up, then the fixed cost
                     small = tiny(docs)
-                    fixed = fixed_costs(
-                        spark, small, Path(tmp) / "tiny-before", extra, grams, fixed_jobs
-                    )
+                    before = Path(tmp) / "tiny-before"
+                    fixed, fixed_jobs = fixed_costs(spark, small, before, extra, grams)
                 for strategy in ("banded", "mllib"):
                     if strategy == "mllib" and size not in mllib_sizes:
                         continue
@@ -407,7 +406,7 @@ def main() -> None:
                     runs[f"datatrove_{g}gram"].append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
             # Again after every size: the lower of the two is the fixed cost (shared cores).
-            after = fixed_costs(spark, small, Path(tmp) / "tiny-after", extra, grams, fixed_jobs)
+            after, _ = fixed_costs(spark, small, Path(tmp) / "tiny-after", extra, grams)
             fixed = {k: round(min(v, after[k]), 3) for k, v in fixed.items()}
     finally:
         spark.stop()
