@@ -235,6 +235,7 @@ test(
   async () => {
     lab.ensureRoot();
     lab.startWorker();
+    await lab.waitForPoller();
     let result: BuildMixtureResult;
     let status: RunStatus;
     const seen = new Set<string>();

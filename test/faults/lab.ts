@@ -25,6 +25,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, runWorkflowId, startBuildMixture } from '../../cli/client';
 import { parseConfig, REFERENCE_CORPORA } from '../../config/schema';
+import { NAMESPACE, TASK_QUEUE } from '../../config/temporal';
 import { decodeInventory } from '../../core/download/inventory';
 import { generateMiniCrawl } from '../../core/minicrawl';
 import { CCMIX_HOME, REPO_ROOT } from '../../core/paths';
@@ -233,6 +234,24 @@ export class FaultLab {
     this.workers.push(worker);
     this.allWorkers.push(worker);
     return worker;
+  }
+
+  /**
+   * Waits until a worker polls the task queue. The UI's form checks the queue as it is filled and,
+   * with no poller yet, inserts a "Task Queue is Inactive" warning above the Start button: a click
+   * as it appears can miss the moved button (seen once in CI, under load).
+   */
+  async waitForPoller(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { pollers } = await this.client.workflowService.describeTaskQueue({
+        namespace: NAMESPACE,
+        taskQueue: { name: TASK_QUEUE },
+      });
+      if ((pollers?.length ?? 0) > 0) return;
+      if (Date.now() > deadline) throw new Error(`no worker polled ${TASK_QUEUE} within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   kill(worker: Worker): void {
