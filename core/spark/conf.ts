@@ -154,9 +154,10 @@ export function launchSettings(
       // Cached results keep their shuffle's partition count unless AQE may coalesce them too.
       'spark.sql.optimizer.canChangeCachedPlanOutputPartitioning': 'true',
       // PySpark's DataFrame debugging sends every Column and function call's Python call site to
-      // the JVM: about four round trips to the JVM more per call. Off, a warm tiny dedup run made
-      // 4,890 of them instead of 8,801, with the same output. What it costs: an analysis error
-      // names the action's line in the Python traceback, not the line that built the expression.
+      // the JVM: several more round trips per call (the session, the setting, the call site set
+      // and cleared). Off, a warm tiny dedup run made 4,890 round trips instead of 8,801, with the
+      // same output. What it costs: an analysis error names the action's line in the Python
+      // traceback, not the line that built the expression.
       'spark.python.sql.dataFrameDebugging.enabled': 'false',
       ...(local
         ? {
