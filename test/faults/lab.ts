@@ -237,9 +237,9 @@ export class FaultLab {
   }
 
   /**
-   * Waits until a worker polls the task queue. The UI's form checks the queue as it is filled and,
-   * with no poller yet, inserts a "Task Queue is Inactive" warning above the Start button: a click
-   * as it appears can miss the moved button (seen once in CI, under load).
+   * Waits until a worker polls the task queue, as a user starts a run once a worker is up. With no
+   * poller yet, the UI's form inserts a "Task Queue is Inactive" warning above the Start button as
+   * it is filled; CI once saw no start notice after the click while that warning showed.
    */
   async waitForPoller(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
