@@ -230,7 +230,8 @@ async function temporalHealthy(s: ServicesSettings): Promise<{ ok: boolean; deta
   }
 }
 
-async function workerHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
+/** Whether a worker polls the task queue, as `ccmix services status` reports the worker. */
+export async function workerHealthy(s: ServicesSettings): Promise<{ ok: boolean; detail?: string }> {
   let connection: Connection | undefined;
   try {
     connection = await Connection.connect({ address: temporalAddress(s), connectTimeout: 2000 });

@@ -106,8 +106,9 @@ def local_spark(
     shuffle_partitions: int = 4,
     class_path: Sequence[str] = (),
 ) -> SparkSession:
-    """A SparkSession on this machine: loopback only, UTC, few shuffle partitions, no UI, and
-    ccmix's jar on the class path where setup built it, then `class_path`'s entries.
+    """A SparkSession on this machine: loopback only, UTC, few shuffle partitions, no UI, no
+    DataFrame debugging, and ccmix's jar on the class path where setup built it, then
+    `class_path`'s entries.
 
     The caller owns the session and stops it in a `finally`.
     """
@@ -118,6 +119,8 @@ def local_spark(
         "spark.ui.enabled": str(ui).lower(),
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
+        # As the job server runs (core/spark/conf.ts says why): fewer round trips to the JVM.
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.

@@ -36,9 +36,7 @@ def shared_data() -> Path:
 def spark() -> Iterator[SparkSession]:
     # S3A on the class path as the job server has it, for the tests that write to an S3 emulator.
     s3a = [f"{S3A_JARS_DIR}/*"] if S3A_JARS_DIR.is_dir() else []
-    # Without DataFrame debugging, as the job server runs (core/spark/conf.ts says why).
-    debugging = {"spark.python.sql.dataFrameDebugging.enabled": "false"}
-    session = local_spark("ccmix-tests", master="local[2]", conf=debugging, class_path=s3a)
+    session = local_spark("ccmix-tests", master="local[2]", class_path=s3a)
     try:
         yield session
     finally:

@@ -25,12 +25,11 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { connectClient, runWorkflowId, startBuildMixture } from '../../cli/client';
 import { parseConfig, REFERENCE_CORPORA } from '../../config/schema';
-import { NAMESPACE, TASK_QUEUE } from '../../config/temporal';
 import { decodeInventory } from '../../core/download/inventory';
 import { generateMiniCrawl } from '../../core/minicrawl';
 import { CCMIX_HOME, REPO_ROOT } from '../../core/paths';
 import { JOB_SERVER_ENV } from '../../core/spark/submit';
-import { mirrorUrl, servicesUp, stopService, temporalAddress } from '../../infra/services';
+import { mirrorUrl, servicesUp, stopService, temporalAddress, workerHealthy } from '../../infra/services';
 import type { BuildMixtureResult } from '../../workflows';
 import type { TemporalUi } from '../helpers/browser';
 import { quietTemporalRuntime, startTestServices, tempDir, type TestServices } from '../helpers/services';
@@ -242,16 +241,8 @@ export class FaultLab {
    * it is filled; CI once saw no start notice after the click while that warning showed.
    */
   async waitForPoller(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { pollers } = await this.client.workflowService.describeTaskQueue({
-        namespace: NAMESPACE,
-        taskQueue: { name: TASK_QUEUE },
-      });
-      if ((pollers?.length ?? 0) > 0) return;
-      if (Date.now() > deadline) throw new Error(`no worker polled ${TASK_QUEUE} within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    const polled = async () => ((await workerHealthy(this.services.settings)).ok ? true : undefined);
+    await waitUntil('a worker polling the task queue', polled, timeoutMs);
   }
 
   kill(worker: Worker): void {
