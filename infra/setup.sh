@@ -69,8 +69,9 @@ if ! stamp_ok spark-jars "$jars_hash" || [ ! -d .ccmix/spark-jars ]; then
 fi
 
 # --- ccmix's Java classes for Spark (infra/spark/java), compiled against pyspark's own jars ---
-# Two classes: the JVM side of spark_jobs/blob_files.py, which stores the files Python tasks make,
-# and the quality filter's score in one function of the text (quality_filter.score_col).
+# The JVM side of spark_jobs/blob_files.py, which stores the files Python tasks make; the quality
+# filter's score in one function of the text (quality_filter.score_col); and dedup's SQL function
+# for a MinHashLSH hash value (dedup.signatures).
 java_src=(infra/spark/java/ccmix/spark/*.java)
 ccmix_jar_hash=$(hash_of "${java_src[@]}" infra/requirements.txt)
 if ! stamp_ok ccmix-jar "$ccmix_jar_hash" || [ ! -f .ccmix/ccmix-spark.jar ]; then

@@ -51,7 +51,6 @@ from functools import reduce
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
 from pyspark.ml.feature import MinHashLSH, MinHashLSHModel
-from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
@@ -62,6 +61,7 @@ from spark_jobs.documents import DOC_KIND, digest_of, kind_path, read_documents
 from spark_jobs.features import DEFAULT_NUM_FEATURES, FEATURES, TOKENS, feature_stages, is_empty
 from spark_jobs.job import BadInput, Distribution, Metrics, arg_parser, run_job, side_by_side
 from spark_jobs.quality_filter import EMPTY_TEXT
+from spark_jobs.spark_session import ccmix_class
 
 NAME = "dedup"
 DUPLICATE_DOC_ID, DOC_ID_COLLISION = "duplicate_doc_id", "doc_id_collision"
@@ -71,6 +71,7 @@ STRATEGIES, SURVIVORS = ("banded", "mllib"), ("min_id", "max_score")
 EXCLUDED_COLUMNS = ["doc_id", "dataset", "reason", "detail"]
 CLUSTER_COLUMNS = ["doc_id", "dataset", "cluster_id", "cluster_size", "kept"]
 CLUSTER_SIZE_EDGES = (2, 3, 4, 8, 16, 64, 256)
+MINHASH_VALUE = "ccmix_minhash_value"  # SQL function: one MinHashLSH hash as a long
 
 
 @dataclass(frozen=True)
@@ -198,10 +199,12 @@ def minhash_model(spark: SparkSession, params: DedupParams) -> MinHashLSHModel:
 
 def signatures(docs: DataFrame, model: MinHashLSHModel) -> DataFrame:
     """+ `hashes` (MinHashLSH's output) and `sig`, its num_hashes values as longs."""
-    hashed = model.transform(docs)
-    return hashed.withColumn(
-        "sig", F.transform("hashes", lambda v: vector_to_array(v)[0].cast("long"))
+    ccmix_class(docs.sparkSession, "MinHashValue").register(
+        docs.sparkSession._jsparkSession, MINHASH_VALUE
     )
+    # SQL text, not a Python lambda (job contract, rule 8).
+    sig = F.expr(f"transform(hashes, v -> {MINHASH_VALUE}(v))")
+    return model.transform(docs).withColumn("sig", sig)
 
 
 # --- 3. candidates -----------------------------------------------------------------------------
@@ -219,10 +222,9 @@ def bucket_edges(settled: DataFrame, params: DedupParams, symmetric: bool) -> Da
     dataset), so one side suffices and a pair is kept once, smaller id as dst.
     """
     r, n = params.rows, params.num_hashes
-    outside = F.transform(
-        F.sequence(F.lit(0), F.lit(n - r - 1)),
-        lambda i: F.element_at("sig", ((F.col("band") * r + r + i) % n + 1).cast("int")),
-    )
+    following = f"element_at(sig, CAST((band * {r} + {r} + i) % {n} + 1 AS INT))"
+    # SQL text, not a Python lambda (job contract, rule 8).
+    outside = F.expr(f"transform(sequence(0, {n - r - 1}), i -> {following})")
     within = Window.partitionBy("group", "band", "key")
     anchor_id = F.when(F.col("anchor"), F.col("doc_id"))
     # The anchor after a member is the one before it in the reverse order: a running frame. (A

@@ -34,6 +34,10 @@ Rules that keep a job alive at 45 TB (260,000 WET files; see DESIGN.md "Spark jo
 6. Determinism: randomness only from `spark_jobs.seeded` (seed + stable ids); output content
    never depends on partition layout, timing or the run id.
 7. The metrics' counts add up (`Metrics.check_counts`); every dropped row has a reason.
+8. A query generates the same code in every run, so a long-lived driver compiles it once:
+   higher-order functions (`transform`, `filter`, `aggregate`, ...) are SQL text with named
+   lambdas (`F.expr`), not Python lambdas, whose variables PySpark names afresh in every query.
+   A function a lambda needs that SQL lacks is one of ccmix's Java classes (`MinHashValue`).
 """
 
 from __future__ import annotations

@@ -119,8 +119,10 @@ def local_spark(
         "spark.ui.enabled": str(ui).lower(),
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
-        # As the job server runs (core/spark/conf.ts says why): fewer round trips to the JVM.
+        # As the job server runs (core/spark/conf.ts says why): fewer round trips to the JVM, and
+        # room for every class a job generates, so a second run of it compiles none.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        "spark.sql.codegen.cache.maxEntries": "1000",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         # Arrow-optimised Python UDFs need pyarrow; without it Spark warns and falls back anyway.

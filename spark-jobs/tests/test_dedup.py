@@ -353,6 +353,26 @@ def test_same_output_across_runs_and_partitionings(
         assert sorted(map(tuple, a)) == sorted(map(tuple, b)), what
 
 
+def compilations(spark: SparkSession) -> int:
+    """Classes Spark has generated and compiled so far in this JVM (every session)."""
+    metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
+    return metrics.METRIC_COMPILATION_TIME().getCount()
+
+
+def test_a_second_identical_run_compiles_no_code(
+    spark: SparkSession, corpus: dict, tmp_path: Path
+) -> None:
+    """Regression: generated code that differs from run to run (a Python lambda's variable, named
+    afresh in every query; a literal of the run) misses Spark's cache of compiled classes, so a
+    warm job server compiles it, and the JIT its classes, in every run (job contract, rule 8)."""
+    tiny = {name: rows[:4] for name, rows in corpus["rows"].items()}
+    folders = write_inputs(spark, tiny, tmp_path / "in")
+    assert run(spark, tmp_path / "first", folders)[0] == 0
+    before = compilations(spark)
+    assert run(spark, tmp_path / "second", folders)[0] == 0
+    assert compilations(spark) - before == 0
+
+
 def test_bucket_cap_is_counted_and_keeps_recall(spark: SparkSession, corpus: dict) -> None:
     """Regression: a capped bucket silently dropped, or splitting it losing near-duplicates."""
     frames = read_frames(spark, corpus, ("common_crawl", "webtext2"))

@@ -57,6 +57,20 @@ def test_executors_never_open_paths(path: Path) -> None:
         assert not re.search(r"(?<![.\w`])open\(", line), f"{path.name}:{number}: {line.strip()}"
 
 
+# PySpark's higher-order functions, each of which takes a Python function of Columns.
+HIGHER_ORDER = "transform|filter|aggregate|reduce|exists|forall|zip_with|transform_keys"
+HIGHER_ORDER += "|transform_values|map_filter|map_zip_with"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_higher_order_functions_are_sql_text(path: Path) -> None:
+    """Rule 8: PySpark names a Python lambda's variable afresh in every query, and the name goes
+    into the generated code, which a long-lived driver then compiles again in every run
+    (test_dedup.py checks a second run of dedup compiles nothing)."""
+    for number, line in enumerate(lines_of(path), 1):
+        assert not re.search(rf"\bF\.({HIGHER_ORDER})\(", line), f"{path.name}:{number}"
+
+
 def exchanges(df: DataFrame) -> list[str]:
     plan = df._jdf.queryExecution().executedPlan().toString()
     return [line.strip() for line in plan.splitlines() if "Exchange" in line]
