@@ -107,6 +107,16 @@ def read_out(spark: SparkSession, out: Path, what: str) -> DataFrame:
     return spark.read.parquet(str(out / what))
 
 
+def run_in_session(session: SparkSession, inputs: dict, out: Path) -> Metrics:
+    """The job's body in `session`, for settings `run` cannot give: `run_job` gives a job a new
+    session, which does not inherit settings made on the test's session at run time."""
+    argv = [f"--input-dataset={name}={path}" for name, path in inputs.items()]
+    argv += ["--output", str(out), "--metrics", "unused", "--run-id", "test"]
+    metrics = Metrics(job=dedup.NAME, run_id="test", params={})
+    dedup.body(session, dedup.build_parser().parse_args(argv), dedup.DedupParams(), metrics)
+    return metrics
+
+
 # --- the mini crawl as documents, with its ground truth -----------------------------------------
 
 
@@ -336,14 +346,9 @@ def test_same_output_across_runs_and_partitionings(
     The same inputs in 3 files instead of 1, shuffled into 3 partitions instead of 4.
     """
     folders = write_inputs(spark, corpus["rows"], tmp_path / "in", parts=3)
-    # The job's own session: `run_job` gives a job a new session, which does not inherit settings
-    # made on the test's session at run time.
     session = spark.newSession()
     session.conf.set("spark.sql.shuffle.partitions", "3")
-    argv = [f"--input-dataset={name}={path}" for name, path in folders.items()]
-    argv += ["--output", str(tmp_path / "out"), "--metrics", "unused", "--run-id", "test"]
-    metrics = Metrics(job=dedup.NAME, run_id="test", params={})
-    dedup.body(session, dedup.build_parser().parse_args(argv), dedup.DedupParams(), metrics)
+    metrics = run_in_session(session, folders, tmp_path / "out")
     out, first = banded
     assert metrics.output_digest == first["output_digest"]
     assert metrics.dropped_by_reason == first["dropped_by_reason"]
@@ -370,19 +375,11 @@ def test_a_second_identical_run_compiles_no_code(
     as each stage ends, so the plan, and its code, can depend on which stage ends first."""
     tiny = {name: rows[:4] for name, rows in corpus["rows"].items()}
     folders = write_inputs(spark, tiny, tmp_path / "in")
-    # The job's own session, as in test_same_output_across_runs_and_partitionings.
     session = spark.newSession()
     session.conf.set("spark.sql.adaptive.enabled", "false")
-
-    def run_on_server_settings(out: Path) -> None:
-        argv = [f"--input-dataset={name}={path}" for name, path in folders.items()]
-        argv += ["--output", str(out), "--metrics", "unused", "--run-id", "test"]
-        metrics = Metrics(job=dedup.NAME, run_id="test", params={})
-        dedup.body(session, dedup.build_parser().parse_args(argv), dedup.DedupParams(), metrics)
-
-    run_on_server_settings(tmp_path / "first")
+    run_in_session(session, folders, tmp_path / "first")
     before = compilations(spark)
-    run_on_server_settings(tmp_path / "second")
+    run_in_session(session, folders, tmp_path / "second")
     assert compilations(spark) - before == 0
 
 
