@@ -112,7 +112,10 @@ def crawl_of_path(path: str) -> str | None:
 
 
 def extract_file(path: str, content: bytes, params: ExtractParams) -> Iterator[tuple]:
-    """ROWS for one WET file: its documents, drops, problems and one `file` summary row."""
+    """ROWS for one WET file: its documents, drops, problems and one `file` summary row.
+
+    A document's `text` is its UTF-8 bytes (which Arrow takes as they are), with `chars` given.
+    """
     crawl = crawl_of_path(path)
     salvaged = QUARANTINE_DIR in path
     salvaged_docs = 0
@@ -157,7 +160,8 @@ def extract_file(path: str, content: bytes, params: ExtractParams) -> Iterator[t
                 url=doc.url,
                 date=doc.date,
                 lang=doc.lang,
-                text=doc.text,
+                text=doc.utf8,
+                chars=len(doc.text),
             )
         for problem in documents.reader.problems:
             yield row(

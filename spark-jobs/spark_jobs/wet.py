@@ -260,6 +260,10 @@ class WetDocument(NamedTuple):  # one per record: see WetRecord
     date: str | None
     lang: str | None  # first code of WARC-Identified-Content-Language
     text: str
+    # `text` in UTF-8: the record's body itself unless the text was altered. Arrow takes these
+    # bytes as they are, where it would encode `text` again (0.26 s against 1.08 s for the extract
+    # bench's 187 MB of real text).
+    utf8: bytes
     offset: int
     dropped: str | None  # a DROP_REASONS entry, or None when the document is kept
     flags: tuple[tuple[str, str], ...] = ()  # (FLAG_REASONS entry, detail): how the text changed
@@ -292,12 +296,14 @@ class WetDocuments:
 
     def _document(self, record: WetRecord) -> WetDocument:
         flags: list[tuple[str, str]] = []
+        utf8 = record.body
         try:
-            text = record.body.decode("utf-8")
+            text = utf8.decode("utf-8")
         except UnicodeDecodeError as error:
             # The one rule for bytes that are not UTF-8: each invalid sequence becomes U+FFFD, the
             # document stays, and it is flagged with where its first bad byte was.
-            text = record.body.decode("utf-8", errors="replace")
+            text = utf8.decode("utf-8", errors="replace")
+            utf8 = text.encode()
             self.counts["invalid_utf8"] += 1
             detail = f"first invalid byte at {error.start}; {text.count(chr(0xFFFD))} U+FFFD"
             flags.append(("invalid_utf8", detail))
@@ -311,6 +317,7 @@ class WetDocuments:
         elif self.max_chars and len(text) > self.max_chars:
             flags.append(("too_long", f"{len(text)} characters cut to {self.max_chars}"))
             text = text[: self.max_chars]
+            utf8 = text.encode()
             self.counts["too_long"] += 1
         if dropped:
             self.counts[dropped] += 1
@@ -321,6 +328,7 @@ class WetDocuments:
             date=headers.get("warc-date"),
             lang=languages.split(",")[0].strip() or None,
             text=text,
+            utf8=utf8,
             offset=record.offset,
             dropped=dropped,
             flags=tuple(flags),

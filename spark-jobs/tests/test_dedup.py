@@ -130,7 +130,9 @@ def corpus(spark: SparkSession, make_mini_crawl, tmp_path_factory, request) -> d
         for r in extract.extract_file(str(path), path.read_bytes(), extract.ExtractParams()):
             d = dict(zip(names, r, strict=True))
             if d["kind"] == "doc":
-                rows["common_crawl"].append(doc(d["doc_id"], "common_crawl", d["text"], d["crawl"]))
+                rows["common_crawl"].append(
+                    doc(d["doc_id"], "common_crawl", d["text"].decode(), d["crawl"])
+                )
     for name in REFERENCES:
         lines = (mc / "reference" / name / "part-00000.jsonl").read_text().splitlines()
         rows[name] = [

@@ -23,10 +23,12 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_jobs import extract, ingest_reference
 from spark_jobs.documents import (
     BATCH_TEXT_CHARS,
+    DOC_KIND,
     DOCUMENTS,
     EXCLUDED,
     ROWS,
     ROWS_PER_BATCH,
+    kind_path,
     make_doc_id,
     read_documents,
     read_excluded,
@@ -101,6 +103,15 @@ def test_documents_match_ground_truth(spark: SparkSession, mini_crawl: Path, ext
     assert metrics["extra"]["kept_by_crawl"] == {
         c: sum(t["crawl"] == c for t in expected.values()) for c in CRAWLS
     }
+    # Characters, not bytes (the mini crawl has non-ASCII texts), from the `chars` the Python
+    # side measured: a `chars` of bytes, or none at all, would change the sum and the mean.
+    chars = [len(r["text"]) for r in rows.values()]
+    assert sum(chars) < sum(len(r["text"].encode()) for r in rows.values())
+    lengths = metrics["distributions"]["document_chars"]
+    assert (lengths["min"], lengths["max"]) == (min(chars), max(chars))
+    assert lengths["mean"] == round(sum(chars) / len(chars), 3)
+    # `chars` measures the documents and is not written.
+    assert "chars" not in spark.read.parquet(kind_path(str(out), DOC_KIND)).columns
 
 
 def test_broken_files_and_empty_records_are_excluded_with_reasons(

@@ -88,6 +88,7 @@ def test_real_samples_match_warcio(shared_data: Path, name: str) -> None:
         docs = list(documents)
     conversions = [(rid, body) for kind, rid, body in expected if kind == "conversion"]
     assert [(d.record_id, d.text) for d in docs] == [(i, b.decode()) for i, b in conversions]
+    assert [d.utf8 for d in docs] == [b for _, b in conversions]  # the bodies, as they were
     assert documents.crawl == name[:15]
     assert documents.counts["records"] == len(conversions)
     assert documents.counts["non_conversion"] == len(expected) - len(conversions)
@@ -204,6 +205,8 @@ def test_invalid_utf8_empty_and_giant_records() -> None:
     assert docs[0].text == "caf\ufffd ok \ufffd" and docs[0].dropped is None
     assert [d.dropped for d in docs[1:3]] == ["empty", "empty"]
     assert docs[3].text == "é" * 100_000 and docs[3].dropped is None
+    # Altered texts are encoded again: the bytes Arrow gets are the text that is kept.
+    assert [docs[0].utf8, docs[3].utf8] == [docs[0].text.encode(), docs[3].text.encode()]
     assert docs[3].lang is None  # no language header
     assert dict(documents.counts) == {
         "records": 5,

@@ -69,7 +69,8 @@ def documents(mc: Path) -> dict[str, list[dict]]:
             d = dict(zip(ROWS.names, r, strict=True))
             if d["kind"] == "doc":
                 out["common_crawl"].append(
-                    {c: d.get(c) for c in COLUMNS} | {"dataset": "common_crawl"}
+                    {c: d.get(c) for c in COLUMNS}
+                    | {"dataset": "common_crawl", "text": d["text"].decode()}
                 )
     for name in REFERENCES:
         lines = (mc / "reference" / name / "part-00000.jsonl").read_text().splitlines()
