@@ -10,7 +10,8 @@ with pyarrow. Everything below runs in the same process, one size after the othe
     Spark's start-up): first on a tiny input per strategy (four documents per dataset: its
     fixed cost of planning, stages, checkpoints, writes; the lower of a run before the sizes
     and one after them, and the number of Spark jobs the run started, which load on a shared
-    machine does not change), then on every size, "banded" (the default) and "mllib"
+    machine does not change; each run's CPU seconds and the JIT compilers' part of them, in
+    `fixed_cost_cpu`), then on every size, "banded" (the default) and "mllib"
     (`approxSimilarityJoin`, quadratic: from its third size on, skipped where its own fitted
     exponent projects more than `--mllib-budget` seconds, saying so);
   - a plain-Python pass over the same documents (best of three): Spark's tokenisation into
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from bench_common import generate_mini_crawl, job_server_conf
+from bench_common import Stopwatch, generate_mini_crawl, jit_cpu_seconds, job_server_conf
 
 REPO = Path(__file__).resolve().parents[2]
 SPARK_JOBS = REPO / "spark-jobs"
@@ -271,18 +272,27 @@ def tiny(docs: dict[str, list[dict]]) -> dict[str, list[dict]]:
 def fixed_costs(
     spark, small: dict[str, list[dict]], root: Path, extra: dict, grams
 ) -> tuple[dict, dict]:
-    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run, and
-    the Spark jobs each strategy's run started."""
+    """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run; and per
+    strategy the Spark jobs its run started, its CPU seconds (this process, the JVM and its
+    workers) and the part the JIT's compilers used, which on two cores take turns with the run."""
     specs = write_inputs(small, root / "in")
-    out, jobs = {}, {}
+    jvm = spark._jvm.java.lang.ProcessHandle.current().pid()
+    out, runs = {}, {}
     for strategy in ("banded", "mllib"):
         params = {**extra, "strategy": strategy}
         run_dedup(spark, specs, root / f"warmup-{strategy}", params)
+        jit, clock = jit_cpu_seconds(jvm), Stopwatch()
         tiny_run = run_dedup(spark, specs, root / f"tiny-{strategy}", params)
-        out[strategy], jobs[strategy] = tiny_run["seconds"], tiny_run["spark_jobs"]
+        used = clock.figures()
+        out[strategy] = tiny_run["seconds"]
+        runs[strategy] = {
+            "spark_jobs": tiny_run["spark_jobs"],
+            "cpu_seconds": round(used["cpu_seconds"], 3),
+            "jit_cpu_seconds": round(jit_cpu_seconds(jvm) - jit, 3),
+        }
     for g in grams:
         out[f"datatrove_{g}gram"] = run_peer(small, root / f"peer-{g}", g, workers=2)["seconds"]
-    return out, jobs
+    return out, runs
 
 
 def ccmix_row(size: int, n: int, metrics: dict, quality: dict) -> dict:
@@ -350,7 +360,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"banded": [], "mllib": []}
     runs |= {f"datatrove_{g}gram": [] for g in grams}
     fixed: dict[str, float] = {}
-    fixed_jobs: dict[str, int] = {}
+    fixed_runs: dict[str, dict] = {}
     small: dict[str, list[dict]] = {}
     # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -377,7 +387,7 @@ def main() -> None:
                 if not fixed:  # the first size's tiny input: warm-up, then the fixed cost
                     small = tiny(docs)
                     before = Path(tmp) / "tiny-before"
-                    fixed, fixed_jobs = fixed_costs(spark, small, before, extra, grams)
+                    fixed, fixed_runs["before"] = fixed_costs(spark, small, before, extra, grams)
                 for strategy in ("banded", "mllib"):
                     if strategy == "mllib" and size not in mllib_sizes:
                         continue
@@ -407,7 +417,9 @@ def main() -> None:
                     runs[f"datatrove_{g}gram"].append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
             # Again after every size: the lower of the two is the fixed cost (shared cores).
-            after, _ = fixed_costs(spark, small, Path(tmp) / "tiny-after", extra, grams)
+            after, fixed_runs["after"] = fixed_costs(
+                spark, small, Path(tmp) / "tiny-after", extra, grams
+            )
             fixed = {k: round(min(v, after[k]), 3) for k, v in fixed.items()}
     finally:
         spark.stop()
@@ -422,7 +434,8 @@ def main() -> None:
         "crawls": args.crawls,
         "shuffle_partitions": int(conf["spark.sql.shuffle.partitions"]),
         "fixed_cost_seconds": fixed,
-        "fixed_cost_spark_jobs": fixed_jobs,
+        "fixed_cost_spark_jobs": {k: r["spark_jobs"] for k, r in fixed_runs["before"].items()},
+        "fixed_cost_cpu": fixed_runs,
         "runs": {k: v for k, v in runs.items() if v},
         "skipped": skipped,
         "exponents": {},

@@ -19,7 +19,13 @@ one core, in the same run:
     the tiny run from the second. Then --rounds rounds (default 3) of fastwarc, the tiny file
     and all files one after another, whose median ratio sets aside a burst of load on a shared
     machine;
-  - the cold start of the job through its own process (a JVM per job, as spark-submit).
+  - the cold start of the job through its own process (a JVM per job, as spark-submit);
+  - the ceiling of any extraction job that writes Parquet: fastwarc's loop, each document's
+    columns written by pyarrow's C++ writer in the job's batches, with Spark's defaults (snappy,
+    dictionaries, statistics) and uncompressed (the least work Parquet allows); no Spark, no
+    quality checks, nothing crossing between processes. --rounds rounds, each setting beside a
+    fastwarc pass; per setting the median ratio (`ceiling`). A job at 0.8x fastwarc would have
+    to do all this and more within 1.25 times fastwarc's time.
 Throughput is MB (10^6 bytes) of WET read per second, and documents per second. Each pass also
 records the CPU seconds of this process and all its descendants (the JVM with its GC and JIT
 threads, the Python workers): on a shared machine the CPU-time ratios are the per-core cost, and
@@ -32,10 +38,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from bench_common import (
     SHARED_DATA,
     Stopwatch,
@@ -55,6 +64,7 @@ SPARK_JOBS = REPO / "spark-jobs"
 sys.path.insert(0, str(SPARK_JOBS))
 
 from spark_jobs import extract  # noqa: E402
+from spark_jobs.documents import ROWS_PER_BATCH  # noqa: E402
 from spark_jobs.spark_session import ensure_java_home  # noqa: E402
 from spark_jobs.wet import WetDocuments  # noqa: E402
 
@@ -71,6 +81,88 @@ def fastwarc_pass(files: list[Path]) -> dict:
             except Exception:  # noqa: BLE001 - like warcio, it stops at damage it cannot skip
                 failed += 1
     return clock.figures(docs=docs, files_failed=failed)
+
+
+# What a job that writes documents does beyond fastwarc's loop, the least of it. Extract writes
+# Spark's defaults; "uncompressed" is the least work Parquet allows.
+DOCUMENT_COLUMNS = ("doc_id", "dataset", "crawl", "url", "date", "lang", "text")
+SHORT_COLUMNS = ["doc_id", "dataset", "crawl", "url", "date", "lang"]
+PARQUET_SETTINGS = {
+    "spark_defaults": {"compression": "snappy", "use_dictionary": True, "write_statistics": True},
+    "uncompressed": {
+        "compression": "none",
+        "use_dictionary": SHORT_COLUMNS,
+        "write_statistics": SHORT_COLUMNS,
+    },
+}
+
+
+def fastwarc_parquet_pass(files: list[Path], sink: Path, settings: dict) -> dict:
+    """fastwarc's loop, each document's columns (`documents.DOCUMENTS`) kept and written by
+    pyarrow's C++ Parquet writer in batches of ROWS_PER_BATCH documents, as extract's tasks
+    hand them over: no Spark, no quality checks, nothing crossing between processes."""
+    schema = pa.schema([(name, pa.string()) for name in DOCUMENT_COLUMNS])
+    columns: dict[str, list] = {name: [] for name in DOCUMENT_COLUMNS}
+    docs, failed = 0, 0
+    clock = Stopwatch()
+
+    def write_batch(writer: pq.ParquetWriter) -> None:
+        arrays = [pa.array(columns[name], pa.string()) for name in SHORT_COLUMNS]
+        arrays.append(pa.array(columns["text"], pa.binary()).view(pa.string()))
+        writer.write_batch(pa.record_batch(arrays, schema=schema))
+        for values in columns.values():
+            values.clear()
+
+    with pq.ParquetWriter(sink, schema, **settings) as writer:
+        for path in files:
+            with open(path, "rb") as stream:
+                try:
+                    for record in FastArchiveIterator(
+                        stream, record_types=WarcRecordType.conversion
+                    ):
+                        headers, body = record.headers, record.reader.read()
+                        body.decode("utf-8", "replace")  # as the peer's loop; a job checks too
+                        columns["doc_id"].append(headers.get("WARC-Record-ID"))
+                        columns["dataset"].append("common_crawl")
+                        columns["crawl"].append(path.name)
+                        columns["url"].append(headers.get("WARC-Target-URI"))
+                        columns["date"].append(headers.get("WARC-Date"))
+                        columns["lang"].append(headers.get("WARC-Identified-Content-Language"))
+                        columns["text"].append(body)
+                        docs += 1
+                        if len(columns["text"]) == ROWS_PER_BATCH:
+                            write_batch(writer)
+                except Exception:  # noqa: BLE001 - as `fastwarc_pass`: it stops at damage
+                    failed += 1
+        if columns["text"]:
+            write_batch(writer)
+    sink.unlink()
+    return clock.figures(docs=docs, files_failed=failed)
+
+
+def ceiling_rounds(files: list[Path], sink: Path, rounds: int) -> dict:
+    """`rounds` of fastwarc's plain loop beside `fastwarc_parquet_pass` with each of
+    PARQUET_SETTINGS, and per setting the median ratio of the rounds (wall and CPU time)."""
+    ratios: dict[str, list[dict]] = {name: [] for name in PARQUET_SETTINGS}
+    for _ in range(rounds):
+        for name, settings in PARQUET_SETTINGS.items():
+            fast, ceiling = fastwarc_pass(files), fastwarc_parquet_pass(files, sink, settings)
+            ratios[name].append(
+                {
+                    "fastwarc_seconds": round(fast["seconds"], 3),
+                    "ceiling_seconds": round(ceiling["seconds"], 3),
+                    "ratio": round(fast["seconds"] / ceiling["seconds"], 4),
+                    "ratio_cpu": round(fast["cpu_seconds"] / ceiling["cpu_seconds"], 4),
+                }
+            )
+    return {
+        name: {
+            "rounds": found,
+            "median_ratio": statistics.median(r["ratio"] for r in found),
+            "median_ratio_cpu": statistics.median(r["ratio_cpu"] for r in found),
+        }
+        for name, found in ratios.items()
+    }
 
 
 def warcio_pass(files: list[Path]) -> dict:
@@ -219,6 +311,7 @@ def main() -> None:
             lambda: fastwarc_pass(files),
             args.rounds,
         )
+        ceiling = ceiling_rounds(files, root / "ceiling.parquet", args.rounds)
     job = job_figures(passes, fast, mb)
     report = {
         "wet_files": len(files),
@@ -232,6 +325,7 @@ def main() -> None:
         "wet_reader_1_core": {**rate(mb, reader["docs"], reader["seconds"]), **reader},
         "cold_job_on_tiny_file_seconds": round(cold["seconds"], 3),
         "extract_job": job,
+        "ceiling": ceiling,
         "reader_vs_fastwarc_per_core": round(fast["seconds"] / reader["seconds"], 3),
         "reader_vs_fastwarc_cpu_seconds": round(fast["cpu_seconds"] / reader["cpu_seconds"], 3),
         "reader_vs_warcio_per_core": round(warcio["seconds"] / reader["seconds"], 3),
