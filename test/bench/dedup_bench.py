@@ -11,7 +11,8 @@ with pyarrow. Everything below runs in the same process, one size after the othe
     fixed cost of planning, stages, checkpoints, writes; the lower of a run before the sizes
     and one after them, and the number of Spark jobs the run started, which load on a shared
     machine does not change; each run's CPU seconds and the JIT compilers' part of them, in
-    `fixed_cost_cpu`), then on every size, "banded" (the default) and "mllib"
+    `fixed_cost_cpu`; with `--warm-runs N`, N more tiny runs at the end show how far it falls
+    as the JIT settles), then on every size, "banded" (the default) and "mllib"
     (`approxSimilarityJoin`, quadratic: from its third size on, skipped where its own fitted
     exponent projects more than `--mllib-budget` seconds, saying so);
   - a plain-Python pass over the same documents (best of three): Spark's tokenisation into
@@ -37,6 +38,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -276,23 +278,41 @@ def fixed_costs(
     strategy the Spark jobs its run started, its CPU seconds (this process, the JVM and its
     workers) and the part the JIT's compilers used, which on two cores take turns with the run."""
     specs = write_inputs(small, root / "in")
-    jvm = spark._jvm.java.lang.ProcessHandle.current().pid()
     out, runs = {}, {}
     for strategy in ("banded", "mllib"):
         params = {**extra, "strategy": strategy}
         run_dedup(spark, specs, root / f"warmup-{strategy}", params)
-        jit, clock = jit_cpu_seconds(jvm), Stopwatch()
-        tiny_run = run_dedup(spark, specs, root / f"tiny-{strategy}", params)
-        used = clock.figures()
-        out[strategy] = tiny_run["seconds"]
-        runs[strategy] = {
-            "spark_jobs": tiny_run["spark_jobs"],
-            "cpu_seconds": round(used["cpu_seconds"], 3),
-            "jit_cpu_seconds": round(jit_cpu_seconds(jvm) - jit, 3),
-        }
+        runs[strategy] = measured_run(spark, specs, root / f"tiny-{strategy}", params)
+        out[strategy] = runs[strategy].pop("seconds")
     for g in grams:
         out[f"datatrove_{g}gram"] = run_peer(small, root / f"peer-{g}", g, workers=2)["seconds"]
     return out, runs
+
+
+def measured_run(spark, specs: list[str], work: Path, params: dict) -> dict:
+    """One run's seconds (the job's own), Spark jobs, CPU seconds (this process, the JVM and its
+    workers) and the part of them the JIT's compilers used."""
+    jvm = spark._jvm.java.lang.ProcessHandle.current().pid()
+    jit, clock = jit_cpu_seconds(jvm), Stopwatch()
+    run = run_dedup(spark, specs, work, params)
+    used = clock.figures()
+    return {
+        "seconds": run["seconds"],
+        "spark_jobs": run["spark_jobs"],
+        "cpu_seconds": round(used["cpu_seconds"], 3),
+        "jit_cpu_seconds": round(jit_cpu_seconds(jvm) - jit, 3),
+    }
+
+
+def warm_runs(spark, small: dict[str, list[dict]], root: Path, extra: dict, count: int) -> dict:
+    """`count` more banded runs on `small`, one after the other: how far the fixed cost falls
+    as the JIT settles (it is still compiling Spark's own code dozens of runs into a session).
+    The median of the last ten is the session's warmest fixed cost."""
+    specs = write_inputs(small, root / "in")
+    params = {**extra, "strategy": "banded"}
+    runs = [measured_run(spark, specs, root / f"warm-{i}", params) for i in range(count)]
+    last = statistics.median(r["seconds"] for r in runs[-10:])
+    return {"last_ten_median_seconds": round(last, 3), "runs": runs}
 
 
 def ccmix_row(size: int, n: int, metrics: dict, quality: dict) -> dict:
@@ -334,6 +354,12 @@ def table(report: dict) -> str:
             )
     for name, e in report["exponents"].items():
         lines.append(f"exponent {name}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
+    if report["warm_runs"]:
+        seconds = [r["seconds"] for r in report["warm_runs"]["runs"]]
+        lines.append(
+            f"{len(seconds)} warm tiny runs (s): first {seconds[0]:.2f}, last {seconds[-1]:.2f},"
+            f" median of the last ten {report['warm_runs']['last_ten_median_seconds']:.2f}"
+        )
     lines += report["skipped"]
     return "\n".join(lines)
 
@@ -348,6 +374,7 @@ def main() -> None:
     parser.add_argument("--crawls", default="CC-MAIN-2019-04,CC-MAIN-2019-09")
     parser.add_argument("--params-json", default="{}", help="extra dedup params for both")
     parser.add_argument("--shuffle-partitions", type=int, default=0, help="0: the server's")
+    parser.add_argument("--warm-runs", type=int, default=0, help="tiny banded runs at the end")
     args = parser.parse_args()
     ensure_java_home()
     extra = json.loads(args.params_json)
@@ -361,6 +388,7 @@ def main() -> None:
     runs |= {f"datatrove_{g}gram": [] for g in grams}
     fixed: dict[str, float] = {}
     fixed_runs: dict[str, dict] = {}
+    warm: dict = {}
     small: dict[str, list[dict]] = {}
     # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -421,6 +449,8 @@ def main() -> None:
                 spark, small, Path(tmp) / "tiny-after", extra, grams
             )
             fixed = {k: round(min(v, after[k]), 3) for k, v in fixed.items()}
+            if args.warm_runs:
+                warm = warm_runs(spark, small, Path(tmp) / "warm", extra, args.warm_runs)
     finally:
         spark.stop()
     for name, rows in runs.items():
@@ -436,6 +466,7 @@ def main() -> None:
         "fixed_cost_seconds": fixed,
         "fixed_cost_spark_jobs": {k: r["spark_jobs"] for k, r in fixed_runs["before"].items()},
         "fixed_cost_cpu": fixed_runs,
+        "warm_runs": warm,
         "runs": {k: v for k, v in runs.items() if v},
         "skipped": skipped,
         "exponents": {},
