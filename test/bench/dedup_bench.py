@@ -272,12 +272,12 @@ def tiny(docs: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def fixed_costs(
-    spark, small: dict[str, list[dict]], root: Path, extra: dict, grams
+    spark, small: dict[str, list[dict]], specs: list[str], root: Path, extra: dict, grams
 ) -> tuple[dict, dict]:
     """Seconds of a run on `small` (`tiny`), per strategy and peer, after a warm-up run; and per
     strategy the Spark jobs its run started, its CPU seconds (this process, the JVM and its
-    workers) and the part the JIT's compilers used, which on two cores take turns with the run."""
-    specs = write_inputs(small, root / "in")
+    workers) and the part the JIT's compilers used, which on two cores take turns with the run.
+    specs: `small` as stage outputs (`write_inputs`), for the job; the peer takes `small`."""
     out, runs = {}, {}
     for strategy in ("banded", "mllib"):
         params = {**extra, "strategy": strategy}
@@ -304,11 +304,10 @@ def measured_run(spark, specs: list[str], work: Path, params: dict) -> dict:
     }
 
 
-def warm_runs(spark, small: dict[str, list[dict]], root: Path, extra: dict, count: int) -> dict:
-    """`count` more banded runs on `small`, one after the other: how far the fixed cost falls
+def warm_runs(spark, specs: list[str], root: Path, extra: dict, count: int) -> dict:
+    """`count` more banded runs on the tiny input, one after the other: how far the fixed cost falls
     as the JIT settles (it is still compiling Spark's own code dozens of runs into a session).
     The median of the last ten is the session's warmest fixed cost."""
-    specs = write_inputs(small, root / "in")
     params = {**extra, "strategy": "banded"}
     runs = [measured_run(spark, specs, root / f"warm-{i}", params) for i in range(count)]
     last = statistics.median(r["seconds"] for r in runs[-10:])
@@ -390,6 +389,7 @@ def main() -> None:
     fixed_runs: dict[str, dict] = {}
     warm: dict = {}
     small: dict[str, list[dict]] = {}
+    small_specs: list[str] = []
     # Python workers import spark_jobs too (the job server gets it from its PYTHONPATH).
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(SPARK_JOBS), os.environ.get("PYTHONPATH")])
@@ -414,8 +414,11 @@ def main() -> None:
                 base_seconds, sets = python_pass(docs)
                 if not fixed:  # the first size's tiny input: warm-up, then the fixed cost
                     small = tiny(docs)
+                    small_specs = write_inputs(small, Path(tmp) / "tiny-in")
                     before = Path(tmp) / "tiny-before"
-                    fixed, fixed_runs["before"] = fixed_costs(spark, small, before, extra, grams)
+                    fixed, fixed_runs["before"] = fixed_costs(
+                        spark, small, small_specs, before, extra, grams
+                    )
                 for strategy in ("banded", "mllib"):
                     if strategy == "mllib" and size not in mllib_sizes:
                         continue
@@ -446,11 +449,11 @@ def main() -> None:
                     print(json.dumps(row), file=sys.stderr, flush=True)
             # Again after every size: the lower of the two is the fixed cost (shared cores).
             after, fixed_runs["after"] = fixed_costs(
-                spark, small, Path(tmp) / "tiny-after", extra, grams
+                spark, small, small_specs, Path(tmp) / "tiny-after", extra, grams
             )
             fixed = {k: round(min(v, after[k]), 3) for k, v in fixed.items()}
             if args.warm_runs:
-                warm = warm_runs(spark, small, Path(tmp) / "warm", extra, args.warm_runs)
+                warm = warm_runs(spark, small_specs, Path(tmp) / "warm", extra, args.warm_runs)
     finally:
         spark.stop()
     for name, rows in runs.items():
